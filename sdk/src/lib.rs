@@ -1,0 +1,4 @@
+#![doc = "rtcplay: real-time peer-to-peer multiplayer for games."]
+#![forbid(unsafe_code)]
+
+pub mod transport;
