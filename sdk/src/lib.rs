@@ -1,4 +1,6 @@
 #![doc = "rtcplay: real-time peer-to-peer multiplayer for games."]
 #![forbid(unsafe_code)]
 
+pub mod netem;
+pub mod session;
 pub mod transport;

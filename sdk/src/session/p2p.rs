@@ -1,0 +1,888 @@
+//! The peer-to-peer rollback session.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use super::builder::{PlayerType, SessionConfig};
+use super::checksum::{Checksum, ChecksumTracker, Mismatch};
+use super::input_queue::InputQueue;
+use super::peer::{ms16, RemotePeer, Role};
+use super::protocol::{self, ChecksumReport, Datagram, DecodeError, InputBlock, Run};
+use super::time_sync::{TickRateAdvice, TimeSync};
+use super::{
+    decode_input, encode_input, DropCounters, Frame, Input, InputStatus, PeerStats, PlayerHandle,
+    Request, SessionError, SessionEvent, SessionStats,
+};
+use crate::transport::{PeerId, Transport};
+
+/// Frames of input history kept behind the current frame.
+const RETAIN_FRAMES: Frame = 256;
+/// Most frames of one player's input sent in one datagram.
+const MAX_SEND_FRAMES: Frame = 64;
+/// Copies of each checksum report (they ride in consecutive datagrams).
+const CHECKSUM_COPIES: u8 = 3;
+/// Frame-advantage reports go out in one datagram of this many.
+const ADVANTAGE_EVERY: u32 = 10;
+/// Window (frames) of the time-sync average.
+const TIME_SYNC_WINDOW: usize = 40;
+/// Adaptive input delay is re-evaluated this often (frames).
+const ADAPT_EVERY: Frame = 60;
+
+/// A record of a Save request: could the state still change by a rollback?
+#[derive(Debug, Clone, Copy)]
+struct SaveRecord {
+    frame: Frame,
+    is_final: bool,
+    epoch: u8,
+}
+
+/// A GGPO-style rollback session between 2–16 players on several peers.
+///
+/// Drive it every tick: [`add_local_input`](Self::add_local_input) for each local
+/// player, then [`advance_frame`](Self::advance_frame), and carry out the returned
+/// [`Request`]s in order. Between ticks (and while synchronizing) call
+/// [`poll`](Self::poll). See the [module docs](super) for an example.
+///
+/// The game must be able to load any state saved in the last
+/// [`SessionConfig::max_rollback_frames`] frames.
+pub struct P2PSession<I> {
+    config: SessionConfig,
+    kinds: Vec<PlayerType>,
+    queues: Vec<InputQueue>,
+    disconnected_from: Vec<Option<Frame>>,
+    peers: Vec<RemotePeer>,
+    local_handles: Vec<PlayerHandle>,
+    pending_local: Vec<Option<Vec<u8>>>,
+    default_input: Vec<u8>,
+    current_frame: Frame,
+    first_incorrect: Option<Frame>,
+    input_delay: u32,
+    running: bool,
+    running_since: Duration,
+    events: VecDeque<SessionEvent>,
+    checksums: ChecksumTracker,
+    /// Checksums of states saved while still predicted; final once confirmed
+    /// without a rollback touching them.
+    pending_checksums: BTreeMap<Frame, (u8, Checksum)>,
+    saves: VecDeque<SaveRecord>,
+    stats: SessionStats,
+    drops: DropCounters,
+    time_sync: TimeSync,
+    recv: Vec<(PeerId, Vec<u8>)>,
+    out: Vec<u8>,
+    _input: PhantomData<fn() -> I>,
+}
+
+impl SessionConfig {
+    /// How many frames back a `Load` may reach: keep at least this many saved states.
+    /// (Twice the prediction window plus the input delay: a disconnect agreed on late
+    /// can roll back past one window.)
+    pub fn max_rollback_frames(&self) -> u32 {
+        2 * self.max_prediction + self.input_delay.max(self.max_input_delay) + 2
+    }
+}
+
+impl<I: Input> P2PSession<I> {
+    pub(crate) fn new(
+        config: SessionConfig,
+        kinds: Vec<PlayerType>,
+        spectators: Vec<PeerId>,
+    ) -> Self {
+        let n = kinds.len();
+        let mut peers: Vec<RemotePeer> = Vec::new();
+        for (handle, kind) in kinds.iter().enumerate() {
+            if let PlayerType::Remote(id) = kind {
+                match peers.iter_mut().find(|p| p.id == *id) {
+                    Some(peer) => {
+                        if let Role::Player(handles) = &mut peer.role {
+                            handles.push(handle);
+                        }
+                    }
+                    None => peers.push(RemotePeer::new(*id, Role::Player(vec![handle]))),
+                }
+            }
+        }
+        for id in spectators {
+            if !peers.iter().any(|p| p.id == id) {
+                peers.push(RemotePeer::new(id, Role::Spectator));
+            }
+        }
+        let local_handles = (0..n).filter(|h| kinds[*h] == PlayerType::Local).collect();
+        // Encoding `I::default()` cannot fail for a type that round-trips through serde.
+        let default_input = encode_input(&I::default()).unwrap_or_default();
+        let input_delay = config.input_delay;
+        P2PSession {
+            queues: vec![InputQueue::default(); n],
+            disconnected_from: vec![None; n],
+            pending_local: vec![None; n],
+            kinds,
+            peers,
+            local_handles,
+            default_input,
+            current_frame: 0,
+            first_incorrect: None,
+            input_delay,
+            running: false,
+            running_since: Duration::ZERO,
+            events: VecDeque::new(),
+            checksums: ChecksumTracker::default(),
+            pending_checksums: BTreeMap::new(),
+            saves: VecDeque::new(),
+            stats: SessionStats::default(),
+            drops: DropCounters::default(),
+            time_sync: TimeSync::new(TIME_SYNC_WINDOW),
+            recv: Vec::new(),
+            out: Vec::with_capacity(protocol::MAX_DATAGRAM_SIZE),
+            config,
+            _input: PhantomData,
+        }
+    }
+
+    /// Handles of the players on this endpoint.
+    pub fn local_player_handles(&self) -> Vec<PlayerHandle> {
+        self.local_handles.clone()
+    }
+
+    /// Number of players.
+    pub fn num_players(&self) -> usize {
+        self.kinds.len()
+    }
+
+    /// The frame the next `advance_frame` simulates.
+    pub fn current_frame(&self) -> Frame {
+        self.current_frame
+    }
+
+    /// The newest frame for which every player's input is known, if any.
+    pub fn confirmed_frame(&self) -> Option<Frame> {
+        let c = self.confirmed();
+        (c >= 0).then(|| c.min(i64::from(Frame::MAX)) as Frame)
+    }
+
+    /// Whether synchronization is done and frames can be advanced.
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
+    /// The session's configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The current input delay in frames.
+    pub fn input_delay(&self) -> u32 {
+        self.input_delay
+    }
+
+    /// Change the input delay; takes effect with the next local input.
+    pub fn set_input_delay(&mut self, frames: u32) {
+        self.input_delay = frames.min(64);
+    }
+
+    /// Latest tick-rate advice from time synchronization.
+    pub fn tick_rate_advice(&self) -> TickRateAdvice {
+        self.time_sync.advice()
+    }
+
+    /// The frame duration time sync recommends (nominal duration ÷ advised speed).
+    pub fn recommended_frame_duration(&self) -> Duration {
+        self.config
+            .frame_duration()
+            .div_f32(self.time_sync.advice().speed)
+    }
+
+    /// Session-wide statistics.
+    pub fn stats(&self) -> SessionStats {
+        self.stats
+    }
+
+    /// Datagrams dropped on receipt, by reason.
+    pub fn drop_counters(&self) -> DropCounters {
+        self.drops
+    }
+
+    /// Network statistics of a remote peer.
+    pub fn peer_stats(&self, peer: PeerId) -> Option<PeerStats> {
+        let p = self.peers.iter().find(|p| p.id == peer)?;
+        let [dout, bout, din, bin] = p.traffic.per_sec;
+        let last_local = self.last_local_frame();
+        Some(PeerStats {
+            rtt: p.rtt.rtt(),
+            jitter: p.rtt.jitter(),
+            local_frame_advantage: self.local_advantage(p) as i32,
+            remote_frame_advantage: i32::from(p.remote_advantage),
+            datagrams_out_per_sec: dout,
+            datagrams_in_per_sec: din,
+            bytes_out_per_sec: bout,
+            bytes_in_per_sec: bin,
+            rollbacks: p.rollbacks_caused,
+            unacked_frames: match (last_local, p.ack) {
+                (Some(l), Some(a)) => l.saturating_sub(a),
+                (Some(l), None) => l + 1,
+                _ => 0,
+            },
+        })
+    }
+
+    /// The remote peers (players and spectators).
+    pub fn remote_peers(&self) -> Vec<PeerId> {
+        self.peers.iter().map(|p| p.id).collect()
+    }
+
+    /// Drain pending events.
+    pub fn events(&mut self) -> impl Iterator<Item = SessionEvent> + '_ {
+        self.events.drain(..)
+    }
+
+    /// Give a local player's input for the current frame.
+    pub fn add_local_input(&mut self, handle: PlayerHandle, input: I) -> Result<(), SessionError> {
+        if self.kinds.get(handle) != Some(&PlayerType::Local) {
+            return Err(SessionError::NotLocalPlayer(handle));
+        }
+        let bytes = encode_input(&input)?;
+        if bytes.len() > self.config.max_input_size {
+            return Err(SessionError::InvalidInput(format!(
+                "encoded input is {} bytes; max_input_size is {}",
+                bytes.len(),
+                self.config.max_input_size
+            )));
+        }
+        self.pending_local[handle] = Some(bytes);
+        Ok(())
+    }
+
+    /// Disconnect a remote player's peer on purpose (e.g. it was kicked).
+    pub fn disconnect_peer(&mut self, peer: PeerId) {
+        if let Some(i) = self.peers.iter().position(|p| p.id == peer) {
+            self.timeout_peer(i);
+        }
+    }
+
+    /// Report the checksum of a state the game saved for `frame`. Checksums of
+    /// confirmed frames are compared with the peers' every `checksum_interval` frames.
+    pub fn report_checksum(&mut self, frame: Frame, checksum: Checksum) {
+        let interval = self.config.checksum_interval;
+        if interval == 0 || !frame.is_multiple_of(interval) {
+            return;
+        }
+        let Some(record) = self.saves.iter().rev().find(|s| s.frame == frame).copied() else {
+            return;
+        };
+        if record.is_final {
+            self.finalize_checksum(frame, record.epoch, checksum);
+        } else {
+            self.pending_checksums
+                .insert(frame, (record.epoch, checksum));
+        }
+    }
+
+    fn finalize_checksum(&mut self, frame: Frame, epoch: u8, checksum: Checksum) {
+        let report = ChecksumReport {
+            frame,
+            epoch,
+            total: checksum.total,
+            parts: checksum
+                .parts
+                .iter()
+                .take(protocol::MAX_CHECKSUM_PARTS)
+                .map(|(_, v)| *v)
+                .collect(),
+        };
+        self.checksums.add_local(frame, epoch, checksum);
+        for peer in &mut self.peers {
+            if matches!(peer.role, Role::Player(_)) && !peer.disconnected {
+                peer.outgoing_checksums
+                    .push((report.clone(), CHECKSUM_COPIES));
+            }
+        }
+        self.compare_checksums();
+    }
+
+    /// Predicted states that are now confirmed (no rollback touched them) are final.
+    fn promote_pending_checksums(&mut self) {
+        let confirmed = self.confirmed();
+        while let Some(entry) = self.pending_checksums.first_entry() {
+            if i64::from(*entry.key()) > confirmed + 1 {
+                break;
+            }
+            let (frame, (epoch, checksum)) = entry.remove_entry();
+            if epoch == self.epoch() {
+                self.finalize_checksum(frame, epoch, checksum);
+            }
+        }
+    }
+
+    /// Receive datagrams, detect silent peers, and (while synchronizing or idle)
+    /// send sync datagrams and keepalives. Call it every tick, also between frames.
+    pub fn poll(&mut self, now: Duration, net: &mut impl Transport) {
+        self.recv.clear();
+        net.receive(&mut self.recv);
+        let received = std::mem::take(&mut self.recv);
+        for (from, bytes) in &received {
+            self.handle_datagram(now, *from, bytes);
+        }
+        self.recv = received;
+        self.compare_checksums();
+        self.check_timeouts(now);
+        for i in 0..self.peers.len() {
+            let p = &self.peers[i];
+            if p.disconnected {
+                continue;
+            }
+            let interval = if self.running && p.synchronized {
+                self.config.keepalive_interval
+            } else {
+                self.config.sync_retry_interval
+            };
+            if p.last_send
+                .is_none_or(|t| now.saturating_sub(t) >= interval)
+            {
+                self.send_to_peer(i, now, net);
+            }
+        }
+    }
+
+    /// Advance one frame. Returns the requests to carry out, in order.
+    ///
+    /// Errors: [`SessionError::NotSynchronized`] before the session runs,
+    /// [`SessionError::MissingLocalInput`] if a local input was not added, and
+    /// [`SessionError::PredictionThreshold`] when the prediction window is full (skip
+    /// this tick; datagrams were still exchanged).
+    pub fn advance_frame(
+        &mut self,
+        now: Duration,
+        net: &mut impl Transport,
+    ) -> Result<Vec<Request<I>>, SessionError> {
+        self.poll(now, net);
+        if !self.running {
+            return Err(SessionError::NotSynchronized);
+        }
+        if let Some(&h) = self
+            .local_handles
+            .iter()
+            .find(|h| self.pending_local[**h].is_none())
+        {
+            return Err(SessionError::MissingLocalInput(h));
+        }
+        let predicted = i64::from(self.current_frame) - self.confirmed();
+        if predicted > i64::from(self.config.max_prediction) {
+            self.send_all(now, net);
+            return Err(SessionError::PredictionThreshold);
+        }
+
+        let target = self.current_frame.saturating_add(self.input_delay);
+        for &h in &self.local_handles {
+            if let Some(bytes) = self.pending_local[h].take() {
+                self.queues[h].add_local(target, bytes, &self.default_input);
+            }
+        }
+
+        let mut requests = Vec::new();
+        if let Some(first) = self.first_incorrect.take() {
+            if first < self.current_frame {
+                self.rollback(first, &mut requests);
+            }
+        }
+        self.save(self.current_frame, &mut requests);
+        requests.push(Request::Advance {
+            frame: self.current_frame,
+            inputs: self.inputs_for(self.current_frame),
+        });
+        self.current_frame += 1;
+        self.stats.frames_advanced += 1;
+        self.promote_pending_checksums();
+
+        self.update_time_sync();
+        self.adapt_input_delay();
+        self.send_all(now, net);
+        self.trim();
+        Ok(requests)
+    }
+
+    fn rollback(&mut self, first: Frame, requests: &mut Vec<Request<I>>) {
+        let depth = self.current_frame - first;
+        self.stats.rollbacks += 1;
+        self.stats.rollback_frames += u64::from(depth);
+        self.stats.last_rollback_depth = depth;
+        self.stats.max_rollback_depth = self.stats.max_rollback_depth.max(depth);
+        // States after `first` will be recomputed (and their checksums reported again).
+        self.pending_checksums.retain(|f, _| *f <= first);
+        requests.push(Request::Load { frame: first });
+        for f in first..self.current_frame {
+            requests.push(Request::Advance {
+                frame: f,
+                inputs: self.inputs_for(f),
+            });
+            if f + 1 < self.current_frame {
+                self.save(f + 1, requests);
+            }
+        }
+    }
+
+    fn save(&mut self, frame: Frame, requests: &mut Vec<Request<I>>) {
+        let is_final = frame == 0 || self.confirmed() >= i64::from(frame) - 1;
+        self.saves.push_back(SaveRecord {
+            frame,
+            is_final,
+            epoch: self.epoch(),
+        });
+        if self.saves.len() > 128 {
+            self.saves.pop_front();
+        }
+        requests.push(Request::Save { frame });
+    }
+
+    fn inputs_for(&self, frame: Frame) -> Vec<(I, InputStatus)> {
+        (0..self.kinds.len())
+            .map(|h| {
+                if self.disconnected_from[h].is_some_and(|d| frame >= d) {
+                    return (I::default(), InputStatus::Disconnected);
+                }
+                let q = &self.queues[h];
+                let (bytes, status) = match q.get(frame) {
+                    Some(b) => (b, InputStatus::Confirmed),
+                    None => (
+                        q.latest().unwrap_or(&self.default_input),
+                        InputStatus::Predicted,
+                    ),
+                };
+                (decode_input(bytes).unwrap_or_default(), status)
+            })
+            .collect()
+    }
+
+    /// The newest frame with every input known; -1 if none. Disconnected players
+    /// count as known; a session without remote players is confirmed to the present.
+    fn confirmed(&self) -> i64 {
+        let mut confirmed = i64::MAX;
+        for (h, kind) in self.kinds.iter().enumerate() {
+            if let PlayerType::Remote(_) = kind {
+                if self.disconnected_from[h].is_some() {
+                    continue;
+                }
+                let last = self.queues[h].last_frame().map_or(-1, i64::from);
+                confirmed = confirmed.min(last);
+            }
+        }
+        if confirmed == i64::MAX {
+            i64::from(self.current_frame) - 1
+        } else {
+            confirmed
+        }
+    }
+
+    /// Digest of the players' connection statuses: checksums are only compared
+    /// between states computed under the same statuses.
+    fn epoch(&self) -> u8 {
+        self.disconnected_from.iter().fold(0u8, |acc, d| {
+            acc.wrapping_mul(31)
+                .wrapping_add(d.map_or(0, |f| (f as u8).wrapping_add(1)))
+        })
+    }
+
+    fn last_local_frame(&self) -> Option<Frame> {
+        self.local_handles
+            .iter()
+            .map(|h| self.queues[*h].last_frame())
+            .min()
+            .flatten()
+    }
+
+    /// Frames the peer is estimated to be ahead of us (GGPO's local advantage).
+    fn local_advantage(&self, peer: &RemotePeer) -> f32 {
+        let Some(remote) = peer.remote_frame else {
+            return 0.0;
+        };
+        let one_way = peer.rtt.rtt().as_secs_f32() / 2.0;
+        let estimate = remote as f32 + one_way * self.config.fps as f32;
+        (estimate - self.current_frame as f32).clamp(-127.0, 127.0)
+    }
+
+    fn update_time_sync(&mut self) {
+        let mut worst: Option<(f32, f32)> = None;
+        for p in &self.peers {
+            if p.disconnected || !matches!(p.role, Role::Player(_)) || p.remote_frame.is_none() {
+                continue;
+            }
+            let local = self.local_advantage(p);
+            let remote = f32::from(p.remote_advantage);
+            if worst.is_none_or(|(l, r)| remote - local > r - l) {
+                worst = Some((local, remote));
+            }
+        }
+        if let Some((local, remote)) = worst {
+            if let Some(advice) = self.time_sync.sample(local, remote) {
+                self.events.push_back(SessionEvent::TickRate(advice));
+            }
+        }
+    }
+
+    fn adapt_input_delay(&mut self) {
+        if !self.config.adaptive_input_delay || !self.current_frame.is_multiple_of(ADAPT_EVERY) {
+            return;
+        }
+        let frame = self.config.frame_duration().as_secs_f64();
+        let worst = self
+            .peers
+            .iter()
+            .filter(|p| !p.disconnected && p.rtt.has_sample())
+            .map(|p| p.rtt.rtt().as_secs_f64() / 2.0 + 2.0 * p.rtt.jitter().as_secs_f64())
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        let Some(one_way) = worst else { return };
+        // Hide the one-way delay except for about two frames of rollback.
+        let wanted = ((one_way / frame).ceil() as i64 - 2)
+            .clamp(0, i64::from(self.config.max_input_delay)) as u32;
+        if wanted != self.input_delay {
+            self.input_delay = wanted;
+            self.events
+                .push_back(SessionEvent::InputDelayChanged { frames: wanted });
+        }
+    }
+
+    fn handle_datagram(&mut self, now: Duration, from: PeerId, bytes: &[u8]) {
+        let Some(i) = self.peers.iter().position(|p| p.id == from) else {
+            self.drops.unknown_peer += 1;
+            return;
+        };
+        let d = match Datagram::decode(bytes, self.config.session_id, self.config.max_input_size) {
+            Ok(d) => d,
+            Err(e) => {
+                count_decode_error(&mut self.drops, e);
+                return;
+            }
+        };
+        if self.peers[i].disconnected {
+            self.drops.unknown_peer += 1;
+            return;
+        }
+        self.stats.datagrams_received += 1;
+        let peer = &mut self.peers[i];
+        peer.traffic.datagrams_in += 1;
+        peer.traffic.bytes_in += bytes.len() as u64;
+        peer.last_recv = Some(now);
+        if peer.interrupted {
+            peer.interrupted = false;
+            self.events
+                .push_back(SessionEvent::NetworkResumed { peer: peer.id });
+        }
+        if let Some(ping) = d.ping {
+            peer.pending_pong = Some((ping, now));
+        }
+        if let Some(pong) = d.pong {
+            peer.on_pong(now, pong);
+            if !peer.synchronized {
+                peer.sync_round_trips += 1;
+                let total = self.config.sync_round_trips;
+                self.events.push_back(SessionEvent::Synchronizing {
+                    peer: peer.id,
+                    count: peer.sync_round_trips.min(total),
+                    total,
+                });
+                if peer.sync_round_trips >= total {
+                    peer.synchronized = true;
+                    self.events
+                        .push_back(SessionEvent::Synchronized { peer: peer.id });
+                    self.check_all_synchronized(now);
+                }
+            }
+        }
+        let last_sent = match self.peers[i].role {
+            Role::Player(_) => self.last_local_frame(),
+            Role::Spectator => self.confirmed_frame(),
+        };
+        let peer = &mut self.peers[i];
+        if let Some(ack) = d.ack {
+            // An ack beyond what we sent is absurd: ignore it. The latest ack wins even
+            // when lower (a reordered datagram costs a resend, never a stall).
+            if last_sent.is_some_and(|l| ack <= l) {
+                peer.ack = Some(ack);
+            }
+        }
+        peer.remote_frame = Some(d.frame);
+        if let Some(adv) = d.advantage {
+            peer.remote_advantage = adv;
+        }
+        if let Some(block) = &d.inputs {
+            self.receive_inputs(i, block);
+        }
+        if d.statuses.len() == self.kinds.len() {
+            self.receive_statuses(i, &d.statuses);
+        }
+        for report in d.checksums {
+            self.checksums.add_remote(from, report);
+        }
+    }
+
+    fn check_all_synchronized(&mut self, now: Duration) {
+        let all = self
+            .peers
+            .iter()
+            .filter(|p| matches!(p.role, Role::Player(_)))
+            .all(|p| p.synchronized || p.disconnected);
+        if all && !self.running {
+            self.running = true;
+            self.running_since = now;
+            self.events.push_back(SessionEvent::Running);
+        }
+    }
+
+    fn receive_inputs(&mut self, i: usize, block: &InputBlock) {
+        let handles = self.peers[i].handles().to_vec();
+        let disconnected_run =
+            |runs: &Vec<Run>| runs.iter().any(|r| matches!(r, Run::Disconnected(_)));
+        // A player peer never reports its own players as disconnected.
+        if handles.len() != block.players.len() || block.players.iter().any(disconnected_run) {
+            self.drops.bad_inputs += 1;
+            return;
+        }
+        let max_size = self.config.max_input_size;
+        let current = self.current_frame;
+        let mut first_incorrect = self.first_incorrect;
+        for (h, runs) in handles.into_iter().zip(&block.players) {
+            let disconnected_from = self.disconnected_from[h];
+            let outcome = self.queues[h].receive_runs(
+                block.start,
+                runs,
+                &self.default_input,
+                &mut |v| v.len() <= max_size && decode_input::<I>(v).is_some(),
+                &mut |f, predicted, actual| {
+                    let used = f < current && disconnected_from.is_none_or(|d| f < d);
+                    if used && predicted != actual {
+                        first_incorrect = Some(first_incorrect.map_or(f, |x| x.min(f)));
+                    }
+                },
+            );
+            if outcome.is_err() {
+                self.drops.bad_inputs += 1;
+            }
+        }
+        if first_incorrect != self.first_incorrect {
+            self.first_incorrect = first_incorrect;
+            self.peers[i].rollbacks_caused += 1;
+        }
+    }
+
+    fn receive_statuses(&mut self, i: usize, statuses: &[Option<Frame>]) {
+        let horizon = i64::from(self.current_frame) + i64::from(RETAIN_FRAMES);
+        for (h, status) in statuses.iter().enumerate() {
+            let Some(from) = *status else { continue };
+            if i64::from(from) > horizon {
+                self.drops.malformed += 1;
+                continue;
+            }
+            if self.kinds[h] == PlayerType::Local {
+                // The peer dropped us: it no longer uses our inputs, so we drop it.
+                if !self.peers[i].disconnected {
+                    self.timeout_peer(i);
+                }
+                continue;
+            }
+            self.disconnect_player_at(h, from);
+        }
+    }
+
+    fn disconnect_player_at(&mut self, h: PlayerHandle, from: Frame) {
+        let new = self.disconnected_from[h].map_or(from, |d| d.min(from));
+        if self.disconnected_from[h] == Some(new) {
+            return;
+        }
+        self.disconnected_from[h] = Some(new);
+        if new < self.current_frame {
+            self.first_incorrect = Some(self.first_incorrect.map_or(new, |x| x.min(new)));
+        }
+        let PlayerType::Remote(owner) = self.kinds[h] else {
+            return;
+        };
+        let Some(peer) = self.peers.iter_mut().find(|p| p.id == owner) else {
+            return;
+        };
+        let all_gone = peer
+            .handles()
+            .iter()
+            .all(|h| self.disconnected_from[*h].is_some());
+        if all_gone && !peer.disconnected {
+            peer.disconnected = true;
+            self.events.push_back(SessionEvent::Disconnected {
+                peer: owner,
+                frame: new,
+            });
+        }
+    }
+
+    fn timeout_peer(&mut self, i: usize) {
+        let handles = self.peers[i].handles().to_vec();
+        if handles.is_empty() {
+            let peer = &mut self.peers[i];
+            if !peer.disconnected {
+                peer.disconnected = true;
+                self.events.push_back(SessionEvent::Disconnected {
+                    peer: peer.id,
+                    frame: self.current_frame,
+                });
+            }
+            return;
+        }
+        for h in handles {
+            let from = self.queues[h].next_frame();
+            self.disconnect_player_at(h, from);
+        }
+        // Still synchronizing? Going on without the peer may complete it.
+        if !self.running {
+            self.check_all_synchronized(self.running_since);
+        }
+    }
+
+    fn check_timeouts(&mut self, now: Duration) {
+        if !self.running {
+            return;
+        }
+        for i in 0..self.peers.len() {
+            let p = &mut self.peers[i];
+            if p.disconnected {
+                continue;
+            }
+            let silence = p.silence(now, self.running_since);
+            if silence >= self.config.disconnect_timeout {
+                self.timeout_peer(i);
+            } else if silence >= self.config.disconnect_notify_start && !p.interrupted {
+                p.interrupted = true;
+                let disconnect_in = self.config.disconnect_timeout - silence;
+                self.events.push_back(SessionEvent::NetworkInterrupted {
+                    peer: p.id,
+                    disconnect_in,
+                });
+            }
+        }
+    }
+
+    fn compare_checksums(&mut self) {
+        let mut found: Vec<Mismatch> = Vec::new();
+        self.stats.checksums_compared += self.checksums.compare(&mut found);
+        for m in found {
+            self.events.push_back(SessionEvent::DesyncDetected {
+                frame: m.frame,
+                peer: m.peer,
+                local: m.local,
+                remote: m.remote,
+                parts: m.parts,
+            });
+        }
+    }
+
+    fn send_all(&mut self, now: Duration, net: &mut impl Transport) {
+        for i in 0..self.peers.len() {
+            if !self.peers[i].disconnected {
+                self.send_to_peer(i, now, net);
+            }
+        }
+    }
+
+    fn send_to_peer(&mut self, i: usize, now: Duration, net: &mut impl Transport) {
+        let syncing = !self.running || !self.peers[i].synchronized;
+        let mut d = Datagram {
+            sync: syncing,
+            frame: self.current_frame,
+            ..Datagram::default()
+        };
+        let (handles, last) = match &self.peers[i].role {
+            Role::Player(remote) => {
+                d.ack = remote
+                    .iter()
+                    .map(|h| self.queues[*h].last_frame())
+                    .min()
+                    .flatten();
+                (self.local_handles.clone(), self.last_local_frame())
+            }
+            Role::Spectator => ((0..self.kinds.len()).collect(), self.confirmed_frame()),
+        };
+        if let Some(last) = last {
+            let start = self.peers[i].ack.map_or(0, |a| a + 1);
+            if start <= last {
+                let end = last.min(start + MAX_SEND_FRAMES - 1);
+                d.inputs = Some(self.input_block(&handles, start, end));
+            }
+        }
+        d.statuses = if self.disconnected_from.iter().any(Option::is_some) {
+            self.disconnected_from.clone()
+        } else {
+            Vec::new()
+        };
+        let fps = self.config.fps;
+        let advantage = self.local_advantage(&self.peers[i]);
+        let peer = &mut self.peers[i];
+        if peer.ping_due(now, self.config.ping_interval, syncing) {
+            d.ping = Some(ms16(now));
+            peer.last_ping = Some(now);
+        }
+        d.pong = peer.take_pong(now);
+        peer.datagrams_since_advantage += 1;
+        if peer.datagrams_since_advantage >= ADVANTAGE_EVERY && fps > 0 {
+            peer.datagrams_since_advantage = 0;
+            d.advantage = Some(advantage.round() as i8);
+        }
+        peer.outgoing_checksums.retain_mut(|(report, copies)| {
+            d.checksums.push(report.clone());
+            *copies -= 1;
+            *copies > 0
+        });
+        self.out.clear();
+        d.encode(self.config.session_id, &mut self.out);
+        net.send_to(peer.id, &self.out);
+        peer.last_send = Some(now);
+        peer.traffic.datagrams_out += 1;
+        peer.traffic.bytes_out += self.out.len() as u64;
+        peer.traffic.roll(now);
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += self.out.len() as u64;
+    }
+
+    /// Inputs of `handles` for frames `start..=end`, run-length and delta encoded.
+    fn input_block(&self, handles: &[PlayerHandle], start: Frame, end: Frame) -> InputBlock {
+        let players = handles
+            .iter()
+            .map(|&h| {
+                let q = &self.queues[h];
+                let mut runs: Vec<Run> = Vec::new();
+                let mut prev: Option<&[u8]> = start.checked_sub(1).and_then(|f| q.get(f));
+                let mut f = start;
+                while f <= end {
+                    if self.disconnected_from[h].is_some_and(|d| f >= d) {
+                        runs.push(Run::Disconnected(end - f + 1));
+                        break;
+                    }
+                    let Some(value) = q.get(f) else { break };
+                    let mut count = 1;
+                    while f + count <= end
+                        && self.disconnected_from[h].is_none_or(|d| f + count < d)
+                        && q.get(f + count) == Some(value)
+                    {
+                        count += 1;
+                    }
+                    runs.push(protocol::encode_change(count, prev, value));
+                    prev = Some(value);
+                    f += count;
+                }
+                runs
+            })
+            .collect();
+        InputBlock { start, players }
+    }
+
+    fn trim(&mut self) {
+        let keep = self.current_frame.saturating_sub(RETAIN_FRAMES);
+        for q in &mut self.queues {
+            if q.first_frame() + RETAIN_FRAMES / 4 < keep {
+                q.discard_before(keep);
+            }
+        }
+    }
+}
+
+pub(crate) fn count_decode_error(drops: &mut DropCounters, e: DecodeError) {
+    match e {
+        DecodeError::NotSession | DecodeError::Version(_) => drops.wrong_version += 1,
+        DecodeError::WrongSession(_) => drops.wrong_session += 1,
+        _ => drops.malformed += 1,
+    }
+}

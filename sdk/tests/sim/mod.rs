@@ -1,0 +1,365 @@
+//! A deterministic simulation harness: peers running a small integer-physics game
+//! over the in-memory network with the link conditioner, on simulated time.
+
+#![allow(dead_code, missing_docs)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rtcplay::netem::LinkConditions;
+use rtcplay::session::{
+    Checksum, Frame, InputStatus, P2PSession, PlayerType, Request, SessionBuilder, SessionError,
+    SessionEvent,
+};
+use rtcplay::transport::{MemoryNetwork, PeerId};
+
+/// The game's input: a bit set of buttons.
+pub type Input = u8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Body {
+    pub x: i32,
+    pub y: i32,
+    pub vx: i32,
+    pub vy: i32,
+    pub score: i32,
+}
+
+/// A tiny arena: bodies accelerate with inputs, bounce off walls, score on contact.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Game {
+    pub frame: Frame,
+    pub bodies: Vec<Body>,
+}
+
+impl Game {
+    pub fn new(players: usize) -> Self {
+        Game {
+            frame: 0,
+            bodies: (0..players)
+                .map(|i| Body {
+                    x: 100 * i as i32,
+                    y: 50 * i as i32,
+                    ..Body::default()
+                })
+                .collect(),
+        }
+    }
+
+    pub fn step(&mut self, inputs: &[(Input, InputStatus)]) {
+        for (b, (input, status)) in self.bodies.iter_mut().zip(inputs) {
+            if *status == InputStatus::Disconnected {
+                b.vx = 0;
+                b.vy = 0;
+                continue;
+            }
+            let dx = i32::from(input & 1) - i32::from((input >> 1) & 1);
+            let dy = i32::from((input >> 2) & 1) - i32::from((input >> 3) & 1);
+            b.vx = (b.vx + dx * 3).clamp(-40, 40);
+            b.vy = (b.vy + dy * 3).clamp(-40, 40);
+            if input & 16 != 0 {
+                b.vx *= 2;
+            }
+            b.x += b.vx;
+            b.y += b.vy;
+            if !(-1000..=1000).contains(&b.x) {
+                b.vx = -b.vx;
+                b.x = b.x.clamp(-1000, 1000);
+            }
+            if !(-1000..=1000).contains(&b.y) {
+                b.vy = -b.vy;
+                b.y = b.y.clamp(-1000, 1000);
+            }
+        }
+        let n = self.bodies.len();
+        for i in 0..n {
+            for j in 0..n {
+                if i != j
+                    && (self.bodies[i].x - self.bodies[j].x).abs() < 30
+                    && (self.bodies[i].y - self.bodies[j].y).abs() < 30
+                {
+                    self.bodies[i].score += 1;
+                }
+            }
+        }
+        self.frame += 1;
+    }
+
+    /// FNV-1a over the state: deterministic across runs and machines.
+    pub fn checksum(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut mix = |v: i64| {
+            for b in v.to_le_bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x100_0000_01b3);
+            }
+        };
+        mix(i64::from(self.frame));
+        for b in &self.bodies {
+            for v in [b.x, b.y, b.vx, b.vy, b.score] {
+                mix(i64::from(v));
+            }
+        }
+        h
+    }
+
+    /// The checksum split per body, so desync reports can name the body.
+    pub fn checksum_parts(&self) -> Checksum {
+        let parts = self
+            .bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                let g = Game {
+                    frame: 0,
+                    bodies: vec![*b],
+                };
+                (format!("body{i}"), g.checksum())
+            })
+            .collect();
+        Checksum {
+            total: self.checksum(),
+            parts,
+        }
+    }
+}
+
+/// A player's scripted input for a frame: changes every ~10 frames.
+pub fn scripted_input(player: usize, frame: Frame) -> Input {
+    let epoch = u64::from(frame / 10);
+    let mut z = epoch
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add((player as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9));
+    z ^= z >> 31;
+    z = z.wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z >> 40) as u8 & 0x1F
+}
+
+pub struct SimPeer {
+    pub id: PeerId,
+    pub session: P2PSession<Input>,
+    pub game: Game,
+    pub saved: BTreeMap<Frame, Game>,
+    /// Latest checksum saved for each frame (the final one once confirmed).
+    pub history: BTreeMap<Frame, u64>,
+    pub events: Vec<(Duration, SessionEvent)>,
+    pub next_tick: Duration,
+    pub max_depth: u32,
+    pub silenced: bool,
+    pub skipped_ticks: u64,
+}
+
+pub struct SimOptions {
+    pub players: usize,
+    pub conditions: LinkConditions,
+    pub seed: u64,
+    pub input_delay: u32,
+    pub max_prediction: u32,
+    pub adaptive_delay: bool,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            players: 2,
+            conditions: LinkConditions::lan(),
+            seed: 1,
+            input_delay: 2,
+            max_prediction: 8,
+            adaptive_delay: false,
+        }
+    }
+}
+
+pub struct Sim {
+    pub net: MemoryNetwork,
+    pub peers: Vec<SimPeer>,
+    pub now: Duration,
+    pub options: SimOptions,
+}
+
+impl Sim {
+    /// One peer per player, each starting a few ms apart.
+    pub fn new(options: SimOptions) -> Sim {
+        let ids: Vec<PeerId> = (0..options.players as u32).map(PeerId).collect();
+        let net = MemoryNetwork::new(&ids, options.conditions, options.seed);
+        let peers = ids
+            .iter()
+            .enumerate()
+            .map(|(me, id)| {
+                let mut b = SessionBuilder::<Input>::new()
+                    .with_num_players(options.players)
+                    .with_input_delay(options.input_delay)
+                    .with_max_prediction(options.max_prediction)
+                    .with_adaptive_input_delay(options.adaptive_delay)
+                    .with_checksum_interval(10)
+                    .with_session_id(0x5151);
+                for (h, other) in ids.iter().enumerate() {
+                    let kind = if h == me {
+                        PlayerType::Local
+                    } else {
+                        PlayerType::Remote(*other)
+                    };
+                    b = b.add_player(kind, h);
+                }
+                SimPeer {
+                    id: *id,
+                    session: b.start_p2p_session().expect("valid config"),
+                    game: Game::new(options.players),
+                    saved: BTreeMap::new(),
+                    history: BTreeMap::new(),
+                    events: Vec::new(),
+                    next_tick: Duration::from_millis(3 * me as u64),
+                    max_depth: 0,
+                    silenced: false,
+                    skipped_ticks: 0,
+                }
+            })
+            .collect();
+        Sim {
+            net,
+            peers,
+            now: Duration::ZERO,
+            options,
+        }
+    }
+
+    /// Run until every live peer reached `frames` (or `limit` of simulated time).
+    pub fn run_until_frame(&mut self, frames: Frame, limit: Duration) {
+        while self.now < limit {
+            let done = self
+                .peers
+                .iter()
+                .filter(|p| !p.silenced)
+                .all(|p| p.session.current_frame() >= frames);
+            if done {
+                return;
+            }
+            self.step_1ms();
+        }
+    }
+
+    /// Run for `d` of simulated time.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.step_1ms();
+        }
+    }
+
+    fn step_1ms(&mut self) {
+        self.now += Duration::from_millis(1);
+        self.net.set_now(self.now);
+        let now = self.now;
+        for i in 0..self.peers.len() {
+            if self.peers[i].silenced || self.peers[i].next_tick > now {
+                continue;
+            }
+            let p = &mut self.peers[i];
+            let mut endpoint = self.net.endpoint(p.id);
+            if !p.session.is_running() {
+                p.session.poll(now, &mut endpoint);
+            } else {
+                let handle = p.session.local_player_handles()[0];
+                let target = p.session.current_frame() + p.session.input_delay();
+                p.session
+                    .add_local_input(handle, scripted_input(handle, target))
+                    .expect("local input");
+                match p.session.advance_frame(now, &mut endpoint) {
+                    Ok(requests) => p.handle(requests),
+                    Err(SessionError::PredictionThreshold) => p.skipped_ticks += 1,
+                    Err(e) => panic!("advance failed: {e}"),
+                }
+            }
+            for e in p.session.events() {
+                p.events.push((now, e));
+            }
+            p.next_tick += p.session.recommended_frame_duration();
+        }
+    }
+
+    pub fn silence(&mut self, i: usize) {
+        self.peers[i].silenced = true;
+        let id = self.peers[i].id;
+        self.net.silence(id);
+    }
+
+    /// Frames every live peer holds a final state for: `..=` the lowest confirmed
+    /// frame among them.
+    pub fn assert_in_sync(&self) -> usize {
+        let live: Vec<&SimPeer> = self.peers.iter().filter(|p| !p.silenced).collect();
+        let upto = live
+            .iter()
+            .map(|p| {
+                p.session
+                    .confirmed_frame()
+                    .unwrap_or(0)
+                    .min(p.session.current_frame().saturating_sub(1))
+            })
+            .min()
+            .unwrap_or(0);
+        let mut compared = 0;
+        for f in 0..=upto {
+            let first = live[0].history.get(&f);
+            for p in &live[1..] {
+                assert_eq!(
+                    p.history.get(&f),
+                    first,
+                    "frame {f}: peer {} and peer {} disagree",
+                    live[0].id,
+                    p.id
+                );
+            }
+            if first.is_some() {
+                compared += 1;
+            }
+        }
+        for p in &live {
+            for (_, e) in &p.events {
+                assert!(
+                    !matches!(e, SessionEvent::DesyncDetected { .. }),
+                    "peer {} reported {e:?}",
+                    p.id
+                );
+            }
+        }
+        compared
+    }
+}
+
+impl SimPeer {
+    fn handle(&mut self, requests: Vec<Request<Input>>) {
+        let mut depth = 0;
+        for r in requests {
+            match r {
+                Request::Save { frame } => {
+                    assert_eq!(self.game.frame, frame, "save of the wrong frame");
+                    self.saved.insert(frame, self.game.clone());
+                    let checksum = self.game.checksum_parts();
+                    self.history.insert(frame, checksum.total);
+                    self.session.report_checksum(frame, checksum);
+                }
+                Request::Load { frame } => {
+                    self.game = self
+                        .saved
+                        .get(&frame)
+                        .unwrap_or_else(|| panic!("load of unsaved frame {frame}"))
+                        .clone();
+                    depth = self.session.current_frame() - 1 - frame;
+                }
+                Request::Advance { frame, inputs } => {
+                    assert_eq!(self.game.frame, frame, "advance of the wrong frame");
+                    self.game.step(&inputs);
+                }
+            }
+        }
+        self.max_depth = self.max_depth.max(depth);
+        let keep = self
+            .session
+            .current_frame()
+            .saturating_sub(self.session.config().max_rollback_frames() + 1);
+        while self.saved.first_key_value().is_some_and(|(f, _)| *f < keep) {
+            self.saved.pop_first();
+        }
+    }
+}
