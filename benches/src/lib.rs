@@ -1,2 +1,6 @@
-//! Benchmarks for rtcplay, compared side by side with peers.
+//! Benchmarks for rtcplay, compared side by side with peers (ggrs, webrtc-rs,
+//! raw UDP). Results and the commands that produce them are in `BENCHMARKS.md`.
 #![forbid(unsafe_code)]
+
+pub mod input_script;
+pub mod session_traffic;

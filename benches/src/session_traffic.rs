@@ -1,0 +1,307 @@
+//! The wire-economy scenario: two players at 60 Hz, 50 ms one-way latency, 8-byte
+//! inputs changing every ~10 frames; rtcplay and ggrs 0.13 over the same conditioner,
+//! in real time (ggrs reads the wall clock, so both run on it).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rtcplay::netem::{LinkConditions, Netem};
+use rtcplay::session::{Checksum, PlayerType, Request, SessionBuilder, SessionError};
+use rtcplay::transport::{PeerId, Transport};
+
+use crate::input_script::{InputScript, PadInput};
+
+/// What one peer sent and simulated.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrafficReport {
+    /// Seconds measured (after synchronization).
+    pub seconds: f64,
+    /// Datagrams sent per second by one peer to the other.
+    pub datagrams_per_sec: f64,
+    /// Payload bytes sent per second by one peer to the other.
+    pub bytes_per_sec: f64,
+    /// Mean payload size.
+    pub bytes_per_datagram: f64,
+    /// Rollbacks (loads) per second.
+    pub rollbacks_per_sec: f64,
+    /// Frames advanced.
+    pub frames: u64,
+}
+
+/// A directed pair of netem links between peer 0 and peer 1, on wall-clock time.
+struct Link {
+    start: Instant,
+    to: [Netem<Vec<u8>>; 2],
+    sent: [(u64, u64); 2],
+}
+
+impl Link {
+    fn new(conditions: LinkConditions) -> Self {
+        Link {
+            start: Instant::now(),
+            to: [Netem::new(conditions, 1), Netem::new(conditions, 2)],
+            sent: [(0, 0); 2],
+        }
+    }
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+    fn send(&mut self, from: usize, bytes: Vec<u8>) {
+        self.sent[from].0 += 1;
+        self.sent[from].1 += bytes.len() as u64;
+        let now = self.now();
+        self.to[1 - from].send(now, bytes);
+    }
+    fn receive(&mut self, me: usize) -> Vec<Vec<u8>> {
+        let now = self.now();
+        let mut out = Vec::new();
+        while let Some(b) = self.to[me].poll(now) {
+            out.push(b);
+        }
+        out
+    }
+}
+
+struct RtcEndpoint<'a> {
+    link: &'a mut Link,
+    me: usize,
+}
+
+impl Transport for RtcEndpoint<'_> {
+    fn send_to(&mut self, _peer: PeerId, datagram: &[u8]) {
+        self.link.send(self.me, datagram.to_vec());
+    }
+    fn receive(&mut self, out: &mut Vec<(PeerId, Vec<u8>)>) {
+        let from = PeerId(1 - self.me as u32);
+        out.extend(self.link.receive(self.me).into_iter().map(|b| (from, b)));
+    }
+}
+
+fn tick_interval() -> Duration {
+    Duration::from_secs(1) / 60
+}
+
+/// Toy state: a running hash of inputs (cheap; the bench is about the wire).
+fn mix(state: u64, inputs: &[PadInput]) -> u64 {
+    inputs.iter().flatten().fold(state, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Run rtcplay for `seconds` after synchronization.
+pub fn run_rtcplay(conditions: LinkConditions, seconds: f64) -> TrafficReport {
+    let mut link = Link::new(conditions);
+    let ids = [PeerId(0), PeerId(1)];
+    let mut sessions: Vec<_> = (0..2)
+        .map(|me| {
+            SessionBuilder::<PadInput>::new()
+                .with_input_delay(2)
+                .add_player(PlayerType::Local, me)
+                .add_player(PlayerType::Remote(ids[1 - me]), 1 - me)
+                .start_p2p_session()
+                .expect("valid session")
+        })
+        .collect();
+    let mut scripts = [InputScript::new(1), InputScript::new(2)];
+    let mut state = [0u64; 2];
+    let mut saved: [BTreeMap<u32, u64>; 2] = Default::default();
+    let mut rollbacks = 0u64;
+    let mut frames = 0u64;
+    let mut measure_from: Option<(Instant, (u64, u64))> = None;
+    let mut next = Instant::now();
+    loop {
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        next += tick_interval();
+        let now = link.now();
+        for me in 0..2 {
+            let s = &mut sessions[me];
+            let mut ep = RtcEndpoint {
+                link: &mut link,
+                me,
+            };
+            if !s.is_running() {
+                s.poll(now, &mut ep);
+                continue;
+            }
+            s.add_local_input(me, scripts[me].next_input())
+                .expect("input fits");
+            match s.advance_frame(now, &mut ep) {
+                Ok(requests) => {
+                    for r in requests {
+                        match r {
+                            Request::Save { frame } => {
+                                saved[me].insert(frame, state[me]);
+                                s.report_checksum(frame, Checksum::new(state[me]));
+                            }
+                            Request::Load { frame } => {
+                                state[me] = saved[me][&frame];
+                                if me == 0 {
+                                    rollbacks += 1;
+                                }
+                            }
+                            Request::Advance { inputs, .. } => {
+                                let inputs: Vec<PadInput> =
+                                    inputs.into_iter().map(|(i, _)| i).collect();
+                                state[me] = mix(state[me], &inputs);
+                            }
+                        }
+                    }
+                    if saved[me].len() > 64 {
+                        saved[me].pop_first();
+                    }
+                }
+                Err(SessionError::PredictionThreshold) => {}
+                Err(e) => panic!("rtcplay advance failed: {e}"),
+            }
+        }
+        if measure_from.is_none() && sessions.iter().all(|s| s.is_running()) {
+            measure_from = Some((Instant::now(), link.sent[0]));
+            frames = u64::from(sessions[0].current_frame());
+            rollbacks = 0;
+        }
+        if let Some((t0, sent0)) = measure_from {
+            let elapsed = t0.elapsed().as_secs_f64();
+            if elapsed >= seconds {
+                let frames = u64::from(sessions[0].current_frame()) - frames;
+                return report(elapsed, sent0, link.sent[0], rollbacks, frames);
+            }
+        }
+    }
+}
+
+fn report(
+    seconds: f64,
+    sent0: (u64, u64),
+    sent1: (u64, u64),
+    rollbacks: u64,
+    frames: u64,
+) -> TrafficReport {
+    let datagrams = (sent1.0 - sent0.0) as f64;
+    let bytes = (sent1.1 - sent0.1) as f64;
+    TrafficReport {
+        seconds,
+        datagrams_per_sec: datagrams / seconds,
+        bytes_per_sec: bytes / seconds,
+        bytes_per_datagram: bytes / datagrams.max(1.0),
+        rollbacks_per_sec: rollbacks as f64 / seconds,
+        frames,
+    }
+}
+
+/// ggrs configuration for the benches: 8-byte pad input, a u64 state.
+pub struct GgrsConfig;
+
+impl ggrs::Config for GgrsConfig {
+    type Input = PadInput;
+    type InputPredictor = ggrs::PredictRepeatLast;
+    type State = u64;
+    type Address = usize;
+}
+
+/// ggrs's socket over the same link, messages encoded with bincode 2 (standard).
+struct GgrsSocket {
+    link: std::rc::Rc<std::cell::RefCell<Link>>,
+    me: usize,
+}
+
+impl ggrs::NonBlockingSocket<usize> for GgrsSocket {
+    fn send_to(&mut self, msg: &ggrs::Message, _addr: &usize) {
+        let bytes = bincode::serde::encode_to_vec(msg, bincode::config::standard())
+            .expect("ggrs message encodes");
+        self.link.borrow_mut().send(self.me, bytes);
+    }
+    fn receive_all_messages(&mut self) -> Vec<(usize, ggrs::Message)> {
+        self.link
+            .borrow_mut()
+            .receive(self.me)
+            .into_iter()
+            .filter_map(|b| {
+                bincode::serde::decode_from_slice(&b, bincode::config::standard())
+                    .ok()
+                    .map(|(m, _)| (1 - self.me, m))
+            })
+            .collect()
+    }
+}
+
+/// Run ggrs 0.13 (defaults, input delay 2) for `seconds` after synchronization.
+pub fn run_ggrs(conditions: LinkConditions, seconds: f64) -> TrafficReport {
+    let link = std::rc::Rc::new(std::cell::RefCell::new(Link::new(conditions)));
+    let mut sessions: Vec<ggrs::P2PSession<GgrsConfig>> = (0..2)
+        .map(|me| {
+            ggrs::SessionBuilder::<GgrsConfig>::new()
+                .with_num_players(2)
+                .expect("2 players")
+                .with_input_delay(2)
+                .add_player(ggrs::PlayerType::Local, me)
+                .expect("local")
+                .add_player(ggrs::PlayerType::Remote(1 - me), 1 - me)
+                .expect("remote")
+                .start_p2p_session(GgrsSocket {
+                    link: link.clone(),
+                    me,
+                })
+                .expect("ggrs session")
+        })
+        .collect();
+    let mut scripts = [InputScript::new(1), InputScript::new(2)];
+    let mut state = [0u64; 2];
+    let mut rollbacks = 0u64;
+    let mut frames = 0u64;
+    let mut measure_from: Option<(Instant, (u64, u64))> = None;
+    let mut next = Instant::now();
+    loop {
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        next += tick_interval();
+        for me in 0..2 {
+            let s = &mut sessions[me];
+            s.poll_remote_clients();
+            if s.current_state() != ggrs::SessionState::Running {
+                continue;
+            }
+            s.add_local_input(me, scripts[me].next_input())
+                .expect("local input");
+            match s.advance_frame() {
+                Ok(requests) => {
+                    for r in requests {
+                        match r {
+                            ggrs::GgrsRequest::SaveGameState { cell, frame } => {
+                                cell.save(frame, Some(state[me]), None)
+                            }
+                            ggrs::GgrsRequest::LoadGameState { cell, .. } => {
+                                state[me] = cell.load().unwrap_or_default();
+                                if me == 0 {
+                                    rollbacks += 1;
+                                }
+                            }
+                            ggrs::GgrsRequest::AdvanceFrame { inputs } => {
+                                let inputs: Vec<PadInput> =
+                                    inputs.into_iter().map(|(i, _)| i).collect();
+                                state[me] = mix(state[me], &inputs);
+                            }
+                        }
+                    }
+                }
+                Err(ggrs::GgrsError::PredictionThreshold) => {}
+                Err(e) => panic!("ggrs advance failed: {e}"),
+            }
+        }
+        let sent = link.borrow().sent[0];
+        if measure_from.is_none()
+            && sessions
+                .iter()
+                .all(|s| s.current_state() == ggrs::SessionState::Running)
+        {
+            measure_from = Some((Instant::now(), sent));
+            frames = sessions[0].current_frame() as u64;
+            rollbacks = 0;
+        }
+        if let Some((t0, sent0)) = measure_from {
+            let elapsed = t0.elapsed().as_secs_f64();
+            if elapsed >= seconds {
+                let frames = sessions[0].current_frame() as u64 - frames;
+                return report(elapsed, sent0, sent, rollbacks, frames);
+            }
+        }
+    }
+}
