@@ -3,6 +3,8 @@
 //!
 //! `cargo bench -p rtcplay_benches --bench session_cpu`
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -186,9 +188,5 @@ fn session_frame(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(
-    #[allow(missing_docs)]
-    benches,
-    session_frame
-);
+criterion_group!(benches, session_frame);
 criterion_main!(benches);
