@@ -1,2 +1,68 @@
-//! Bevy plugin for rtcplay (work in progress: see the open issue).
+//! # bevy_rtcplay
+//!
+//! Networked rollback for Bevy 0.19 on top of [`rtcplay`]: add [`RtcPlayPlugin`], say
+//! which components and resources roll back, and write game systems in
+//! [`RollbackSchedule`] as if the game were local.
+//!
+//! ```no_run
+//! use bevy::prelude::*;
+//! use bevy_rtcplay::prelude::*;
+//!
+//! #[derive(Component, Clone, Copy, Hash, PartialEq, Default)]
+//! struct Position(i32, i32);
+//!
+//! fn read_input(mut inputs: ResMut<LocalInputs<u8>>) {
+//!     inputs.set(0, 0b0001); // this endpoint's player 0 presses "right"
+//! }
+//!
+//! fn movement(inputs: Res<PlayerInputs<u8>>, mut q: Query<&mut Position>) {
+//!     for mut p in &mut q {
+//!         if inputs.get(0).0 & 1 != 0 {
+//!             p.0 += 1;
+//!         }
+//!     }
+//! }
+//!
+//! App::new()
+//!     .add_plugins((MinimalPlugins, RtcPlayPlugin::<u8>::default()))
+//!     .rollback_component_with_checksum::<Position>()
+//!     .add_systems(ReadInputs, read_input)
+//!     .add_systems(RollbackSchedule, movement)
+//!     .insert_resource(RtcPlaySession::<u8>::sync_test(2, 7).unwrap())
+//!     .run();
+//! ```
+//!
+//! See `docs/bevy.md` for the schedule tree, entity handling, messages and pitfalls.
+
 #![forbid(unsafe_code)]
+
+mod app_ext;
+mod checksum;
+mod driver;
+mod inputs;
+mod messages;
+mod plugin;
+mod rollback_id;
+mod session;
+mod snapshot;
+mod stats;
+
+pub use app_ext::RollbackApp;
+pub use inputs::{LocalInputs, PlayerInputs};
+pub use messages::Confirmed;
+pub use plugin::{
+    ReadInputs, RollbackFrame, RollbackSchedule, RollbackTime, RtcPlayPlugin, RtcPlaySystems,
+};
+pub use rollback_id::{Rollback, RollbackId};
+pub use session::{RtcPlayError, RtcPlaySession};
+pub use stats::{NetworkStats, RtcPlayDiagnostics, RtcPlayEvent};
+
+/// Everything a game usually needs.
+pub mod prelude {
+    pub use crate::{
+        Confirmed, LocalInputs, NetworkStats, PlayerInputs, ReadInputs, Rollback, RollbackApp,
+        RollbackFrame, RollbackSchedule, RtcPlayEvent, RtcPlayPlugin, RtcPlaySession,
+        RtcPlaySystems,
+    };
+    pub use rtcplay::session::{InputStatus, SessionEvent};
+}

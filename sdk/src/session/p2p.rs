@@ -315,7 +315,7 @@ impl<I: Input> P2PSession<I> {
 
     /// Receive datagrams, detect silent peers, and (while synchronizing or idle)
     /// send sync datagrams and keepalives. Call it every tick, also between frames.
-    pub fn poll(&mut self, now: Duration, net: &mut impl Transport) {
+    pub fn poll(&mut self, now: Duration, net: &mut (impl Transport + ?Sized)) {
         self.recv.clear();
         net.receive(&mut self.recv);
         let received = std::mem::take(&mut self.recv);
@@ -352,7 +352,7 @@ impl<I: Input> P2PSession<I> {
     pub fn advance_frame(
         &mut self,
         now: Duration,
-        net: &mut impl Transport,
+        net: &mut (impl Transport + ?Sized),
     ) -> Result<Vec<Request<I>>, SessionError> {
         self.poll(now, net);
         if !self.running {
@@ -770,7 +770,7 @@ impl<I: Input> P2PSession<I> {
         }
     }
 
-    fn send_all(&mut self, now: Duration, net: &mut impl Transport) {
+    fn send_all(&mut self, now: Duration, net: &mut (impl Transport + ?Sized)) {
         for i in 0..self.peers.len() {
             if !self.peers[i].disconnected {
                 self.send_to_peer(i, now, net);
@@ -778,7 +778,7 @@ impl<I: Input> P2PSession<I> {
         }
     }
 
-    fn send_to_peer(&mut self, i: usize, now: Duration, net: &mut impl Transport) {
+    fn send_to_peer(&mut self, i: usize, now: Duration, net: &mut (impl Transport + ?Sized)) {
         let syncing = !self.running || !self.peers[i].synchronized;
         let mut d = Datagram {
             sync: syncing,

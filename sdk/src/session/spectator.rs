@@ -96,7 +96,7 @@ impl<I: Input> SpectatorSession<I> {
     }
 
     /// Receive from the host, detect its silence, and keep the link alive.
-    pub fn poll(&mut self, now: Duration, net: &mut impl Transport) {
+    pub fn poll(&mut self, now: Duration, net: &mut (impl Transport + ?Sized)) {
         self.recv.clear();
         net.receive(&mut self.recv);
         let received = std::mem::take(&mut self.recv);
@@ -141,7 +141,7 @@ impl<I: Input> SpectatorSession<I> {
     pub fn advance_frame(
         &mut self,
         now: Duration,
-        net: &mut impl Transport,
+        net: &mut (impl Transport + ?Sized),
     ) -> Result<Vec<Request<I>>, SessionError> {
         self.poll(now, net);
         if !self.running {
@@ -257,7 +257,7 @@ impl<I: Input> SpectatorSession<I> {
         }
     }
 
-    fn send(&mut self, now: Duration, net: &mut impl Transport) {
+    fn send(&mut self, now: Duration, net: &mut (impl Transport + ?Sized)) {
         let host = &mut self.host;
         let syncing = !host.synchronized;
         let mut d = Datagram {

@@ -22,3 +22,12 @@ pub trait Transport {
     /// Move every datagram that has arrived into `out`, with its sender.
     fn receive(&mut self, out: &mut Vec<(PeerId, Vec<u8>)>);
 }
+
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn send_to(&mut self, peer: PeerId, datagram: &[u8]) {
+        (**self).send_to(peer, datagram);
+    }
+    fn receive(&mut self, out: &mut Vec<(PeerId, Vec<u8>)>) {
+        (**self).receive(out);
+    }
+}

@@ -126,3 +126,51 @@ impl Transport for MemoryEndpoint<'_> {
         }
     }
 }
+
+/// A [`MemoryNetwork`] shared between owners (e.g. two game `App`s in one test):
+/// each owner holds a [`SharedEndpoint`] that implements [`Transport`].
+#[derive(Clone)]
+pub struct SharedMemoryNetwork(std::sync::Arc<std::sync::Mutex<MemoryNetwork>>);
+
+impl SharedMemoryNetwork {
+    /// Share `net`.
+    pub fn new(net: MemoryNetwork) -> Self {
+        SharedMemoryNetwork(std::sync::Arc::new(std::sync::Mutex::new(net)))
+    }
+
+    /// Run `f` on the network (e.g. to set the time or silence a peer).
+    pub fn with<R>(&self, f: impl FnOnce(&mut MemoryNetwork) -> R) -> R {
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+
+    /// The transport of `peer`.
+    pub fn endpoint(&self, peer: PeerId) -> SharedEndpoint {
+        SharedEndpoint {
+            net: self.clone(),
+            me: peer,
+        }
+    }
+}
+
+/// One peer's handle on a [`SharedMemoryNetwork`].
+#[derive(Clone)]
+pub struct SharedEndpoint {
+    net: SharedMemoryNetwork,
+    me: PeerId,
+}
+
+impl Transport for SharedEndpoint {
+    fn send_to(&mut self, peer: PeerId, datagram: &[u8]) {
+        let me = self.me;
+        self.net.with(|n| n.endpoint(me).send_to(peer, datagram));
+    }
+
+    fn receive(&mut self, out: &mut Vec<(PeerId, Vec<u8>)>) {
+        let me = self.me;
+        self.net.with(|n| n.endpoint(me).receive(out));
+    }
+}

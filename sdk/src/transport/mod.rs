@@ -8,4 +8,4 @@ mod datagram;
 mod memory;
 
 pub use datagram::{PeerId, Transport};
-pub use memory::{MemoryEndpoint, MemoryNetwork};
+pub use memory::{MemoryEndpoint, MemoryNetwork, SharedEndpoint, SharedMemoryNetwork};

@@ -1,0 +1,153 @@
+//! The exclusive system that advances the session and carries out its requests.
+
+use std::time::Duration;
+
+use bevy::prelude::*;
+use rtcplay::session::{Input, Request, SessionError};
+
+use crate::inputs::{LocalInputs, PlayerInputs};
+use crate::messages::MessageRegistry;
+use crate::plugin::{DriverSettings, ReadInputs, RollbackFrame, RollbackSchedule, RollbackTime};
+use crate::session::RtcPlaySession;
+use crate::snapshot::SnapshotRegistry;
+use crate::stats::{update_stats, RtcPlayEvent};
+
+/// Time owed to the simulation.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct TickClock {
+    owed: Duration,
+}
+
+/// Advance the session by as many frames as real time allows (at most
+/// `max_frames_per_update`), carrying out saves, loads and steps in order.
+pub(crate) fn advance_session<I: Input + Send + Sync + 'static>(world: &mut World) {
+    if !world.contains_resource::<RtcPlaySession<I>>() {
+        return;
+    }
+    let (now, delta) = world
+        .get_resource::<Time<Real>>()
+        .map_or((Duration::ZERO, Duration::ZERO), |t| {
+            (t.elapsed(), t.delta())
+        });
+    let max_frames = world
+        .get_resource::<DriverSettings>()
+        .map_or(4, |s| s.max_frames_per_update);
+    world.resource_scope(|world, mut session: Mut<RtcPlaySession<I>>| {
+        let session = &mut *session;
+        let step = session.frame_duration();
+        let ticks = {
+            let mut clock = world.resource_mut::<TickClock>();
+            clock.owed += delta;
+            let mut ticks = 0;
+            while clock.owed >= step && ticks < max_frames {
+                clock.owed -= step;
+                ticks += 1;
+            }
+            // Never build an unbounded backlog (e.g. after the window was dragged).
+            clock.owed = clock.owed.min(step * max_frames);
+            ticks
+        };
+        if ticks == 0 || !session.is_running() {
+            session.poll(now);
+        } else {
+            for _ in 0..ticks {
+                tick(world, session, now);
+            }
+        }
+        let mut events = Vec::new();
+        session.drain_events(&mut events);
+        for e in events {
+            world.write_message(RtcPlayEvent::Session(e));
+        }
+        update_stats(world, session);
+    });
+}
+
+fn tick<I: Input + Send + Sync + 'static>(
+    world: &mut World,
+    session: &mut RtcPlaySession<I>,
+    now: Duration,
+) {
+    let _ = world.try_run_schedule(ReadInputs);
+    let mut local = std::mem::take(&mut world.resource_mut::<LocalInputs<I>>().0);
+    for handle in session.local_handles() {
+        let input = local.remove(&handle).unwrap_or_default();
+        if let Err(e) = session.add_local_input(handle, input) {
+            tracing::warn!("rtcplay: local input for player {handle} refused: {e}");
+        }
+    }
+    let requests = match session.advance(now) {
+        Ok(requests) => requests,
+        Err(
+            SessionError::PredictionThreshold
+            | SessionError::WaitingForInputs
+            | SessionError::NotSynchronized,
+        ) => return,
+        Err(SessionError::MismatchedChecksum {
+            frame,
+            original,
+            resimulated,
+            parts,
+        }) => {
+            world.write_message(RtcPlayEvent::SyncTestMismatch {
+                frame,
+                original,
+                resimulated,
+                parts,
+            });
+            return;
+        }
+        Err(e) => {
+            tracing::warn!("rtcplay: advance failed: {e}");
+            return;
+        }
+    };
+    let step = session.nominal_frame_duration();
+    world.resource_scope(|world, mut snapshots: Mut<SnapshotRegistry>| {
+        world.resource_scope(|world, mut messages: Mut<MessageRegistry>| {
+            for request in requests {
+                match request {
+                    Request::Save { frame } => {
+                        snapshots.save(world, frame);
+                        if session.wants_checksum(frame) {
+                            let checksum = snapshots.checksum(world);
+                            session.report_checksum(frame, checksum);
+                        }
+                    }
+                    Request::Load { frame } => snapshots.load(world, frame),
+                    Request::Advance { frame, inputs } => {
+                        world.resource_mut::<PlayerInputs<I>>().0 = inputs;
+                        world.resource_mut::<RollbackFrame>().frame = frame;
+                        run_rollback_schedule(world, frame, step);
+                        for collector in &mut messages.0 {
+                            collector.collect(world, frame);
+                        }
+                    }
+                }
+            }
+            let confirmed = session.confirmed_frame();
+            let mut rf = world.resource_mut::<RollbackFrame>();
+            rf.frame = session.current_frame();
+            rf.confirmed = confirmed;
+            if let Some(confirmed) = confirmed {
+                for collector in &mut messages.0 {
+                    collector.release(world, confirmed);
+                }
+            }
+        });
+    });
+}
+
+/// Run the rollback schedule with `Time` following the rollback frame.
+fn run_rollback_schedule(world: &mut World, frame: u32, step: Duration) {
+    let mut rollback_time = Time::<RollbackTime>::default();
+    rollback_time.advance_to(step * frame);
+    rollback_time.advance_by(step);
+    let outer = world
+        .get_resource_mut::<Time>()
+        .map(|mut t| std::mem::replace(&mut *t, rollback_time.as_generic()));
+    let _ = world.try_run_schedule(RollbackSchedule);
+    if let (Some(outer), Some(mut t)) = (outer, world.get_resource_mut::<Time>()) {
+        *t = outer;
+    }
+}

@@ -1,0 +1,181 @@
+//! The session resource: which rtcplay session drives the app, and its transport.
+
+use std::time::Duration;
+
+use bevy::prelude::*;
+use rtcplay::session::{
+    Checksum, Frame, Input, P2PSession, PlayerHandle, Request, SessionBuilder, SessionError,
+    SessionEvent, SpectatorSession, SyncTestSession,
+};
+use rtcplay::transport::Transport;
+
+/// Errors of the Bevy layer.
+#[derive(Debug, thiserror::Error)]
+pub enum RtcPlayError {
+    /// The session refused a call or configuration.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+/// A transport the app can own.
+pub type BoxedTransport = Box<dyn Transport + Send + Sync>;
+
+/// The session that drives the app. Insert it as a resource (at startup or later,
+/// e.g. once a WebRTC room is connected); remove it to stop.
+#[derive(Resource)]
+pub enum RtcPlaySession<I> {
+    /// Peer-to-peer play over a transport.
+    P2P {
+        /// The session.
+        session: P2PSession<I>,
+        /// Its datagram transport (the WebRTC socket, or an in-memory network).
+        transport: BoxedTransport,
+    },
+    /// Watching a host.
+    Spectator {
+        /// The session.
+        session: SpectatorSession<I>,
+        /// Its datagram transport.
+        transport: BoxedTransport,
+    },
+    /// Determinism check on one machine: every frame is re-simulated and compared.
+    SyncTest(SyncTestSession<I>),
+}
+
+impl<I: Input> RtcPlaySession<I> {
+    /// Wrap a P2P session and its transport.
+    pub fn p2p(session: P2PSession<I>, transport: impl Transport + Send + Sync + 'static) -> Self {
+        RtcPlaySession::P2P {
+            session,
+            transport: Box::new(transport),
+        }
+    }
+
+    /// Wrap a spectator session and its transport.
+    pub fn spectator(
+        session: SpectatorSession<I>,
+        transport: impl Transport + Send + Sync + 'static,
+    ) -> Self {
+        RtcPlaySession::Spectator {
+            session,
+            transport: Box::new(transport),
+        }
+    }
+
+    /// A sync-test session for `players` local players that re-simulates the last
+    /// `check_distance` frames every frame.
+    pub fn sync_test(players: usize, check_distance: u32) -> Result<Self, RtcPlayError> {
+        let session = SessionBuilder::<I>::new()
+            .with_num_players(players)
+            .start_synctest_session(check_distance)?;
+        Ok(RtcPlaySession::SyncTest(session))
+    }
+
+    pub(crate) fn frame_duration(&self) -> Duration {
+        match self {
+            RtcPlaySession::P2P { session, .. } => session.recommended_frame_duration(),
+            _ => Duration::from_secs(1) / 60,
+        }
+    }
+
+    pub(crate) fn nominal_frame_duration(&self) -> Duration {
+        match self {
+            RtcPlaySession::P2P { session, .. } => session.config().frame_duration(),
+            _ => Duration::from_secs(1) / 60,
+        }
+    }
+
+    pub(crate) fn is_running(&self) -> bool {
+        match self {
+            RtcPlaySession::P2P { session, .. } => session.is_running(),
+            RtcPlaySession::Spectator { session, .. } => session.is_running(),
+            RtcPlaySession::SyncTest(_) => true,
+        }
+    }
+
+    pub(crate) fn poll(&mut self, now: Duration) {
+        match self {
+            RtcPlaySession::P2P { session, transport } => session.poll(now, transport),
+            RtcPlaySession::Spectator { session, transport } => session.poll(now, transport),
+            RtcPlaySession::SyncTest(_) => {}
+        }
+    }
+
+    pub(crate) fn local_handles(&self) -> Vec<PlayerHandle> {
+        match self {
+            RtcPlaySession::P2P { session, .. } => session.local_player_handles(),
+            RtcPlaySession::Spectator { .. } => Vec::new(),
+            RtcPlaySession::SyncTest(s) => (0..s.num_players()).collect(),
+        }
+    }
+
+    pub(crate) fn add_local_input(
+        &mut self,
+        handle: PlayerHandle,
+        input: I,
+    ) -> Result<(), SessionError> {
+        match self {
+            RtcPlaySession::P2P { session, .. } => session.add_local_input(handle, input),
+            RtcPlaySession::SyncTest(s) => s.add_local_input(handle, input),
+            RtcPlaySession::Spectator { .. } => Ok(()),
+        }
+    }
+
+    pub(crate) fn advance(&mut self, now: Duration) -> Result<Vec<Request<I>>, SessionError> {
+        match self {
+            RtcPlaySession::P2P { session, transport } => session.advance_frame(now, transport),
+            RtcPlaySession::Spectator { session, transport } => {
+                session.advance_frame(now, transport)
+            }
+            RtcPlaySession::SyncTest(s) => s.advance_frame(),
+        }
+    }
+
+    pub(crate) fn wants_checksum(&self, frame: Frame) -> bool {
+        match self {
+            RtcPlaySession::P2P { session, .. } => {
+                let interval = session.config().checksum_interval;
+                interval > 0 && frame.is_multiple_of(interval)
+            }
+            RtcPlaySession::SyncTest(_) => true,
+            RtcPlaySession::Spectator { .. } => false,
+        }
+    }
+
+    pub(crate) fn report_checksum(&mut self, frame: Frame, checksum: Checksum) {
+        match self {
+            RtcPlaySession::P2P { session, .. } => session.report_checksum(frame, checksum),
+            RtcPlaySession::SyncTest(s) => s.report_checksum(frame, checksum),
+            RtcPlaySession::Spectator { .. } => {}
+        }
+    }
+
+    /// The frame the next advance simulates.
+    pub fn current_frame(&self) -> Frame {
+        match self {
+            RtcPlaySession::P2P { session, .. } => session.current_frame(),
+            RtcPlaySession::Spectator { session, .. } => session.current_frame(),
+            RtcPlaySession::SyncTest(s) => s.current_frame(),
+        }
+    }
+
+    /// The newest frame that can no longer change.
+    pub fn confirmed_frame(&self) -> Option<Frame> {
+        match self {
+            RtcPlaySession::P2P { session, .. } => session
+                .confirmed_frame()
+                .map(|c| c.min(session.current_frame().saturating_sub(1))),
+            RtcPlaySession::Spectator { session, .. } => session.current_frame().checked_sub(1),
+            // Sync-test re-simulates the last frames; older ones are final.
+            RtcPlaySession::SyncTest(s) => s.current_frame().checked_sub(65),
+        }
+    }
+
+    pub(crate) fn drain_events(&mut self, out: &mut Vec<SessionEvent>) {
+        match self {
+            RtcPlaySession::P2P { session, .. } => out.extend(session.events()),
+            RtcPlaySession::Spectator { session, .. } => out.extend(session.events()),
+            RtcPlaySession::SyncTest(_) => {}
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Snapshots of rollback state: one contiguous buffer per registered type and
+//! frame slot, reused frame after frame (no per-frame allocation once warm).
+
+use std::hash::Hash;
+
+use bevy::ecs::entity::{EntityHashMap, EntityHashSet, MapEntities};
+use bevy::prelude::*;
+
+use crate::checksum::{hash_item, short_type_name};
+use crate::rollback_id::{Rollback, RollbackId, RollbackIdCounter};
+
+/// Old entity → entity that replaced it after a load respawned it.
+pub(crate) type EntityRemap = EntityHashMap<Entity>;
+
+/// Saves and restores one registered type.
+pub(crate) trait Snapshotter: Send + Sync {
+    /// The name used in desync reports.
+    fn name(&self) -> &str;
+    fn save(&mut self, world: &mut World, slot: usize);
+    fn load(&mut self, world: &mut World, slot: usize, remap: &EntityRemap);
+    /// Rewrite `Entity` values in the live world after respawns (types with
+    /// entity mapping only).
+    fn map_entities(&mut self, _world: &mut World, _remap: &EntityRemap) {}
+    /// Order-independent checksum of the live values, if the type is hashable.
+    fn checksum(&mut self, world: &mut World) -> Option<u64>;
+}
+
+type HashFn<T> = fn(u64, &T) -> u64;
+type MapFn<T> = fn(&mut T, &EntityRemap);
+
+/// Snapshots of component `T` on rollback entities.
+pub(crate) struct ComponentSnapshots<
+    T: Component<Mutability = bevy::ecs::component::Mutable> + Clone,
+> {
+    name: String,
+    slots: Vec<Vec<(Entity, T)>>,
+    read: Option<QueryState<(Entity, &'static T), With<Rollback>>>,
+    write: Option<QueryState<(Entity, &'static mut T), With<Rollback>>>,
+    ids: Option<QueryState<(&'static Rollback, &'static T)>>,
+    hash: Option<HashFn<T>>,
+    map: Option<MapFn<T>>,
+    seen: EntityHashSet,
+    stale: Vec<Entity>,
+}
+
+impl<T: Component<Mutability = bevy::ecs::component::Mutable> + Clone> ComponentSnapshots<T> {
+    pub(crate) fn new(slots: usize) -> Self {
+        ComponentSnapshots {
+            name: short_type_name::<T>(),
+            slots: (0..slots).map(|_| Vec::new()).collect(),
+            read: None,
+            write: None,
+            ids: None,
+            hash: None,
+            map: None,
+            seen: EntityHashSet::default(),
+            stale: Vec::new(),
+        }
+    }
+
+    pub(crate) fn with_checksum(mut self) -> Self
+    where
+        T: Hash,
+    {
+        self.hash = Some(hash_item::<T>);
+        self
+    }
+
+    pub(crate) fn with_entity_mapping(mut self) -> Self
+    where
+        T: MapEntities,
+    {
+        self.map = Some(|value, remap| {
+            value.map_entities(&mut RemapMapper(remap));
+        });
+        self
+    }
+}
+
+struct RemapMapper<'a>(&'a EntityRemap);
+
+impl bevy::ecs::entity::EntityMapper for RemapMapper<'_> {
+    fn get_mapped(&mut self, source: Entity) -> Entity {
+        self.0.get(&source).copied().unwrap_or(source)
+    }
+    fn set_mapped(&mut self, _source: Entity, _target: Entity) {}
+}
+
+impl<T: Component<Mutability = bevy::ecs::component::Mutable> + Clone> Snapshotter
+    for ComponentSnapshots<T>
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn save(&mut self, world: &mut World, slot: usize) {
+        let query = self.read.get_or_insert_with(|| world.query_filtered());
+        let buf = &mut self.slots[slot];
+        buf.clear();
+        buf.extend(query.iter(world).map(|(e, v)| (e, v.clone())));
+    }
+
+    fn load(&mut self, world: &mut World, slot: usize, remap: &EntityRemap) {
+        let snapshot = &self.slots[slot];
+        let query = self.write.get_or_insert_with(|| world.query_filtered());
+        // Fast path: nothing was spawned, despawned or re-archetyped since the save,
+        // so the query visits the same entities in the same order.
+        if remap.is_empty() && query.iter(world).len() == snapshot.len() {
+            let mut matched = 0;
+            for ((entity, mut live), (saved_entity, saved)) in
+                query.iter_mut(world).zip(snapshot.iter())
+            {
+                if entity != *saved_entity {
+                    break;
+                }
+                *live = saved.clone();
+                matched += 1;
+            }
+            if matched == snapshot.len() {
+                return;
+            }
+        }
+        // General path: insert or overwrite every saved value, remove the rest.
+        self.seen.clear();
+        for (saved_entity, saved) in snapshot {
+            let entity = remap.get(saved_entity).copied().unwrap_or(*saved_entity);
+            self.seen.insert(entity);
+            if let Ok(mut e) = world.get_entity_mut(entity) {
+                match e.get_mut::<T>() {
+                    Some(mut live) => *live = saved.clone(),
+                    None => {
+                        e.insert(saved.clone());
+                    }
+                }
+            }
+        }
+        self.stale.clear();
+        self.stale.extend(
+            query
+                .iter(world)
+                .map(|(e, _)| e)
+                .filter(|e| !self.seen.contains(e)),
+        );
+        for e in self.stale.drain(..) {
+            world.entity_mut(e).remove::<T>();
+        }
+    }
+
+    fn map_entities(&mut self, world: &mut World, remap: &EntityRemap) {
+        let Some(map) = self.map else { return };
+        if remap.is_empty() {
+            return;
+        }
+        let query = self.write.get_or_insert_with(|| world.query_filtered());
+        for (_, mut value) in query.iter_mut(world) {
+            map(&mut value, remap);
+        }
+    }
+
+    fn checksum(&mut self, world: &mut World) -> Option<u64> {
+        let hash = self.hash?;
+        let query = self.ids.get_or_insert_with(|| world.query());
+        Some(
+            query
+                .iter(world)
+                .fold(0u64, |acc, (r, v)| acc.wrapping_add(hash(r.id().0, v))),
+        )
+    }
+}
+
+/// Snapshots of resource `R`.
+pub(crate) struct ResourceSnapshots<R: Resource + Clone> {
+    name: String,
+    slots: Vec<Option<R>>,
+    hash: Option<HashFn<R>>,
+}
+
+impl<R: Resource + Clone> ResourceSnapshots<R> {
+    pub(crate) fn new(slots: usize) -> Self {
+        ResourceSnapshots {
+            name: short_type_name::<R>(),
+            slots: (0..slots).map(|_| None).collect(),
+            hash: None,
+        }
+    }
+
+    pub(crate) fn with_checksum(mut self) -> Self
+    where
+        R: Hash,
+    {
+        self.hash = Some(hash_item::<R>);
+        self
+    }
+}
+
+impl<R: Resource + Clone> Snapshotter for ResourceSnapshots<R> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn save(&mut self, world: &mut World, slot: usize) {
+        let live = world.get_resource::<R>();
+        match (&mut self.slots[slot], live) {
+            (Some(saved), Some(live)) => saved.clone_from(live),
+            (slot, live) => *slot = live.cloned(),
+        }
+    }
+
+    fn load(&mut self, world: &mut World, slot: usize, _remap: &EntityRemap) {
+        match &self.slots[slot] {
+            Some(saved) => world.insert_resource(saved.clone()),
+            None => {
+                world.remove_resource::<R>();
+            }
+        }
+    }
+
+    fn checksum(&mut self, world: &mut World) -> Option<u64> {
+        let hash = self.hash?;
+        Some(world.get_resource::<R>().map_or(0, |r| hash(0, r)))
+    }
+}
+
+/// Which rollback entities existed, per slot, and the id counter.
+pub(crate) struct EntitySnapshots {
+    slots: Vec<(u64, Vec<(RollbackId, Entity)>)>,
+    query: Option<QueryState<(Entity, &'static Rollback)>>,
+    live: Vec<(RollbackId, Entity)>,
+}
+
+impl EntitySnapshots {
+    pub(crate) fn new(slots: usize) -> Self {
+        EntitySnapshots {
+            slots: (0..slots).map(|_| (0, Vec::new())).collect(),
+            query: None,
+            live: Vec::new(),
+        }
+    }
+
+    pub(crate) fn save(&mut self, world: &mut World, slot: usize) {
+        let counter = world.get_resource::<RollbackIdCounter>().map_or(0, |c| c.0);
+        let query = self.query.get_or_insert_with(|| world.query());
+        let (saved_counter, buf) = &mut self.slots[slot];
+        *saved_counter = counter;
+        buf.clear();
+        buf.extend(query.iter(world).map(|(e, r)| (r.id(), e)));
+        buf.sort_unstable();
+    }
+
+    /// Despawn entities born after the save, respawn those that died since, and
+    /// return how saved entities map to live ones where they differ.
+    pub(crate) fn load(&mut self, world: &mut World, slot: usize, remap: &mut EntityRemap) {
+        remap.clear();
+        let query = self.query.get_or_insert_with(|| world.query());
+        self.live.clear();
+        self.live
+            .extend(query.iter(world).map(|(e, r)| (r.id(), e)));
+        self.live.sort_unstable();
+        let (counter, saved) = &self.slots[slot];
+        world.insert_resource(RollbackIdCounter(*counter));
+        let (mut i, mut j) = (0, 0);
+        loop {
+            match (saved.get(i).copied(), self.live.get(j).copied()) {
+                (Some((sid, se)), Some((lid, le))) if sid == lid => {
+                    if se != le {
+                        remap.insert(se, le);
+                    }
+                    i += 1;
+                    j += 1;
+                }
+                (Some((sid, se)), live) if live.is_none_or(|(lid, _)| sid < lid) => {
+                    // Died since the save: bring it back under its id.
+                    let new = world.spawn(Rollback::with_id(sid)).id();
+                    remap.insert(se, new);
+                    i += 1;
+                }
+                (_, Some((_, le))) => {
+                    // Born after the save: undo the spawn (children go with it).
+                    if let Ok(e) = world.get_entity_mut(le) {
+                        e.despawn();
+                    }
+                    j += 1;
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Every registered type plus the entity table, in a fixed slot ring.
+#[derive(Resource)]
+pub(crate) struct SnapshotRegistry {
+    pub(crate) slots: usize,
+    pub(crate) entities: EntitySnapshots,
+    pub(crate) types: Vec<Box<dyn Snapshotter>>,
+    remap: EntityRemap,
+}
+
+impl SnapshotRegistry {
+    pub(crate) fn new(slots: usize) -> Self {
+        SnapshotRegistry {
+            slots,
+            entities: EntitySnapshots::new(slots),
+            types: Vec::new(),
+            remap: EntityRemap::default(),
+        }
+    }
+
+    pub(crate) fn save(&mut self, world: &mut World, frame: u32) {
+        let slot = frame as usize % self.slots;
+        self.entities.save(world, slot);
+        for t in &mut self.types {
+            t.save(world, slot);
+        }
+    }
+
+    pub(crate) fn load(&mut self, world: &mut World, frame: u32) {
+        let slot = frame as usize % self.slots;
+        self.entities.load(world, slot, &mut self.remap);
+        for t in &mut self.types {
+            t.load(world, slot, &self.remap);
+        }
+        for t in &mut self.types {
+            t.map_entities(world, &self.remap);
+        }
+    }
+
+    /// Named checksum parts of every hashable registered type.
+    pub(crate) fn checksum(&mut self, world: &mut World) -> rtcplay::session::Checksum {
+        let mut parts = Vec::new();
+        for t in &mut self.types {
+            if let Some(v) = t.checksum(world) {
+                parts.push((t.name().to_string(), v));
+            }
+        }
+        let total = parts.iter().fold(0xcbf2_9ce4_8422_2325u64, |acc, (_, v)| {
+            (acc ^ v).wrapping_mul(0x100_0000_01b3)
+        });
+        rtcplay::session::Checksum { total, parts }
+    }
+}

@@ -1,0 +1,72 @@
+//! Sync-test mode inside Bevy.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use bevy::prelude::*;
+use bevy_rtcplay::prelude::*;
+use common::*;
+
+/// Not rolled back, so re-simulation sees a different value: non-deterministic.
+#[derive(Resource, Default)]
+struct Drift(i32);
+
+fn drifting_system(mut drift: ResMut<Drift>, mut q: Query<&mut Vel>) {
+    drift.0 += 1;
+    if drift.0 > 200 {
+        for mut v in &mut q {
+            v.x += drift.0 % 2;
+        }
+    }
+}
+
+fn synctest_app(nondeterministic: bool) -> App {
+    let mut app = game_app(2, 0);
+    app.insert_resource(RtcPlaySession::<Input>::sync_test(2, 6).unwrap())
+        .add_systems(
+            ReadInputs,
+            |mut i: ResMut<LocalInputs<Input>>, f: Res<RollbackFrame>| {
+                i.set(1, scripted(1, f.frame));
+            },
+        );
+    if nondeterministic {
+        app.init_resource::<Drift>()
+            .add_systems(RollbackSchedule, drifting_system);
+    }
+    app
+}
+
+fn mismatches(app: &App) -> Vec<(u32, Vec<String>)> {
+    app.world()
+        .resource::<Events>()
+        .0
+        .iter()
+        .filter_map(|e| match e {
+            RtcPlayEvent::SyncTestMismatch { frame, parts, .. } => Some((*frame, parts.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn deterministic_game_passes_sync_test() {
+    let mut app = synctest_app(false);
+    for _ in 0..300 {
+        app.update();
+    }
+    assert!(app.world().resource::<RollbackFrame>().frame > 250);
+    assert_eq!(mismatches(&app), vec![]);
+}
+
+#[test]
+fn sync_test_flags_a_non_deterministic_system_and_names_the_type() {
+    let mut app = synctest_app(true);
+    for _ in 0..300 {
+        app.update();
+    }
+    let found = mismatches(&app);
+    let (frame, parts) = found.first().cloned().expect("non-determinism caught");
+    assert!(frame < 120, "caught late at frame {frame}");
+    assert!(parts.contains(&"Vel".to_string()), "parts: {parts:?}");
+}
