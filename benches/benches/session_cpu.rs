@@ -5,8 +5,7 @@
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -87,7 +86,7 @@ struct GgrsMesh {
     scripts: Vec<InputScript>,
 }
 
-type Mailboxes = Rc<RefCell<Vec<Vec<(usize, ggrs::Message)>>>>;
+type Mailboxes = Arc<Mutex<Vec<Vec<(usize, ggrs::Message)>>>>;
 
 struct MemSocket {
     boxes: Mailboxes,
@@ -96,18 +95,18 @@ struct MemSocket {
 
 impl ggrs::NonBlockingSocket<usize> for MemSocket {
     fn send_to(&mut self, msg: &ggrs::Message, addr: &usize) {
-        if let Some(b) = self.boxes.borrow_mut().get_mut(*addr) {
+        if let Some(b) = self.boxes.lock().expect("mailbox lock").get_mut(*addr) {
             b.push((self.me, msg.clone()));
         }
     }
     fn receive_all_messages(&mut self) -> Vec<(usize, ggrs::Message)> {
-        std::mem::take(&mut self.boxes.borrow_mut()[self.me])
+        std::mem::take(&mut self.boxes.lock().expect("mailbox lock")[self.me])
     }
 }
 
 impl GgrsMesh {
     fn new(players: usize) -> GgrsMesh {
-        let boxes: Mailboxes = Rc::new(RefCell::new(vec![Vec::new(); players]));
+        let boxes: Mailboxes = Arc::new(Mutex::new(vec![Vec::new(); players]));
         let sessions = (0..players)
             .map(|me| {
                 let mut b = ggrs::SessionBuilder::<GgrsConfig>::new()

@@ -3,6 +3,7 @@
 //! in real time (ggrs reads the wall clock, so both run on it).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rtcplay::netem::{LinkConditions, Netem};
@@ -200,7 +201,7 @@ impl ggrs::Config for GgrsConfig {
 
 /// ggrs's socket over the same link, messages encoded with bincode 2 (standard).
 struct GgrsSocket {
-    link: std::rc::Rc<std::cell::RefCell<Link>>,
+    link: Arc<Mutex<Link>>,
     me: usize,
 }
 
@@ -208,11 +209,12 @@ impl ggrs::NonBlockingSocket<usize> for GgrsSocket {
     fn send_to(&mut self, msg: &ggrs::Message, _addr: &usize) {
         let bytes = bincode::serde::encode_to_vec(msg, bincode::config::standard())
             .expect("ggrs message encodes");
-        self.link.borrow_mut().send(self.me, bytes);
+        self.link.lock().expect("link lock").send(self.me, bytes);
     }
     fn receive_all_messages(&mut self) -> Vec<(usize, ggrs::Message)> {
         self.link
-            .borrow_mut()
+            .lock()
+            .expect("link lock")
             .receive(self.me)
             .into_iter()
             .filter_map(|b| {
@@ -226,7 +228,7 @@ impl ggrs::NonBlockingSocket<usize> for GgrsSocket {
 
 /// Run ggrs 0.13 (defaults, input delay 2) for `seconds` after synchronization.
 pub fn run_ggrs(conditions: LinkConditions, seconds: f64) -> TrafficReport {
-    let link = std::rc::Rc::new(std::cell::RefCell::new(Link::new(conditions)));
+    let link = Arc::new(Mutex::new(Link::new(conditions)));
     let mut sessions: Vec<ggrs::P2PSession<GgrsConfig>> = (0..2)
         .map(|me| {
             ggrs::SessionBuilder::<GgrsConfig>::new()
@@ -286,7 +288,7 @@ pub fn run_ggrs(conditions: LinkConditions, seconds: f64) -> TrafficReport {
                 Err(e) => panic!("ggrs advance failed: {e}"),
             }
         }
-        let sent = link.borrow().sent[0];
+        let sent = link.lock().expect("link lock").sent[0];
         if measure_from.is_none()
             && sessions
                 .iter()

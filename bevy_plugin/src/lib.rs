@@ -54,7 +54,8 @@ pub use plugin::{
     ReadInputs, RollbackFrame, RollbackSchedule, RollbackTime, RtcPlayPlugin, RtcPlaySystems,
 };
 pub use rollback_id::{Rollback, RollbackId};
-pub use session::{RtcPlayError, RtcPlaySession};
+pub use session::{BoxedTransport, RtcPlayError, RtcPlaySession};
+pub use snapshot::{load_world, save_world};
 pub use stats::{NetworkStats, RtcPlayDiagnostics, RtcPlayEvent};
 
 /// Everything a game usually needs.

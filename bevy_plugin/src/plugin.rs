@@ -8,7 +8,7 @@ use rtcplay::session::{Frame, Input};
 
 use crate::driver::advance_session;
 use crate::inputs::{LocalInputs, PlayerInputs};
-use crate::rollback_id::RollbackIdCounter;
+use crate::rollback_id::{RollbackGeneration, RollbackIdCounter};
 use crate::snapshot::SnapshotRegistry;
 use crate::stats::{publish_diagnostics, register_diagnostics, NetworkStats, RtcPlayEvent};
 
@@ -88,6 +88,7 @@ impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayPlugin<I> {
                 max_frames_per_update: self.max_frames_per_update,
             })
             .init_resource::<RollbackIdCounter>()
+            .init_resource::<RollbackGeneration>()
             .init_resource::<RollbackFrame>()
             .init_resource::<LocalInputs<I>>()
             .init_resource::<PlayerInputs<I>>()

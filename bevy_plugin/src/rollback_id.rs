@@ -16,7 +16,7 @@ impl RollbackId {
 /// Marks an entity whose registered components roll back. Spawn it with
 /// `Rollback::new()`; the id is assigned when the component is added.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
-#[component(on_add = assign_rollback_id)]
+#[component(on_add = assign_rollback_id, on_remove = bump_generation)]
 pub struct Rollback(RollbackId);
 
 impl Rollback {
@@ -45,7 +45,21 @@ impl Default for Rollback {
 #[derive(Resource, Debug, Clone, Copy, Default)]
 pub(crate) struct RollbackIdCounter(pub u64);
 
+/// Bumped whenever a rollback entity appears or disappears: snapshots taken at the
+/// same generation hold the same entity set, so saves share it and loads skip the diff.
+#[derive(Resource, Debug, Clone, Copy, Default)]
+pub(crate) struct RollbackGeneration(pub u64);
+
+fn bump_generation(mut world: DeferredWorld, _ctx: HookContext) {
+    if let Some(mut generation) = world.get_resource_mut::<RollbackGeneration>() {
+        generation.0 += 1;
+    }
+}
+
 fn assign_rollback_id(mut world: DeferredWorld, ctx: HookContext) {
+    if let Some(mut generation) = world.get_resource_mut::<RollbackGeneration>() {
+        generation.0 += 1;
+    }
     let unassigned = world
         .get::<Rollback>(ctx.entity)
         .is_some_and(|r| r.0 == RollbackId::UNASSIGNED);

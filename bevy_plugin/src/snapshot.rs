@@ -2,12 +2,13 @@
 //! frame slot, reused frame after frame (no per-frame allocation once warm).
 
 use std::hash::Hash;
+use std::sync::Arc;
 
 use bevy::ecs::entity::{EntityHashMap, EntityHashSet, MapEntities};
 use bevy::prelude::*;
 
 use crate::checksum::{hash_item, short_type_name};
-use crate::rollback_id::{Rollback, RollbackId, RollbackIdCounter};
+use crate::rollback_id::{Rollback, RollbackGeneration, RollbackId, RollbackIdCounter};
 
 /// Old entity → entity that replaced it after a load respawned it.
 pub(crate) type EntityRemap = EntityHashMap<Entity>;
@@ -95,9 +96,21 @@ impl<T: Component<Mutability = bevy::ecs::component::Mutable> + Clone> Snapshott
 
     fn save(&mut self, world: &mut World, slot: usize) {
         let query = self.read.get_or_insert_with(|| world.query_filtered());
+        // Overwrite in place with `clone_from`: heap-owning values (a `String`)
+        // reuse the buffer they had in this slot instead of allocating.
         let buf = &mut self.slots[slot];
-        buf.clear();
-        buf.extend(query.iter(world).map(|(e, v)| (e, v.clone())));
+        let mut len = 0;
+        for (entity, value) in query.iter(world) {
+            match buf.get_mut(len) {
+                Some((e, v)) => {
+                    *e = entity;
+                    v.clone_from(value);
+                }
+                None => buf.push((entity, value.clone())),
+            }
+            len += 1;
+        }
+        buf.truncate(len);
     }
 
     fn load(&mut self, world: &mut World, slot: usize, remap: &EntityRemap) {
@@ -113,7 +126,7 @@ impl<T: Component<Mutability = bevy::ecs::component::Mutable> + Clone> Snapshott
                 if entity != *saved_entity {
                     break;
                 }
-                *live = saved.clone();
+                live.clone_from(saved);
                 matched += 1;
             }
             if matched == snapshot.len() {
@@ -127,7 +140,7 @@ impl<T: Component<Mutability = bevy::ecs::component::Mutable> + Clone> Snapshott
             self.seen.insert(entity);
             if let Ok(mut e) = world.get_entity_mut(entity) {
                 match e.get_mut::<T>() {
-                    Some(mut live) => *live = saved.clone(),
+                    Some(mut live) => live.clone_from(saved),
                     None => {
                         e.insert(saved.clone());
                     }
@@ -221,43 +234,77 @@ impl<R: Resource + Clone> Snapshotter for ResourceSnapshots<R> {
     }
 }
 
+/// The rollback entities of one slot, with the generation they were taken at.
+#[derive(Default)]
+struct EntitySlot {
+    counter: u64,
+    generation: Option<u64>,
+    entities: Arc<Vec<(RollbackId, Entity)>>,
+}
+
 /// Which rollback entities existed, per slot, and the id counter.
 pub(crate) struct EntitySnapshots {
-    slots: Vec<(u64, Vec<(RollbackId, Entity)>)>,
+    slots: Vec<EntitySlot>,
     query: Option<QueryState<(Entity, &'static Rollback)>>,
     live: Vec<(RollbackId, Entity)>,
+    /// The newest entity table taken, shared by later slots while nothing spawns
+    /// or despawns.
+    latest: Option<(u64, Arc<Vec<(RollbackId, Entity)>>)>,
 }
 
 impl EntitySnapshots {
     pub(crate) fn new(slots: usize) -> Self {
         EntitySnapshots {
-            slots: (0..slots).map(|_| (0, Vec::new())).collect(),
+            slots: (0..slots).map(|_| EntitySlot::default()).collect(),
             query: None,
             live: Vec::new(),
+            latest: None,
         }
     }
 
     pub(crate) fn save(&mut self, world: &mut World, slot: usize) {
         let counter = world.get_resource::<RollbackIdCounter>().map_or(0, |c| c.0);
-        let query = self.query.get_or_insert_with(|| world.query());
-        let (saved_counter, buf) = &mut self.slots[slot];
-        *saved_counter = counter;
-        buf.clear();
-        buf.extend(query.iter(world).map(|(e, r)| (r.id(), e)));
-        buf.sort_unstable();
+        let generation = world
+            .get_resource::<RollbackGeneration>()
+            .map_or(0, |g| g.0);
+        let entities = match &self.latest {
+            Some((g, table)) if *g == generation => Arc::clone(table),
+            _ => {
+                let query = self.query.get_or_insert_with(|| world.query());
+                let mut table: Vec<(RollbackId, Entity)> =
+                    query.iter(world).map(|(e, r)| (r.id(), e)).collect();
+                table.sort_unstable();
+                let table = Arc::new(table);
+                self.latest = Some((generation, Arc::clone(&table)));
+                table
+            }
+        };
+        self.slots[slot] = EntitySlot {
+            counter,
+            generation: Some(generation),
+            entities,
+        };
     }
 
     /// Despawn entities born after the save, respawn those that died since, and
     /// return how saved entities map to live ones where they differ.
     pub(crate) fn load(&mut self, world: &mut World, slot: usize, remap: &mut EntityRemap) {
         remap.clear();
+        let saved = &self.slots[slot];
+        world.insert_resource(RollbackIdCounter(saved.counter));
+        let generation = world
+            .get_resource::<RollbackGeneration>()
+            .map_or(0, |g| g.0);
+        if saved.generation == Some(generation) {
+            // Nothing spawned or despawned since the save.
+            return;
+        }
+        let saved = Arc::clone(&saved.entities);
         let query = self.query.get_or_insert_with(|| world.query());
         self.live.clear();
         self.live
             .extend(query.iter(world).map(|(e, r)| (r.id(), e)));
         self.live.sort_unstable();
-        let (counter, saved) = &self.slots[slot];
-        world.insert_resource(RollbackIdCounter(*counter));
         let (mut i, mut j) = (0, 0);
         loop {
             match (saved.get(i).copied(), self.live.get(j).copied()) {
@@ -337,5 +384,25 @@ impl SnapshotRegistry {
             (acc ^ v).wrapping_mul(0x100_0000_01b3)
         });
         rtcplay::session::Checksum { total, parts }
+    }
+}
+
+/// Save every registered component and resource (and the rollback entity set) as
+/// the state of `frame`. The plugin does this on each `Save` request; call it
+/// yourself only to drive snapshots by hand (tools, benchmarks, late join).
+pub fn save_world(world: &mut World, frame: u32) {
+    if world.contains_resource::<SnapshotRegistry>() {
+        world.resource_scope(|world, mut registry: Mut<SnapshotRegistry>| {
+            registry.save(world, frame);
+        });
+    }
+}
+
+/// Restore the state saved for `frame` (see [`save_world`]).
+pub fn load_world(world: &mut World, frame: u32) {
+    if world.contains_resource::<SnapshotRegistry>() {
+        world.resource_scope(|world, mut registry: Mut<SnapshotRegistry>| {
+            registry.load(world, frame);
+        });
     }
 }

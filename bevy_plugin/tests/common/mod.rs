@@ -2,7 +2,12 @@
 //! fire bullets (spawned and despawned inside the rollback schedule); hits score
 //! and write a rollback-safe message. Each player has a cosmetic child.
 
-#![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::too_many_arguments)]
+#![allow(
+    dead_code,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::too_many_arguments
+)]
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
