@@ -239,8 +239,11 @@ impl<R: Resource + Clone> Snapshotter for ResourceSnapshots<R> {
 struct EntitySlot {
     counter: u64,
     generation: Option<u64>,
-    entities: Arc<Vec<(RollbackId, Entity)>>,
+    entities: EntityTable,
 }
+
+/// Rollback entities sorted by id, shared between slots.
+type EntityTable = Arc<Vec<(RollbackId, Entity)>>;
 
 /// Which rollback entities existed, per slot, and the id counter.
 pub(crate) struct EntitySnapshots {
@@ -249,7 +252,7 @@ pub(crate) struct EntitySnapshots {
     live: Vec<(RollbackId, Entity)>,
     /// The newest entity table taken, shared by later slots while nothing spawns
     /// or despawns.
-    latest: Option<(u64, Arc<Vec<(RollbackId, Entity)>>)>,
+    latest: Option<(u64, EntityTable)>,
 }
 
 impl EntitySnapshots {
