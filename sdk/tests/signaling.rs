@@ -570,7 +570,7 @@ async fn version_mismatch_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_clients_are_closed_and_keepalive_prevents_it() {
     let server = server(ServerConfig {
-        idle_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_secs(1),
         ..ServerConfig::default()
     })
     .await;
