@@ -3,4 +3,5 @@
 
 pub mod netem;
 pub mod session;
+pub mod signaling;
 pub mod transport;
