@@ -4,6 +4,7 @@
 use std::hash::Hash;
 use std::sync::Arc;
 
+use bevy::ecs::change_detection::Tick;
 use bevy::ecs::entity::{EntityHashMap, EntityHashSet, MapEntities};
 use bevy::prelude::*;
 
@@ -34,7 +35,10 @@ pub(crate) struct ComponentSnapshots<
     T: Component<Mutability = bevy::ecs::component::Mutable> + Clone,
 > {
     name: String,
-    slots: Vec<Vec<(Entity, T)>>,
+    /// Shared when a save finds nothing changed since the previous one.
+    slots: Vec<Arc<Vec<(Entity, T)>>>,
+    last_save: Option<LastSave>,
+    changes: Option<QueryState<Ref<'static, T>, With<Rollback>>>,
     read: Option<QueryState<(Entity, &'static T), With<Rollback>>>,
     write: Option<QueryState<(Entity, &'static mut T), With<Rollback>>>,
     ids: Option<QueryState<(&'static Rollback, &'static T)>>,
@@ -48,7 +52,9 @@ impl<T: Component<Mutability = bevy::ecs::component::Mutable> + Clone> Component
     pub(crate) fn new(slots: usize) -> Self {
         ComponentSnapshots {
             name: short_type_name::<T>(),
-            slots: (0..slots).map(|_| Vec::new()).collect(),
+            slots: (0..slots).map(|_| Arc::new(Vec::new())).collect(),
+            last_save: None,
+            changes: None,
             read: None,
             write: None,
             ids: None,
@@ -78,6 +84,15 @@ impl<T: Component<Mutability = bevy::ecs::component::Mutable> + Clone> Component
     }
 }
 
+/// When and what a type's newest snapshot was taken from.
+#[derive(Debug, Clone, Copy)]
+struct LastSave {
+    tick: Tick,
+    generation: u64,
+    count: usize,
+    slot: usize,
+}
+
 struct RemapMapper<'a>(&'a EntityRemap);
 
 impl bevy::ecs::entity::EntityMapper for RemapMapper<'_> {
@@ -95,10 +110,37 @@ impl<T: Component<Mutability = bevy::ecs::component::Mutable> + Clone> Snapshott
     }
 
     fn save(&mut self, world: &mut World, slot: usize) {
+        // Ticks after this one mark changes made after this save.
+        let tick = world.increment_change_tick();
+        let generation = world
+            .get_resource::<RollbackGeneration>()
+            .map_or(0, |g| g.0);
+        let query = self.read.get_or_insert_with(|| world.query_filtered());
+        let count = query.iter(world).len();
+        if let Some(last) = self.last_save {
+            let changes = self.changes.get_or_insert_with(|| world.query_filtered());
+            let now = world.read_change_tick();
+            let unchanged = last.generation == generation
+                && last.count == count
+                && !changes
+                    .iter(world)
+                    .any(|r| r.last_changed().is_newer_than(last.tick, now));
+            if unchanged {
+                // Nothing changed: share the previous snapshot instead of copying.
+                self.slots[slot] = Arc::clone(&self.slots[last.slot]);
+                self.last_save = Some(LastSave { tick, slot, ..last });
+                return;
+            }
+        }
         let query = self.read.get_or_insert_with(|| world.query_filtered());
         // Overwrite in place with `clone_from`: heap-owning values (a `String`)
         // reuse the buffer they had in this slot instead of allocating.
-        let buf = &mut self.slots[slot];
+        if Arc::get_mut(&mut self.slots[slot]).is_none() {
+            self.slots[slot] = Arc::new(Vec::with_capacity(count));
+        }
+        let Some(buf) = Arc::get_mut(&mut self.slots[slot]) else {
+            return;
+        };
         let mut len = 0;
         for (entity, value) in query.iter(world) {
             match buf.get_mut(len) {
@@ -111,10 +153,16 @@ impl<T: Component<Mutability = bevy::ecs::component::Mutable> + Clone> Snapshott
             len += 1;
         }
         buf.truncate(len);
+        self.last_save = Some(LastSave {
+            tick,
+            generation,
+            count,
+            slot,
+        });
     }
 
     fn load(&mut self, world: &mut World, slot: usize, remap: &EntityRemap) {
-        let snapshot = &self.slots[slot];
+        let snapshot = Arc::clone(&self.slots[slot]);
         let query = self.write.get_or_insert_with(|| world.query_filtered());
         // Fast path: nothing was spawned, despawned or re-archetyped since the save,
         // so the query visits the same entities in the same order.
@@ -135,7 +183,7 @@ impl<T: Component<Mutability = bevy::ecs::component::Mutable> + Clone> Snapshott
         }
         // General path: insert or overwrite every saved value, remove the rest.
         self.seen.clear();
-        for (saved_entity, saved) in snapshot {
+        for (saved_entity, saved) in snapshot.iter() {
             let entity = remap.get(saved_entity).copied().unwrap_or(*saved_entity);
             self.seen.insert(entity);
             if let Ok(mut e) = world.get_entity_mut(entity) {
