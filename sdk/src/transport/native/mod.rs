@@ -1,0 +1,10 @@
+//! Native backend: webrtc-rs 0.21 data channels driven by a tokio runtime that the
+//! [`Socket`] owns on background threads.
+
+mod boost;
+mod link;
+pub(crate) mod peer;
+
+pub use socket::Socket;
+
+mod socket;
