@@ -15,7 +15,7 @@ mod error;
 mod event;
 mod message;
 mod stats;
-pub(crate) mod wire;
+pub mod wire;
 
 #[cfg(feature = "native")]
 pub mod native;

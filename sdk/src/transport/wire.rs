@@ -5,7 +5,7 @@
 //! vanish. Decoding never panics: anything malformed is `None` and gets counted.
 
 /// Tag of a game payload.
-pub(crate) const DATA_TAG: u8 = 0;
+pub const DATA_TAG: u8 = 0;
 const DATA: u8 = DATA_TAG;
 /// "My side of this channel is open" — repeated until acknowledged.
 const HELLO: u8 = 1;

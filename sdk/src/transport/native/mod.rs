@@ -4,6 +4,7 @@
 mod boost;
 mod link;
 pub(crate) mod peer;
+mod room;
 
 pub use socket::Socket;
 

@@ -326,7 +326,6 @@ async fn build_connection(
             urls: server.urls.clone(),
             username: server.username.clone().unwrap_or_default(),
             credential: server.credential.clone().unwrap_or_default(),
-            ..Default::default()
         })
         .collect();
     let mut settings = SettingEngineBuilder::new()
@@ -554,20 +553,27 @@ impl PeerTask {
                     }
                 },
                 Some(event) = internal.recv() => {
+                    let was_connected = self.connected;
                     if let Some(end) = self.on_internal(event, helpers).await {
                         return end;
+                    }
+                    if self.connected && !was_connected {
+                        // First ping (and the end of the boost) one interval from now.
+                        ping_timer.reset();
                     }
                 }
                 _ = &mut handshake_deadline, if !self.connected => {
                     return End::Failed(TransportError::HandshakeTimeout(self.remote()));
                 }
-                _ = hello_timer.tick(), if !self.connected || !self.handshake_complete() => {
+                _ = hello_timer.tick(), if !self.connected => {
                     self.send_hellos().await;
                 }
                 _ = ping_timer.tick(), if self.connected => {
                     if self.link.silence() > config.disconnect_timeout {
                         return End::Disconnected(DisconnectReason::Timeout);
                     }
+                    // Setup is over even if the remote's last hello got lost.
+                    self.boost.store(false, Ordering::Relaxed);
                     self.send_ping().await;
                     let stats = self.stats(ConnectionState::Connected);
                     self.emit(PeerEvent::Stats(stats));
