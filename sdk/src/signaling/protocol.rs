@@ -1,0 +1,443 @@
+//! The signaling wire protocol: JSON text frames over WebSocket.
+//!
+//! Backend-free (serde + serde_json only) so a browser client built for wasm32
+//! shares these types. The full protocol, with a JSON example of every message,
+//! is written down in `docs/signaling.md`.
+//!
+//! Every frame is one JSON object with a `"type"` tag. Unknown fields are ignored,
+//! so later minor additions do not break older peers; anything that changes the
+//! meaning of a message bumps [`PROTOCOL_VERSION`].
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::transport::PeerId;
+
+/// Version of the wire protocol. A `join` with another version is refused with
+/// [`ErrorCode::VersionMismatch`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Smallest room size a client may ask for.
+pub const MIN_PLAYERS: u8 = 2;
+
+/// Largest room size a client may ask for (full mesh of 8 peers).
+pub const MAX_PLAYERS: u8 = 8;
+
+/// Longest accepted room name, in bytes.
+pub const MAX_ROOM_NAME_LEN: usize = 64;
+
+/// A message from a client to the signaling server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Join the next open room called `room` that is being filled for `players`
+    /// peers. Answered with `welcome` (or `error`).
+    Join {
+        /// Must equal [`PROTOCOL_VERSION`].
+        version: u32,
+        /// Room name: 1 to [`MAX_ROOM_NAME_LEN`] bytes, no control characters.
+        room: String,
+        /// Room size N ([`MIN_PLAYERS`]..=[`MAX_PLAYERS`]).
+        players: u8,
+        /// Shared secret, required when the server was started with a room token.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+    },
+    /// Relay `data` to the member `to` of the sender's room.
+    Signal {
+        /// Recipient; must be another member of the sender's room.
+        to: PeerId,
+        /// The WebRTC negotiation payload.
+        data: SignalData,
+    },
+    /// Keepalive; the server answers `pong`.
+    Ping,
+    /// Leave the current room (the connection stays open and may join again).
+    Leave,
+}
+
+/// A message from the signaling server to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// The answer to a successful `join`.
+    Welcome(Welcome),
+    /// Another peer is (now) a member of the room.
+    PeerJoined {
+        /// The peer that joined.
+        peer_id: PeerId,
+    },
+    /// A member left the room or its connection closed.
+    PeerLeft {
+        /// The peer that left.
+        peer_id: PeerId,
+    },
+    /// The room has all N members; it takes no more joiners.
+    RoomFull {
+        /// Every member, in ascending order (including the recipient).
+        peers: Vec<PeerId>,
+    },
+    /// A payload relayed from another member of the room.
+    Signal {
+        /// Sender.
+        from: PeerId,
+        /// The WebRTC negotiation payload.
+        data: SignalData,
+    },
+    /// Answer to `ping`.
+    Pong,
+    /// Something the client sent was refused. See [`ErrorCode`].
+    Error {
+        /// Machine-readable reason.
+        code: ErrorCode,
+        /// Human-readable detail.
+        message: String,
+    },
+}
+
+/// The content of `welcome`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The server's [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// The id the server assigned to this client, unique within the room.
+    pub peer_id: PeerId,
+    /// The room name, as joined.
+    pub room: String,
+    /// The room size N.
+    pub players: u8,
+    /// ICE servers (STUN/TURN) the peers should use.
+    #[serde(default)]
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// WebRTC negotiation data relayed between two peers. Tagged by `"kind"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SignalData {
+    /// An SDP offer (sent by the peer with the higher id).
+    Offer {
+        /// Session description.
+        sdp: String,
+    },
+    /// An SDP answer.
+    Answer {
+        /// Session description.
+        sdp: String,
+    },
+    /// One trickled ICE candidate.
+    Candidate {
+        /// The `candidate:` attribute line.
+        candidate: String,
+        /// Media stream id the candidate belongs to (browser `sdpMid`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp_mid: Option<String>,
+        /// Media line index (browser `sdpMLineIndex`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp_mline_index: Option<u16>,
+    },
+    /// The sender has no more candidates.
+    EndOfCandidates,
+}
+
+/// An ICE server, in the shape of the browser's `RTCIceServer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `stun:` or `turn:` URLs.
+    pub urls: Vec<String>,
+    /// TURN user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// TURN credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Why the server refused something. Serialized in snake_case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not a JSON object of a known shape (or not text).
+    BadJson,
+    /// The `"type"` tag is not one this protocol version knows.
+    UnknownType,
+    /// The `join` carried another protocol version.
+    VersionMismatch,
+    /// A `signal` or `leave` was sent before joining a room.
+    NotInRoom,
+    /// A `join` was sent while already in a room.
+    AlreadyInRoom,
+    /// The `signal` recipient is not another member of the sender's room.
+    UnknownPeer,
+    /// The frame exceeded the server's size limit (the connection is closed).
+    TooLarge,
+    /// The client sent messages faster than its rate limit; the message was dropped.
+    RateLimited,
+    /// The room has all its members already.
+    RoomFull,
+    /// The room name is empty, too long or has control characters.
+    BadRoom,
+    /// `players` is outside 2..=8.
+    BadPlayers,
+    /// The room token is missing or wrong (the connection is closed).
+    Unauthorized,
+    /// The server is at its room or connection limit.
+    ServerFull,
+    /// The connection was idle longer than the server's timeout (it is closed).
+    IdleTimeout,
+    /// The client did not read its messages fast enough (it is closed).
+    TooSlow,
+    /// A code from a newer server this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The snake_case wire name of this code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::VersionMismatch => "version_mismatch",
+            ErrorCode::NotInRoom => "not_in_room",
+            ErrorCode::AlreadyInRoom => "already_in_room",
+            ErrorCode::UnknownPeer => "unknown_peer",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::RoomFull => "room_full",
+            ErrorCode::BadRoom => "bad_room",
+            ErrorCode::BadPlayers => "bad_players",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::ServerFull => "server_full",
+            ErrorCode::IdleTimeout => "idle_timeout",
+            ErrorCode::TooSlow => "too_slow",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A frame that could not be decoded into a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON, not an object, no string `"type"`, or a field of the wrong shape.
+    #[error("malformed message: {0}")]
+    BadJson(String),
+    /// A `"type"` this protocol version does not know.
+    #[error("unknown message type {0:?}")]
+    UnknownType(String),
+}
+
+impl DecodeError {
+    /// The error code the server answers this with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            DecodeError::BadJson(_) => ErrorCode::BadJson,
+            DecodeError::UnknownType(_) => ErrorCode::UnknownType,
+        }
+    }
+}
+
+const CLIENT_TYPES: &[&str] = &["join", "signal", "ping", "leave"];
+const SERVER_TYPES: &[&str] = &[
+    "welcome",
+    "peer_joined",
+    "peer_left",
+    "room_full",
+    "signal",
+    "pong",
+    "error",
+];
+
+impl ClientMessage {
+    /// Decode one text frame. Distinguishes malformed input from an unknown type.
+    pub fn from_json(text: &str) -> Result<Self, DecodeError> {
+        serde_json::from_str(text).map_err(|e| classify(text, e, CLIENT_TYPES))
+    }
+
+    /// Encode as one text frame.
+    pub fn to_json(&self) -> String {
+        // Serializing these plain data types cannot fail (string keys, no maps
+        // with non-string keys, no custom serializers).
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+impl ServerMessage {
+    /// Decode one text frame. Distinguishes malformed input from an unknown type.
+    pub fn from_json(text: &str) -> Result<Self, DecodeError> {
+        serde_json::from_str(text).map_err(|e| classify(text, e, SERVER_TYPES))
+    }
+
+    /// Encode as one text frame.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Shorthand for an `error` message.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerMessage::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Turn a serde error into a [`DecodeError`], looking at the `"type"` tag only on
+/// this (rare) error path.
+fn classify(text: &str, err: serde_json::Error, known: &[&str]) -> DecodeError {
+    #[derive(Deserialize)]
+    struct Tag {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    match serde_json::from_str::<Tag>(text) {
+        Ok(tag) if !known.contains(&tag.kind.as_str()) => {
+            let mut kind = tag.kind;
+            kind.truncate(floor_char_boundary(&kind, 32));
+            DecodeError::UnknownType(kind)
+        }
+        _ => DecodeError::BadJson(err.to_string()),
+    }
+}
+
+fn floor_char_boundary(s: &str, max: usize) -> usize {
+    (0..=max.min(s.len()))
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0)
+}
+
+/// Check a room name: 1 to [`MAX_ROOM_NAME_LEN`] bytes, no control characters.
+pub fn valid_room_name(room: &str) -> bool {
+    !room.is_empty() && room.len() <= MAX_ROOM_NAME_LEN && !room.chars().any(char::is_control)
+}
+
+/// Who sends the offer between two room members: the one with the higher id.
+pub fn is_offerer(me: PeerId, other: PeerId) -> bool {
+    me > other
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_round_trips_and_omits_absent_token() {
+        let msg = ClientMessage::Join {
+            version: PROTOCOL_VERSION,
+            room: "lobby".into(),
+            players: 2,
+            token: None,
+        };
+        let json = msg.to_json();
+        assert_eq!(
+            json,
+            r#"{"type":"join","version":1,"room":"lobby","players":2}"#
+        );
+        assert_eq!(ClientMessage::from_json(&json), Ok(msg));
+    }
+
+    #[test]
+    fn unit_messages_are_bare_objects_and_ignore_extra_fields() {
+        assert_eq!(ClientMessage::Ping.to_json(), r#"{"type":"ping"}"#);
+        assert_eq!(
+            ClientMessage::from_json(r#"{"type":"leave","why":"bored"}"#),
+            Ok(ClientMessage::Leave)
+        );
+        assert_eq!(ServerMessage::Pong.to_json(), r#"{"type":"pong"}"#);
+    }
+
+    #[test]
+    fn signals_round_trip() {
+        let msg = ClientMessage::Signal {
+            to: PeerId(1),
+            data: SignalData::Candidate {
+                candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host".into(),
+                sdp_mid: Some("0".into()),
+                sdp_mline_index: Some(0),
+            },
+        };
+        assert_eq!(ClientMessage::from_json(&msg.to_json()), Ok(msg));
+        let end = ServerMessage::Signal {
+            from: PeerId(2),
+            data: SignalData::EndOfCandidates,
+        };
+        assert_eq!(
+            end.to_json(),
+            r#"{"type":"signal","from":2,"data":{"kind":"end_of_candidates"}}"#
+        );
+        assert_eq!(ServerMessage::from_json(&end.to_json()), Ok(end));
+    }
+
+    #[test]
+    fn welcome_is_flat() {
+        let msg = ServerMessage::Welcome(Welcome {
+            version: 1,
+            peer_id: PeerId(3),
+            room: "r".into(),
+            players: 4,
+            ice_servers: vec![IceServer {
+                urls: vec!["stun:127.0.0.1:3478".into()],
+                username: None,
+                credential: None,
+            }],
+        });
+        let json = msg.to_json();
+        assert_eq!(
+            json,
+            r#"{"type":"welcome","version":1,"peer_id":3,"room":"r","players":4,"ice_servers":[{"urls":["stun:127.0.0.1:3478"]}]}"#
+        );
+        assert_eq!(ServerMessage::from_json(&json), Ok(msg));
+    }
+
+    #[test]
+    fn malformed_and_unknown_are_told_apart() {
+        for bad in [
+            "",
+            "not json",
+            "[]",
+            "{}",
+            r#"{"type":5}"#,
+            r#"{"type":"join"}"#,
+            r#"{"type":"signal","to":"x","data":{}}"#,
+            r#"{"type":"signal","to":1,"data":{"kind":"telepathy"}}"#,
+        ] {
+            assert!(
+                matches!(ClientMessage::from_json(bad), Err(DecodeError::BadJson(_))),
+                "{bad:?}"
+            );
+        }
+        let err = ClientMessage::from_json(r#"{"type":"teleport"}"#);
+        assert_eq!(err, Err(DecodeError::UnknownType("teleport".into())));
+        assert_eq!(err.map_err(|e| e.code()), Err(ErrorCode::UnknownType));
+    }
+
+    #[test]
+    fn unknown_error_codes_decode_as_unknown() {
+        let msg = ServerMessage::from_json(r#"{"type":"error","code":"solar_flare","message":""}"#);
+        assert_eq!(
+            msg,
+            Ok(ServerMessage::Error {
+                code: ErrorCode::Unknown,
+                message: String::new()
+            })
+        );
+        let json = ServerMessage::error(ErrorCode::RateLimited, "slow down").to_json();
+        assert!(json.contains(r#""code":"rate_limited""#), "{json}");
+    }
+
+    #[test]
+    fn room_names() {
+        assert!(valid_room_name("lobby-1"));
+        assert!(!valid_room_name(""));
+        assert!(!valid_room_name("a\nb"));
+        assert!(!valid_room_name(&"x".repeat(MAX_ROOM_NAME_LEN + 1)));
+        assert!(is_offerer(PeerId(2), PeerId(1)));
+        assert!(!is_offerer(PeerId(1), PeerId(2)));
+    }
+}
