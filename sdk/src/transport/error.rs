@@ -31,6 +31,9 @@ pub enum TransportError {
     /// A peer did not finish connecting within the handshake timeout.
     #[error("{0} did not connect within the handshake timeout")]
     HandshakeTimeout(PeerId),
+    /// A peer left the room (its signaling connection closed) before it connected.
+    #[error("{0} left the room before connecting")]
+    PeerLeft(PeerId),
     /// ICE could not find a working path to a peer.
     #[error("ICE failed for {0}")]
     IceFailed(PeerId),

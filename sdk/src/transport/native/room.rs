@@ -116,6 +116,15 @@ impl Room {
         }
     }
 
+    /// A member's signaling connection closed. A connected link does not need
+    /// signaling any more and is judged by its own keepalives; a link still being set
+    /// up cannot finish without it.
+    fn on_peer_left(&mut self, peer: PeerId) {
+        if !self.connected.contains(&peer) && self.peers.remove(&peer).is_some() {
+            self.event(SocketEvent::Error(TransportError::PeerLeft(peer)));
+        }
+    }
+
     async fn on_peer_event(&mut self, client: Option<&SignalingClient>, peer: PeerId, event: PeerEvent) {
         match event {
             PeerEvent::Signal(signal) => {
@@ -212,6 +221,7 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
             message = next_message(&mut client) => match message {
                 Some(ServerMessage::RoomFull { peers }) => room.on_room_full(peers),
                 Some(ServerMessage::Signal { from, data }) => room.on_signal(from, data),
+                Some(ServerMessage::PeerLeft { peer_id }) => room.on_peer_left(peer_id),
                 Some(ServerMessage::Error { code, message }) => {
                     room.event(SocketEvent::Error(TransportError::Signaling(format!(
                         "{code:?}: {message}"
