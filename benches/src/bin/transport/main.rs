@@ -233,7 +233,11 @@ async fn bare_rtt(a: &bare::BareSide, pings: usize) -> (Vec<f64>, usize) {
     for i in 0..pings {
         payload[..8].copy_from_slice(&(i as u64).to_le_bytes());
         let start = Instant::now();
-        if a.dc.send(bytes::BytesMut::from(&payload[..])).await.is_err() {
+        if a.dc
+            .send(bytes::BytesMut::from(&payload[..]))
+            .await
+            .is_err()
+        {
             lost += 1;
             continue;
         }
@@ -323,9 +327,14 @@ fn setup(url: &str, runs: usize) -> Result<(), Error> {
                     };
                     let s = stats.setup;
                     let ms = |d: Option<Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
-                    for (i, stage) in [s.ice_connected, s.dtls_connected, s.channels_open, s.hello_acked]
-                        .into_iter()
-                        .enumerate()
+                    for (i, stage) in [
+                        s.ice_connected,
+                        s.dtls_connected,
+                        s.channels_open,
+                        s.hello_acked,
+                    ]
+                    .into_iter()
+                    .enumerate()
                     {
                         stages[i].push(ms(stage));
                     }

@@ -125,12 +125,19 @@ impl Room {
         }
     }
 
-    async fn on_peer_event(&mut self, client: Option<&SignalingClient>, peer: PeerId, event: PeerEvent) {
+    async fn on_peer_event(
+        &mut self,
+        client: Option<&SignalingClient>,
+        peer: PeerId,
+        event: PeerEvent,
+    ) {
         match event {
             PeerEvent::Signal(signal) => {
                 if let Some(client) = client {
                     if let Err(error) = client.signal(peer, to_signal_data(signal)) {
-                        self.event(SocketEvent::Error(TransportError::Signaling(error.to_string())));
+                        self.event(SocketEvent::Error(TransportError::Signaling(
+                            error.to_string(),
+                        )));
                     }
                 }
             }
@@ -160,7 +167,11 @@ impl Room {
 
     /// Close every connection concurrently, each saying goodbye.
     async fn close_all(&mut self) {
-        let closing: Vec<_> = self.peers.drain().map(|(_, handle)| handle.close()).collect();
+        let closing: Vec<_> = self
+            .peers
+            .drain()
+            .map(|(_, handle)| handle.close())
+            .collect();
         futures_util::future::join_all(closing).await;
     }
 }

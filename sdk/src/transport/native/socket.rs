@@ -100,7 +100,8 @@ impl Socket {
             .build()
             .map_err(|e| TransportError::Runtime(e.to_string()))?;
         let (control_tx, control) = crossbeam_channel::unbounded();
-        let (unreliable_tx, unreliable_in) = crossbeam_channel::bounded(config.receive_queue.max(1));
+        let (unreliable_tx, unreliable_in) =
+            crossbeam_channel::bounded(config.receive_queue.max(1));
         let (reliable_tx, reliable_in) = crossbeam_channel::bounded(config.receive_queue.max(1));
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel();
         let (closed_tx, closed) = crossbeam_channel::bounded(1);
@@ -156,7 +157,11 @@ impl Socket {
     }
 
     /// Queue a message on the reliable, ordered channel.
-    pub fn send_reliable(&mut self, to: impl Into<Target>, data: &[u8]) -> Result<(), TransportError> {
+    pub fn send_reliable(
+        &mut self,
+        to: impl Into<Target>,
+        data: &[u8],
+    ) -> Result<(), TransportError> {
         self.send(to.into(), Channel::Reliable, data)
     }
 
