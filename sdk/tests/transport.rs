@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rtcplay::signaling::{ServerConfig, SignalingServer};
+use rtcplay::signaling::{ServerConfig, SignalingClient, SignalingServer};
 use rtcplay::transport::native::Socket;
 use rtcplay::transport::{
     CandidateType, Channel, ConnectionState, DisconnectReason, PeerId, SocketConfig, SocketEvent,
@@ -397,5 +397,58 @@ fn memory_does_not_grow_across_connect_close_cycles() {
     assert!(
         growth < 3 * 1024,
         "RSS grew by {growth} KiB over 20 cycles ({before} → {after} KiB)"
+    );
+}
+
+/// The next event that is not `Joined`.
+fn next_significant_event(socket: &mut Socket) -> SocketEvent {
+    loop {
+        match socket.wait_event(PATIENCE) {
+            Some(SocketEvent::Joined { .. }) => continue,
+            Some(event) => return event,
+            None => panic!("no event within {PATIENCE:?}"),
+        }
+    }
+}
+
+#[test]
+fn member_that_never_answers_is_a_handshake_timeout() {
+    let server = Server::start();
+    let mut silent_config = config(&server, "silent", 2);
+    silent_config.handshake_timeout = Duration::from_millis(500);
+    let mut socket = Socket::new(silent_config).expect("socket");
+    expect_event(&mut socket, PATIENCE, "Joined", |e| {
+        matches!(e, SocketEvent::Joined { .. })
+    });
+    // A member that joins through signaling but never takes part in WebRTC.
+    let (silent, welcome) = server
+        .runtime
+        .block_on(SignalingClient::join(&server.url, "silent", 2, None))
+        .expect("silent member joins");
+    let started = Instant::now();
+    assert_eq!(
+        next_significant_event(&mut socket),
+        SocketEvent::Error(TransportError::HandshakeTimeout(welcome.peer_id))
+    );
+    assert!(started.elapsed() >= Duration::from_millis(450));
+    assert!(socket.connected_peers().is_empty());
+    drop(silent);
+}
+
+#[test]
+fn member_that_leaves_before_connecting_is_reported() {
+    let server = Server::start();
+    let mut socket = Socket::new(config(&server, "leaver", 2)).expect("socket");
+    expect_event(&mut socket, PATIENCE, "Joined", |e| {
+        matches!(e, SocketEvent::Joined { .. })
+    });
+    let (leaver, welcome) = server
+        .runtime
+        .block_on(SignalingClient::join(&server.url, "leaver", 2, None))
+        .expect("member joins");
+    drop(leaver);
+    assert_eq!(
+        next_significant_event(&mut socket),
+        SocketEvent::Error(TransportError::PeerLeft(welcome.peer_id))
     );
 }

@@ -527,6 +527,8 @@ impl PeerTask {
         internal: &mut mpsc::UnboundedReceiver<Internal>,
         helpers: &mut Vec<JoinHandle<()>>,
     ) -> End {
+        let stats = self.stats(ConnectionState::Connecting);
+        self.emit(PeerEvent::Stats(stats));
         if self.params.offerer {
             if let Err(error) = self.send_offer().await {
                 return End::Failed(error);
