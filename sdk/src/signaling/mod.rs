@@ -12,6 +12,12 @@ pub mod protocol;
 
 #[cfg(feature = "native")]
 mod client;
+#[cfg(feature = "native")]
+mod rate_limit;
+#[cfg(feature = "native")]
+mod rooms;
+#[cfg(feature = "native")]
+mod server;
 
 #[cfg(feature = "native")]
 pub use client::{ClientConfig, SignalingClient};
@@ -20,3 +26,5 @@ pub use protocol::{
     ClientMessage, ErrorCode, IceServer, PeerId, ServerMessage, SignalData, Welcome,
     PROTOCOL_VERSION,
 };
+#[cfg(feature = "native")]
+pub use server::{ServerConfig, ServerStats, SignalingServer};
