@@ -128,7 +128,7 @@ mod tests {
         assert_eq!(Frame::decode(&[PING, 1, 2, 3]), None);
         assert_eq!(Frame::decode(&[PONG; 20]), None);
         for len in 0..16 {
-            let bytes: Vec<u8> = (0..len).map(|i| i as u8 * 37).collect();
+            let bytes: Vec<u8> = (0..len).map(|i: u8| i.wrapping_mul(37)).collect();
             let _ = Frame::decode(&bytes);
         }
     }
