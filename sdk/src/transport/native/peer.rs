@@ -577,6 +577,9 @@ impl PeerTask {
                     // Setup is over even if the remote's last hello got lost.
                     self.boost.store(false, Ordering::Relaxed);
                     self.send_ping().await;
+                    if self.candidate_type.is_none() {
+                        self.candidate_type = selected_candidate_type(self.pc.as_ref()).await;
+                    }
                     let stats = self.stats(ConnectionState::Connected);
                     self.emit(PeerEvent::Stats(stats));
                 }
@@ -967,7 +970,9 @@ mod tests {
 
     /// Relay signals between the two until both report Connected.
     async fn connect(a: &mut TestPeer, b: &mut TestPeer) {
-        while a.link.is_none() || b.link.is_none() {
+        let connected =
+            |p: &TestPeer| p.stats.as_ref().map(|s| s.state) == Some(ConnectionState::Connected);
+        while a.link.is_none() || b.link.is_none() || !connected(a) || !connected(b) {
             tokio::select! {
                 Some((_, event)) = a.events.recv() => route(event, a, b),
                 Some((_, event)) = b.events.recv() => route(event, b, a),
