@@ -151,12 +151,11 @@ fn rtt(url: &str, pings: usize, rounds: usize) -> Result<(), Error> {
     let echo_stop = stop.clone();
     let echo_thread = std::thread::spawn(move || {
         while !echo_stop.load(std::sync::atomic::Ordering::Relaxed) {
-            for message in echo.receive() {
+            if let Some(message) = echo.wait_message(Duration::from_millis(50)) {
                 if message.channel == Channel::Unreliable {
                     let _ = echo.send_unreliable(message.from, &message.data);
                 }
             }
-            std::thread::yield_now();
         }
     });
     let (bare_a, bare_b) = rt.block_on(bare::connect_pair())?;
@@ -197,7 +196,9 @@ fn median(samples: &[f64]) -> f64 {
     percentile(&sorted, 0.5)
 }
 
-/// Ping-pong from the game thread: send, then poll `receive` until the echo is back.
+/// Ping-pong from a game thread: send, then wait for the echo (`wait_message` blocks
+/// on the inbox, as an event-driven game loop would; spinning on `receive` would
+/// starve the network threads on a 2-core machine).
 fn rtcplay_rtt(socket: &mut Socket, to: PeerId, pings: usize) -> (Vec<f64>, usize) {
     let mut samples = Vec::with_capacity(pings);
     let mut lost = 0;
@@ -211,10 +212,11 @@ fn rtcplay_rtt(socket: &mut Socket, to: PeerId, pings: usize) -> (Vec<f64>, usiz
         }
         let deadline = start + Duration::from_millis(500);
         let mut back = false;
-        while !back && Instant::now() < deadline {
-            back = socket.receive().iter().any(|m| m.data == payload);
-            if !back {
-                std::thread::yield_now();
+        while !back {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match socket.wait_message(left) {
+                Some(message) => back = message.data == payload,
+                None => break,
             }
         }
         if back {

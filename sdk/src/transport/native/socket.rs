@@ -94,7 +94,7 @@ impl Socket {
             )));
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(1)
             .thread_name("rtcplay-net")
             .enable_all()
             .build()
