@@ -26,3 +26,8 @@ pub use error::TransportError;
 pub use event::{DisconnectReason, SocketEvent};
 pub use message::{Channel, Received, Target, MAX_MESSAGE_SIZE};
 pub use stats::{CandidateType, ConnectionState, PeerStats, SetupTimings};
+
+/// Compiles the examples in `docs/transport.md` as doc tests.
+#[cfg(all(doctest, feature = "native"))]
+#[doc = include_str!("../../../docs/transport.md")]
+struct TransportGuide;
