@@ -232,4 +232,8 @@ async fn run(
             }
         }
     }
+    // Refuse new signals before `next_event` reports the end, so a caller that
+    // saw `None` gets `Closed` from `signal`.
+    outgoing.close();
+    drop(events);
 }

@@ -1,0 +1,463 @@
+//! Load generator for the rtcplay signaling server.
+//!
+//! Starts the `rtcplay-signal` binary as a separate process (so only the
+//! server's memory is measured) and drives it with real WebSocket clients on
+//! 127.0.0.1:
+//!
+//! 1. **Idle clients**: N clients connect and join 2-player rooms (N/2 full
+//!    rooms), then stay idle; the server's RSS from `/proc/<pid>/status` is read
+//!    at each checkpoint and divided by the number of clients.
+//! 2. **Pairing rate**: a pool of connected clients is paired into new 2-player
+//!    rooms at a fixed offered rate (open loop); each room's pairing latency is
+//!    from the first `join` sent to the last `room_full` received. Members then
+//!    `leave`, so every room is freed and the clients return to the pool.
+//!
+//! Build the server first, then run (release):
+//! ```text
+//! cargo build --release -p rtcplay --bin rtcplay-signal
+//! cargo run --release -p rtcplay_benches --bin signal_load
+//! ```
+//! Needs `ulimit -n` above the largest idle count (+ a few hundred) for both
+//! processes.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use rtcplay::signaling::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Signaling server load generator (see the module docs).
+#[derive(Debug, Parser)]
+struct Args {
+    /// Path of the `rtcplay-signal` binary (default: next to this executable).
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// Idle client counts to measure, cumulative (comma separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1000usize, 5000, 10000])]
+    idle: Vec<usize>,
+    /// Offered room rates (rooms/s) for the pairing test (comma separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [500u32, 1000, 2000, 4000, 6000, 8000, 12000, 16000])]
+    rates: Vec<u32>,
+    /// Seconds each rate is offered.
+    #[arg(long, default_value_t = 2.0)]
+    seconds: f64,
+    /// Connected clients in the pairing pool.
+    #[arg(long, default_value_t = 4000)]
+    pool: usize,
+    /// Stop raising the rate once pairing p99 exceeds this many milliseconds.
+    #[arg(long, default_value_t = 50.0)]
+    stop_p99_ms: f64,
+    /// Worker threads of the server process (default: one per core).
+    #[arg(long)]
+    server_threads: Option<usize>,
+    /// Skip the idle-memory test.
+    #[arg(long)]
+    skip_idle: bool,
+    /// Skip the pairing-rate test.
+    #[arg(long)]
+    skip_pairing: bool,
+}
+
+fn main() -> Result<(), BoxError> {
+    let args = Args::parse();
+    let server_path = match &args.server {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .ok_or("executable has no directory")?
+            .join("rtcplay-signal"),
+    };
+    if !server_path.exists() {
+        return Err(format!(
+            "{} not found; build it first: cargo build --release -p rtcplay --bin rtcplay-signal",
+            server_path.display()
+        )
+        .into());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    println!(
+        "machine: {} cores; server: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        server_path.display()
+    );
+    if !args.skip_idle {
+        let server = Server::spawn(&server_path, args.server_threads)?;
+        runtime.block_on(idle_memory(&server, &args.idle))?;
+    }
+    if !args.skip_pairing {
+        let server = Server::spawn(&server_path, args.server_threads)?;
+        runtime.block_on(pairing_rate(&server, &args))?;
+    }
+    Ok(())
+}
+
+/// The server child process.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn spawn(path: &PathBuf, threads: Option<usize>) -> Result<Server, BoxError> {
+        let mut cmd = Command::new(path);
+        cmd.args([
+            "--bind",
+            "127.0.0.1:0",
+            "--max-connections",
+            "1000000",
+            "--max-connections-per-ip",
+            "1000000",
+            "--max-rooms",
+            "1000000",
+            "--idle-timeout",
+            "3600",
+            "--log",
+            "warn",
+        ]);
+        if let Some(threads) = threads {
+            cmd.args(["--threads", &threads.to_string()]);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let url = line.trim().to_owned();
+        if !url.starts_with("ws://") {
+            let _ = child.kill();
+            return Err(format!("server printed {url:?} instead of its URL").into());
+        }
+        Ok(Server { child, url })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident set size in bytes.
+    fn rss(&self) -> Result<u64, BoxError> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))?;
+        let kb = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .ok_or("no VmRSS")?;
+        Ok(kb * 1024)
+    }
+
+    /// User + system CPU time in seconds (clock ticks at the usual 100 Hz).
+    fn cpu_seconds(&self) -> Result<f64, BoxError> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // Fields after the command name (which is in parentheses).
+        let rest = stat.rsplit_once(')').ok_or("bad stat")?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: u64 = fields.get(11).ok_or("bad stat")?.parse()?;
+        let stime: u64 = fields.get(12).ok_or("bad stat")?.parse()?;
+        Ok((utime + stime) as f64 / 100.0)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(1024)
+        .write_buffer_size(0)
+}
+
+async fn connect(url: &str) -> Result<Ws, BoxError> {
+    let (ws, _) =
+        tokio_tungstenite::connect_async_with_config(url, Some(client_config()), true).await?;
+    Ok(ws)
+}
+
+fn join_msg(room: String) -> Message {
+    Message::text(
+        ClientMessage::Join {
+            version: PROTOCOL_VERSION,
+            room,
+            players: 2,
+            token: None,
+        }
+        .to_json(),
+    )
+}
+
+/// Read until `room_full`; other messages (welcome, peer_joined, stale
+/// peer_left) are skipped.
+async fn until_room_full(ws: &mut Ws) -> Result<(), BoxError> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => match ServerMessage::from_json(&text) {
+                Ok(ServerMessage::RoomFull { .. }) => return Ok(()),
+                Ok(ServerMessage::Error { code, message }) => {
+                    return Err(format!("server error {code}: {message}").into())
+                }
+                Ok(_) => {}
+                Err(e) => return Err(e.into()),
+            },
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err("server closed the connection".into()),
+        }
+    }
+}
+
+async fn idle_memory(server: &Server, checkpoints: &[usize]) -> Result<(), BoxError> {
+    // Let the server finish starting its runtime before the baseline.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let base = server.rss()?;
+    println!("\n## Idle clients (each joined to a full 2-player room)");
+    println!("server RSS before clients: {:.1} MiB", mib(base));
+    println!("| clients | server RSS | per client (vs. empty) | per client (vs. previous) |");
+    println!("|---:|---:|---:|---:|");
+    let mut held: Vec<Ws> = Vec::new();
+    let (mut prev_n, mut prev_rss) = (0usize, base);
+    for &target in checkpoints {
+        let start = held.len();
+        if target <= start {
+            continue;
+        }
+        // Clients 2k and 2k+1 share a room; bounded concurrency keeps the
+        // listen backlog from overflowing.
+        let url = server.url.clone();
+        let joined: Vec<Result<Ws, BoxError>> = futures_util::stream::iter(start..target)
+            .map(|i| {
+                let url = url.clone();
+                async move {
+                    let mut ws = connect(&url).await?;
+                    ws.send(join_msg(format!("idle-{}", i / 2))).await?;
+                    until_room_full(&mut ws).await?;
+                    Ok(ws)
+                }
+            })
+            .buffer_unordered(200)
+            .collect()
+            .await;
+        for ws in joined {
+            held.push(ws?);
+        }
+        // Everything was answered; give the allocator a moment, then read.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rss = server.rss()?;
+        let n = held.len();
+        println!(
+            "| {} | {:.1} MiB | {:.1} KB | {:.1} KB |",
+            n,
+            mib(rss),
+            kb(rss.saturating_sub(base)) / n as f64,
+            kb(rss.saturating_sub(prev_rss)) / (n - prev_n) as f64,
+        );
+        (prev_n, prev_rss) = (n, rss);
+    }
+    Ok(())
+}
+
+/// One room's timing from one member.
+struct Record {
+    room: u64,
+    join_sent: Instant,
+    full_received: Instant,
+}
+
+struct Job {
+    room: u64,
+}
+
+async fn pairing_rate(server: &Server, args: &Args) -> Result<(), BoxError> {
+    let pool = args.pool.max(2);
+    let (free_tx, mut free_rx) = mpsc::channel::<usize>(pool);
+    let (rec_tx, mut rec_rx) = mpsc::unbounded_channel::<Record>();
+    let failures = Arc::new(AtomicU64::new(0));
+    let run = Arc::new(AtomicU64::new(0));
+    let mut jobs = Vec::with_capacity(pool);
+    // Connect the pool.
+    let url = server.url.clone();
+    let sockets: Vec<Result<Ws, BoxError>> = futures_util::stream::iter(0..pool)
+        .map(|_| connect(&url))
+        .buffer_unordered(200)
+        .collect()
+        .await;
+    for (id, ws) in sockets.into_iter().enumerate() {
+        let mut ws = ws?;
+        let (job_tx, mut job_rx) = mpsc::channel::<Job>(1);
+        jobs.push(job_tx);
+        let free_tx = free_tx.clone();
+        let rec_tx = rec_tx.clone();
+        let failures = Arc::clone(&failures);
+        let run = Arc::clone(&run);
+        free_tx.send(id).await?;
+        tokio::spawn(async move {
+            while let Some(job) = job_rx.recv().await {
+                let name = format!("pair-{}-{}", run.load(Ordering::Relaxed), job.room);
+                let join_sent = Instant::now();
+                if ws.send(join_msg(name)).await.is_err() {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                if until_room_full(&mut ws).await.is_err() {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                let full_received = Instant::now();
+                if ws
+                    .send(Message::text(ClientMessage::Leave.to_json()))
+                    .await
+                    .is_err()
+                {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                let _ = rec_tx.send(Record {
+                    room: job.room,
+                    join_sent,
+                    full_received,
+                });
+                let _ = free_tx.send(id).await;
+            }
+        });
+    }
+    drop(rec_tx);
+    println!(
+        "\n## Pairing rate ({} pooled clients, {:.1} s per rate, open loop)",
+        pool, args.seconds
+    );
+    println!("| offered rooms/s | paired rooms/s | p50 | p99 | max | server CPU | pool waits |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    let mut next_room = 0u64;
+    for (i, &rate) in args.rates.iter().enumerate() {
+        run.store(i as u64, Ordering::Relaxed);
+        let total = ((rate as f64) * args.seconds).round().max(1.0) as u64;
+        let first_room = next_room;
+        let cpu0 = server.cpu_seconds()?;
+        let start = Instant::now();
+        let mut dispatched = 0u64;
+        let mut pool_waits = 0u64;
+        while dispatched < total {
+            let due = ((start.elapsed().as_secs_f64() * rate as f64) as u64 + 1).min(total);
+            while dispatched < due {
+                let a = pick(&mut free_rx, &mut pool_waits).await;
+                let b = pick(&mut free_rx, &mut pool_waits).await;
+                let (Some(a), Some(b)) = (a, b) else {
+                    return Err("client pool closed".into());
+                };
+                let room = next_room;
+                next_room += 1;
+                for id in [a, b] {
+                    if let Some(job) = jobs.get(id) {
+                        job.send(Job { room }).await?;
+                    }
+                }
+                dispatched += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // Collect both members' records of every room of this run.
+        let mut rooms: HashMap<u64, (Instant, Instant, u8)> = HashMap::new();
+        let mut complete = Vec::with_capacity(total as usize);
+        let mut last_full = start;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while (complete.len() as u64) < total {
+            let rec = match tokio::time::timeout_at(deadline, rec_rx.recv()).await {
+                Ok(Some(rec)) => rec,
+                _ => break,
+            };
+            if rec.room < first_room {
+                continue;
+            }
+            let entry = rooms
+                .entry(rec.room)
+                .or_insert((rec.join_sent, rec.full_received, 0));
+            entry.0 = entry.0.min(rec.join_sent);
+            entry.1 = entry.1.max(rec.full_received);
+            entry.2 += 1;
+            if entry.2 == 2 {
+                complete.push(entry.1 - entry.0);
+                last_full = last_full.max(entry.1);
+            }
+        }
+        let cpu = server.cpu_seconds()? - cpu0;
+        let elapsed = (last_full - start).as_secs_f64();
+        complete.sort();
+        let paired = complete.len();
+        let pct = |p: f64| -> Duration {
+            complete
+                .get(((paired as f64 * p) as usize).min(paired.saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        let p99 = pct(0.99);
+        println!(
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} % | {} |",
+            rate,
+            paired as f64 / elapsed.max(1e-9),
+            ms(pct(0.50)),
+            ms(p99),
+            ms(complete.last().copied().unwrap_or_default()),
+            100.0 * cpu / elapsed.max(1e-9),
+            pool_waits,
+        );
+        let lost = total - paired as u64;
+        if lost > 0 || failures.load(Ordering::Relaxed) > 0 {
+            println!(
+                "  ({} rooms not paired, {} client failures)",
+                lost,
+                failures.load(Ordering::Relaxed)
+            );
+            break;
+        }
+        if ms(p99) > args.stop_p99_ms {
+            println!("  (p99 above {} ms: stopping)", args.stop_p99_ms);
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Take a free client from the pool, counting the times the pool was empty.
+async fn pick(free: &mut mpsc::Receiver<usize>, waits: &mut u64) -> Option<usize> {
+    match free.try_recv() {
+        Ok(id) => Some(id),
+        Err(_) => {
+            *waits += 1;
+            free.recv().await
+        }
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn kb(bytes: u64) -> f64 {
+    bytes as f64 / 1000.0
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

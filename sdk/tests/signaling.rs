@@ -1,0 +1,629 @@
+//! Signaling server and client, end to end: a real server on 127.0.0.1:0 and real
+//! WebSocket clients (the SDK's `SignalingClient` and raw tungstenite sockets for
+//! malformed input).
+#![cfg(feature = "native")]
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use rtcplay::signaling::protocol::{ClientMessage, PROTOCOL_VERSION};
+use rtcplay::signaling::{
+    ClientConfig, ErrorCode, IceServer, PeerId, ServerConfig, ServerMessage, SignalData,
+    SignalingClient, SignalingError, SignalingServer,
+};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Generous deadline for anything the test awaits (a shared 2-core machine).
+const DEADLINE: Duration = Duration::from_secs(10);
+
+async fn server(config: ServerConfig) -> SignalingServer {
+    SignalingServer::bind("127.0.0.1:0", config)
+        .await
+        .expect("bind signaling server")
+}
+
+async fn join(server: &SignalingServer, room: &str, players: u8) -> (SignalingClient, PeerId) {
+    let (client, welcome) = SignalingClient::join(&server.url(), room, players, None)
+        .await
+        .expect("join");
+    (client, welcome.peer_id)
+}
+
+async fn next(client: &mut SignalingClient) -> ServerMessage {
+    tokio::time::timeout(DEADLINE, client.next_event())
+        .await
+        .expect("event within the deadline")
+        .expect("connection open")
+}
+
+/// Read events until `room_full`, returning its peer list.
+async fn until_full(client: &mut SignalingClient) -> Vec<PeerId> {
+    loop {
+        match next(client).await {
+            ServerMessage::RoomFull { peers } => return peers,
+            ServerMessage::PeerJoined { .. } => {}
+            other => panic!("unexpected event before room_full: {other:?}"),
+        }
+    }
+}
+
+fn offer(text: &str) -> SignalData {
+    SignalData::Offer { sdp: text.into() }
+}
+
+/// A raw WebSocket client that can send anything.
+struct Raw {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Raw {
+    async fn connect(server: &SignalingServer) -> Raw {
+        let (ws, _) = tokio_tungstenite::connect_async(server.url())
+            .await
+            .expect("websocket connect");
+        Raw { ws }
+    }
+
+    async fn send_text(&mut self, text: String) {
+        self.ws.send(Message::text(text)).await.expect("send");
+    }
+
+    async fn send(&mut self, msg: &ClientMessage) {
+        self.send_text(msg.to_json()).await;
+    }
+
+    async fn join(&mut self, room: &str, players: u8, token: Option<&str>) -> ServerMessage {
+        self.send(&ClientMessage::Join {
+            version: PROTOCOL_VERSION,
+            room: room.into(),
+            players,
+            token: token.map(str::to_owned),
+        })
+        .await;
+        self.recv().await.expect("answer to join")
+    }
+
+    /// Next server message; `None` when the server closed the connection.
+    async fn recv(&mut self) -> Option<ServerMessage> {
+        loop {
+            let frame = tokio::time::timeout(DEADLINE, self.ws.next())
+                .await
+                .expect("frame within the deadline");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(ServerMessage::from_json(&text).expect("valid server message"))
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    async fn expect_error(&mut self, code: ErrorCode) {
+        match self.recv().await {
+            Some(ServerMessage::Error { code: got, .. }) => assert_eq!(got, code),
+            other => panic!("expected error {code}, got {other:?}"),
+        }
+    }
+
+    async fn expect_closed(&mut self) {
+        if let Some(msg) = self.recv().await {
+            panic!("expected the server to close, got {msg:?}");
+        }
+    }
+
+    async fn ping(&mut self) {
+        self.send(&ClientMessage::Ping).await;
+        assert_eq!(self.recv().await, Some(ServerMessage::Pong));
+    }
+}
+
+/// A matched pair that proves the server still serves others: each side signals
+/// the other and receives the other's signal.
+struct Pair {
+    a: SignalingClient,
+    b: SignalingClient,
+    a_id: PeerId,
+    b_id: PeerId,
+}
+
+impl Pair {
+    async fn new(server: &SignalingServer, room: &str) -> Pair {
+        let (mut a, a_id) = join(server, room, 2).await;
+        let (mut b, b_id) = join(server, room, 2).await;
+        assert_eq!(until_full(&mut a).await, vec![a_id, b_id]);
+        assert_eq!(until_full(&mut b).await, vec![a_id, b_id]);
+        Pair { a, b, a_id, b_id }
+    }
+
+    async fn assert_working(&mut self, tag: &str) {
+        self.b.signal(self.a_id, offer(tag)).expect("queue offer");
+        assert_eq!(
+            next(&mut self.a).await,
+            ServerMessage::Signal {
+                from: self.b_id,
+                data: offer(tag)
+            }
+        );
+        let answer = SignalData::Answer { sdp: tag.into() };
+        self.a
+            .signal(self.b_id, answer.clone())
+            .expect("queue answer");
+        assert_eq!(
+            next(&mut self.b).await,
+            ServerMessage::Signal {
+                from: self.a_id,
+                data: answer
+            }
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_players_are_matched_and_exchange_signals() {
+    let ice = IceServer {
+        urls: vec!["stun:127.0.0.1:3478".into()],
+        username: None,
+        credential: None,
+    };
+    let server = server(ServerConfig {
+        ice_servers: vec![ice.clone()],
+        ..ServerConfig::default()
+    })
+    .await;
+    let (mut a, welcome_a) = SignalingClient::join(&server.url(), "duel", 2, None)
+        .await
+        .expect("join a");
+    assert_eq!(welcome_a.room, "duel");
+    assert_eq!(welcome_a.players, 2);
+    assert_eq!(welcome_a.version, PROTOCOL_VERSION);
+    assert_eq!(welcome_a.ice_servers, vec![ice]);
+    let (mut b, welcome_b) = SignalingClient::join(&server.url(), "duel", 2, None)
+        .await
+        .expect("join b");
+    assert_ne!(welcome_a.peer_id, welcome_b.peer_id);
+    // Each learns of the other, then that the room is full.
+    assert_eq!(
+        next(&mut a).await,
+        ServerMessage::PeerJoined {
+            peer_id: welcome_b.peer_id
+        }
+    );
+    assert_eq!(
+        next(&mut b).await,
+        ServerMessage::PeerJoined {
+            peer_id: welcome_a.peer_id
+        }
+    );
+    let mut peers = vec![welcome_a.peer_id, welcome_b.peer_id];
+    peers.sort();
+    assert_eq!(until_full(&mut a).await, peers);
+    assert_eq!(until_full(&mut b).await, peers);
+    let mut pair = Pair {
+        a,
+        b,
+        a_id: welcome_a.peer_id,
+        b_id: welcome_b.peer_id,
+    };
+    pair.assert_working("v=0 duel").await;
+    let stats = server.stats();
+    assert_eq!((stats.rooms, stats.open_rooms, stats.peers), (1, 0, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_players_form_a_full_mesh_and_a_fifth_starts_a_new_room() {
+    let server = server(ServerConfig::default()).await;
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(join(&server, "quad", 4).await);
+    }
+    let mut ids: Vec<PeerId> = clients.iter().map(|c| c.1).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "peer ids are unique in the room");
+    for (client, _) in &mut clients {
+        assert_eq!(until_full(client).await, ids);
+    }
+    // Every member signals every other member.
+    for (client, me) in &clients {
+        for &other in &ids {
+            if other != *me {
+                client
+                    .signal(other, offer(&format!("{}->{}", me.0, other.0)))
+                    .expect("queue");
+            }
+        }
+    }
+    for (client, me) in &mut clients {
+        let mut from = Vec::new();
+        for _ in 0..3 {
+            match next(client).await {
+                ServerMessage::Signal {
+                    from: sender,
+                    data: SignalData::Offer { sdp },
+                } => {
+                    assert_eq!(sdp, format!("{}->{}", sender.0, me.0));
+                    from.push(sender);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        from.sort();
+        let expected: Vec<PeerId> = ids.iter().copied().filter(|p| p != me).collect();
+        assert_eq!(from, expected);
+    }
+    // The room takes no more joiners: a fifth gets a new room of its own.
+    let (_fifth, _) = join(&server, "quad", 4).await;
+    let stats = server.stats();
+    assert_eq!((stats.rooms, stats.open_rooms, stats.peers), (2, 1, 5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_are_relayed_only_within_the_room() {
+    let server = server(ServerConfig::default()).await;
+    // Room "left" and room "right" both have peers 1 and 2.
+    let mut raw_left = Raw::connect(&server).await;
+    let left_id = match raw_left.join("left", 2, None).await {
+        ServerMessage::Welcome(w) => w.peer_id,
+        other => panic!("{other:?}"),
+    };
+    let (mut left_partner, left_partner_id) = join(&server, "left", 2).await;
+    let mut right = Pair::new(&server, "right").await;
+    assert!(matches!(
+        raw_left.recv().await,
+        Some(ServerMessage::PeerJoined { .. })
+    ));
+    assert!(matches!(
+        raw_left.recv().await,
+        Some(ServerMessage::RoomFull { .. })
+    ));
+    assert_eq!(until_full(&mut left_partner).await.len(), 2);
+    // A signal from "right" addressed to the id `left_id` reaches the member of
+    // "right" with that id, never the member of "left".
+    assert!(right.a_id == left_id || right.b_id == left_id);
+    right.assert_working("right only").await;
+    // Anything misrouted to raw_left would have been queued before this pong
+    // (the server delivers queued frames before reading the next request).
+    raw_left.ping().await;
+    // A peer id that is not in the sender's room is refused.
+    raw_left
+        .send(&ClientMessage::Signal {
+            to: PeerId(99),
+            data: offer("nowhere"),
+        })
+        .await;
+    raw_left.expect_error(ErrorCode::UnknownPeer).await;
+    // Nor may a client signal itself.
+    raw_left
+        .send(&ClientMessage::Signal {
+            to: left_id,
+            data: offer("me"),
+        })
+        .await;
+    raw_left.expect_error(ErrorCode::UnknownPeer).await;
+    // Inside its room it still works.
+    raw_left
+        .send(&ClientMessage::Signal {
+            to: left_partner_id,
+            data: offer("hello"),
+        })
+        .await;
+    assert_eq!(
+        next(&mut left_partner).await,
+        ServerMessage::Signal {
+            from: left_id,
+            data: offer("hello")
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn departures_are_announced_and_empty_rooms_freed() {
+    let server = server(ServerConfig::default()).await;
+    let mut trio = Vec::new();
+    for _ in 0..3 {
+        trio.push(join(&server, "trio", 3).await);
+    }
+    for (client, _) in &mut trio {
+        until_full(client).await;
+    }
+    let (dropped, dropped_id) = trio.pop().expect("three");
+    drop(dropped);
+    for (client, _) in &mut trio {
+        assert_eq!(
+            next(client).await,
+            ServerMessage::PeerLeft {
+                peer_id: dropped_id
+            }
+        );
+    }
+    // An explicit leave is announced too.
+    let (leaver, leaver_id) = trio.pop().expect("two");
+    leaver.leave().expect("queue leave");
+    let (last, _) = &mut trio[0];
+    assert_eq!(
+        next(last).await,
+        ServerMessage::PeerLeft { peer_id: leaver_id }
+    );
+    // A waiting room whose only member goes away is freed as well.
+    let (waiting, _) = join(&server, "lonely", 2).await;
+    assert_eq!(server.stats().rooms, 2);
+    drop(waiting);
+    drop(leaver);
+    drop(trio);
+    wait_until(&server, |s| s.rooms == 0 && s.connections == 0).await;
+    let stats = server.stats();
+    assert_eq!(stats.rooms_created, 2);
+    assert_eq!(stats.rooms_freed, 2);
+}
+
+/// Poll the server's counters (they have no event to await) until `done`.
+async fn wait_until(
+    server: &SignalingServer,
+    done: impl Fn(&rtcplay::signaling::ServerStats) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !done(&server.stats()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server stats never settled: {:?}",
+            server.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_gets_an_error_and_others_keep_working() {
+    let server = server(ServerConfig::default()).await;
+    let mut pair = Pair::new(&server, "ok").await;
+    let mut bad = Raw::connect(&server).await;
+    for junk in ["{", "null", "[1,2]", r#"{"type":"join","room":7}"#, "\u{0}"] {
+        bad.send_text(junk.into()).await;
+        bad.expect_error(ErrorCode::BadJson).await;
+    }
+    bad.ws
+        .send(Message::binary(vec![1, 2, 3]))
+        .await
+        .expect("send");
+    bad.expect_error(ErrorCode::BadJson).await;
+    // Still connected, and everyone else is served.
+    bad.ping().await;
+    pair.assert_working("after junk").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_message_type_gets_an_error() {
+    let server = server(ServerConfig::default()).await;
+    let mut pair = Pair::new(&server, "ok").await;
+    let mut bad = Raw::connect(&server).await;
+    bad.send_text(r#"{"type":"teleport","to":1}"#.into()).await;
+    bad.expect_error(ErrorCode::UnknownType).await;
+    bad.ping().await;
+    pair.assert_working("after unknown type").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_outside_a_room_are_refused() {
+    let server = server(ServerConfig::default()).await;
+    let mut pair = Pair::new(&server, "ok").await;
+    let mut outsider = Raw::connect(&server).await;
+    // Not in any room: cannot reach the pair's members.
+    outsider
+        .send(&ClientMessage::Signal {
+            to: pair.a_id,
+            data: offer("intrusion"),
+        })
+        .await;
+    outsider.expect_error(ErrorCode::NotInRoom).await;
+    outsider.send(&ClientMessage::Leave).await;
+    outsider.expect_error(ErrorCode::NotInRoom).await;
+    // In another room: the pair's ids are not its room's members.
+    assert!(matches!(
+        outsider.join("elsewhere", 2, None).await,
+        ServerMessage::Welcome(_)
+    ));
+    outsider
+        .send(&ClientMessage::Signal {
+            to: PeerId(2),
+            data: offer("intrusion"),
+        })
+        .await;
+    outsider.expect_error(ErrorCode::UnknownPeer).await;
+    // Joining twice is refused; bad sizes and names too.
+    assert!(matches!(
+        outsider.join("again", 2, None).await,
+        ServerMessage::Error {
+            code: ErrorCode::AlreadyInRoom,
+            ..
+        }
+    ));
+    let mut other = Raw::connect(&server).await;
+    assert!(matches!(
+        other.join("x", 9, None).await,
+        ServerMessage::Error {
+            code: ErrorCode::BadPlayers,
+            ..
+        }
+    ));
+    assert!(matches!(
+        other.join("", 2, None).await,
+        ServerMessage::Error {
+            code: ErrorCode::BadRoom,
+            ..
+        }
+    ));
+    pair.assert_working("after intrusion").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_get_an_error_and_a_close() {
+    let server = server(ServerConfig::default()).await;
+    let mut pair = Pair::new(&server, "ok").await;
+    let mut bad = Raw::connect(&server).await;
+    // A signal of 70 KiB: over the 64 KiB default.
+    let big = ClientMessage::Signal {
+        to: PeerId(1),
+        data: offer(&"x".repeat(70 * 1024)),
+    };
+    bad.send(&big).await;
+    bad.expect_error(ErrorCode::TooLarge).await;
+    bad.expect_closed().await;
+    // Just under the limit is fine (answered, here with not_in_room).
+    let mut ok = Raw::connect(&server).await;
+    let fits = ClientMessage::Signal {
+        to: PeerId(1),
+        data: offer(&"x".repeat(60 * 1024)),
+    };
+    ok.send(&fits).await;
+    ok.expect_error(ErrorCode::NotInRoom).await;
+    pair.assert_working("after oversize").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_are_rate_limited_then_closed() {
+    let server = server(ServerConfig {
+        rate_limit_burst: 20,
+        rate_limit_per_sec: 5,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut pair = Pair::new(&server, "ok").await;
+    let mut flood = Raw::connect(&server).await;
+    // Far more pings than the burst, as fast as possible.
+    for _ in 0..200 {
+        if flood
+            .ws
+            .feed(Message::text(ClientMessage::Ping.to_json()))
+            .await
+            .is_err()
+        {
+            break;
+        }
+    }
+    let _ = flood.ws.flush().await;
+    let mut pongs = 0;
+    let mut rate_limited = 0;
+    while let Some(msg) = flood.recv().await {
+        match msg {
+            ServerMessage::Pong => pongs += 1,
+            ServerMessage::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } => rate_limited += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // At most the burst (plus what refilled meanwhile) was answered, the client
+    // was told, and then it was disconnected.
+    assert!((20..200).contains(&pongs), "pongs: {pongs}");
+    assert!(rate_limited >= 1, "no rate_limited error");
+    pair.assert_working("after flood").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_token_is_required_when_configured() {
+    let server = server(ServerConfig {
+        room_token: Some("s3cret".into()),
+        ..ServerConfig::default()
+    })
+    .await;
+    let url = server.url();
+    for token in [None, Some("wrong".to_owned()), Some("s3cre".to_owned())] {
+        match SignalingClient::join(&url, "vip", 2, token).await {
+            Err(SignalingError::Refused { code, .. }) => assert_eq!(code, ErrorCode::Unauthorized),
+            other => panic!("expected unauthorized, got {other:?}"),
+        }
+    }
+    let mut raw = Raw::connect(&server).await;
+    assert!(matches!(
+        raw.join("vip", 2, Some("nope")).await,
+        ServerMessage::Error {
+            code: ErrorCode::Unauthorized,
+            ..
+        }
+    ));
+    raw.expect_closed().await;
+    let (_client, welcome) = SignalingClient::join(&url, "vip", 2, Some("s3cret".into()))
+        .await
+        .expect("right token is accepted");
+    assert_eq!(welcome.room, "vip");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_mismatch_is_refused() {
+    let server = server(ServerConfig::default()).await;
+    let mut raw = Raw::connect(&server).await;
+    raw.send(&ClientMessage::Join {
+        version: PROTOCOL_VERSION + 1,
+        room: "future".into(),
+        players: 2,
+        token: None,
+    })
+    .await;
+    raw.expect_error(ErrorCode::VersionMismatch).await;
+    raw.expect_closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_clients_are_closed_and_keepalive_prevents_it() {
+    let server = server(ServerConfig {
+        idle_timeout: Duration::from_millis(300),
+        ..ServerConfig::default()
+    })
+    .await;
+    let config = ClientConfig {
+        keepalive_interval: Duration::from_millis(50),
+        ..ClientConfig::default()
+    };
+    let (mut kept, _) =
+        SignalingClient::join_with_config(&server.url(), "k", 2, None, config.clone())
+            .await
+            .expect("join");
+    let mut silent = Raw::connect(&server).await;
+    silent.expect_error(ErrorCode::IdleTimeout).await;
+    silent.expect_closed().await;
+    // The silent client was closed after at least one idle timeout; the pinging
+    // client, older than it, is still served.
+    let (_partner, _) = SignalingClient::join_with_config(&server.url(), "k", 2, None, config)
+        .await
+        .expect("join");
+    assert_eq!(until_full(&mut kept).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_limit_per_ip_is_enforced() {
+    let server = server(ServerConfig {
+        max_connections_per_ip: 2,
+        ..ServerConfig::default()
+    })
+    .await;
+    let first = Raw::connect(&server).await;
+    let _second = Raw::connect(&server).await;
+    let refused = tokio_tungstenite::connect_async(server.url()).await;
+    assert!(
+        refused.is_err(),
+        "third connection from one IP was accepted"
+    );
+    assert_eq!(server.stats().rejected_connections, 1);
+    drop(first);
+    wait_until(&server, |s| s.connections == 1).await;
+    let _c = Raw::connect(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_server_closes_clients() {
+    let server = server(ServerConfig::default()).await;
+    let (mut client, _) = join(&server, "bye", 2).await;
+    drop(server);
+    let end = tokio::time::timeout(DEADLINE, client.next_event())
+        .await
+        .expect("closed within the deadline");
+    assert_eq!(end, None);
+    assert!(matches!(
+        client.signal(PeerId(1), SignalData::EndOfCandidates),
+        Err(SignalingError::Closed)
+    ));
+}
