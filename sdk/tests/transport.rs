@@ -452,3 +452,48 @@ fn member_that_leaves_before_connecting_is_reported() {
         SocketEvent::Error(TransportError::PeerLeft(welcome.peer_id))
     );
 }
+
+#[test]
+fn unreliable_flood_drops_the_oldest_and_stays_fresh_and_bounded() {
+    let server = Server::start();
+    let mut sockets = open_room(&server, "flood", 2, |_| {});
+    let mut receiver = sockets.pop().expect("two");
+    let mut sender = sockets.pop().expect("two");
+    let to = receiver.id().expect("id");
+    let rss_before = rss_kib();
+    // 200 MB offered as fast as the game thread can: far more than the link takes.
+    const COUNT: u32 = 160_000;
+    let mut payload = vec![0u8; 1200];
+    for seq in 0..COUNT {
+        payload[..4].copy_from_slice(&seq.to_le_bytes());
+        sender
+            .send_unreliable(to, &payload)
+            .expect("send never fails or blocks");
+    }
+    let rss_after_flood = rss_kib();
+    // The newest datagrams survive: one of the last few sent arrives.
+    let mut newest = 0u32;
+    let mut received = 0u64;
+    let deadline = Instant::now() + PATIENCE;
+    while newest < COUNT - 64 {
+        assert!(
+            Instant::now() < deadline,
+            "newest seen {newest}, received {received}"
+        );
+        if let Some(message) = receiver.wait_message(Duration::from_millis(100)) {
+            received += 1;
+            let seq = u32::from_le_bytes(message.data[..4].try_into().expect("4 bytes"));
+            newest = newest.max(seq);
+        }
+    }
+    let stats = sender.stats(to).expect("stats");
+    assert!(stats.dropped_unreliable > 0, "{stats:?}");
+    assert!(
+        received + stats.dropped_unreliable <= u64::from(COUNT),
+        "nothing is duplicated"
+    );
+    // Queues are bounded: the flood did not pile up in memory (an unbounded queue
+    // holds ~190 MB here).
+    let growth = rss_after_flood.saturating_sub(rss_before);
+    assert!(growth < 32 * 1024, "RSS grew {growth} KiB during the flood");
+}

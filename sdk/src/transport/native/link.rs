@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::Notify;
 
-use crate::transport::{Channel, PeerId, Received};
+use crate::transport::{Channel, PeerId, PeerStats, Received};
 
 /// Counters and clocks of one link, shared by its tasks and the game thread.
 #[derive(Debug)]
@@ -60,6 +60,14 @@ impl LinkShared {
     /// Note that something arrived from the peer.
     pub(crate) fn heard(&self) {
         self.last_rx_us.store(self.now_us(), Ordering::Relaxed);
+    }
+
+    /// Copy the live counters into `stats`.
+    pub(crate) fn fill_counters(&self, stats: &mut PeerStats) {
+        stats.bytes_in = self.bytes_in.load(Ordering::Relaxed);
+        stats.bytes_out = self.bytes_out.load(Ordering::Relaxed);
+        stats.dropped_unreliable = self.dropped_unreliable.load(Ordering::Relaxed);
+        stats.dropped_incoming = self.dropped_incoming.load(Ordering::Relaxed);
     }
 
     /// Time since anything arrived from the peer.

@@ -220,10 +220,15 @@ impl Socket {
         self.events.drain(..).collect()
     }
 
-    /// Latest statistics of the link to `peer` (also after it disconnected).
+    /// Statistics of the link to `peer` (also after it disconnected). Byte and drop
+    /// counters are live; RTT, loss and rates are refreshed every ping interval.
     pub fn stats(&mut self, peer: PeerId) -> Option<PeerStats> {
         self.poll_control();
-        self.stats.get(&peer).cloned()
+        let mut stats = self.stats.get(&peer).cloned()?;
+        if let Some(link) = self.links.get(&peer) {
+            link.shared.fill_counters(&mut stats);
+        }
+        Some(stats)
     }
 
     /// Block up to `timeout` for the next event. For tools, servers and tests — a game
