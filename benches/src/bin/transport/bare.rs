@@ -36,10 +36,13 @@ pub struct BareSide {
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-async fn side() -> Result<(BareSide, mpsc::UnboundedReceiver<RTCIceCandidateInit>), Error> {
+async fn side(
+    send_buffer_limit: usize,
+) -> Result<(BareSide, mpsc::UnboundedReceiver<RTCIceCandidateInit>), Error> {
     let (tx, rx) = mpsc::unbounded_channel();
     let pc = PeerConnectionBuilder::new()
         .with_handler(Arc::new(Trickle(tx)))
+        .with_data_channel_send_buffer_limit(send_buffer_limit)
         .with_udp_addrs(vec!["127.0.0.1:0"])
         .build()
         .await?;
@@ -59,9 +62,10 @@ async fn side() -> Result<(BareSide, mpsc::UnboundedReceiver<RTCIceCandidateInit
 }
 
 /// Connect two bare peers and wait until a message crossed in each direction.
-pub async fn connect_pair() -> Result<(BareSide, BareSide), Error> {
-    let (a, mut a_candidates) = side().await?;
-    let (b, mut b_candidates) = side().await?;
+/// `send_buffer_limit` 0 means webrtc's default (unbounded).
+pub async fn connect_pair(send_buffer_limit: usize) -> Result<(BareSide, BareSide), Error> {
+    let (a, mut a_candidates) = side(send_buffer_limit).await?;
+    let (b, mut b_candidates) = side(send_buffer_limit).await?;
     let offer = a.pc.create_offer(None).await?;
     a.pc.set_local_description(offer.clone()).await?;
     b.pc.set_remote_description(offer).await?;
