@@ -602,11 +602,13 @@ async fn connection_limit_per_ip_is_enforced() {
     .await;
     let first = Raw::connect(&server).await;
     let _second = Raw::connect(&server).await;
-    let refused = tokio_tungstenite::connect_async(server.url()).await;
-    assert!(
-        refused.is_err(),
-        "third connection from one IP was accepted"
-    );
+    match tokio_tungstenite::connect_async(server.url()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503)
+        }
+        Err(other) => panic!("expected HTTP 503, got {other}"),
+        Ok(_) => panic!("third connection from one IP was accepted"),
+    }
     assert_eq!(server.stats().rejected_connections, 1);
     drop(first);
     wait_until(&server, |s| s.connections == 1).await;
@@ -626,4 +628,56 @@ async fn dropping_the_server_closes_clients() {
         client.signal(PeerId(1), SignalData::EndOfCandidates),
         Err(SignalingError::Closed)
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_does_not_read_is_dropped_not_buffered() {
+    let server = server(ServerConfig {
+        outgoing_queue: 4,
+        rate_limit_burst: 10_000,
+        ..ServerConfig::default()
+    })
+    .await;
+    // The reader never reads: its socket buffers fill, then its 4-frame queue.
+    let mut stalled = Raw::connect(&server).await;
+    let stalled_id = match stalled.join("slow", 2, None).await {
+        ServerMessage::Welcome(w) => w.peer_id,
+        other => panic!("{other:?}"),
+    };
+    let (mut sender, _) = join(&server, "slow", 2).await;
+    until_full(&mut sender).await;
+    let big = offer(&"x".repeat(60 * 1024));
+    let mut left = None;
+    for _ in 0..2_000 {
+        match sender.signal(stalled_id, big.clone()) {
+            Ok(()) | Err(SignalingError::QueueFull) => {}
+            Err(e) => panic!("{e}"),
+        }
+        // Drain what the server says meanwhile, without waiting.
+        while let Some(event) = sender.try_next_event() {
+            if let ServerMessage::PeerLeft { peer_id } = event {
+                left = Some(peer_id);
+            }
+        }
+        if left.is_some() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let left = match left {
+        Some(id) => id,
+        None => loop {
+            match next(&mut sender).await {
+                ServerMessage::PeerLeft { peer_id } => break peer_id,
+                ServerMessage::Error {
+                    code: ErrorCode::UnknownPeer,
+                    ..
+                } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        },
+    };
+    assert_eq!(left, stalled_id);
+    assert_eq!(server.stats().too_slow, 1);
+    drop(stalled);
 }

@@ -11,6 +11,13 @@
 //!    rooms at a fixed offered rate (open loop); each room's pairing latency is
 //!    from the first `join` sent to the last `room_full` received. Members then
 //!    `leave`, so every room is freed and the clients return to the pool.
+//! 3. **Pairing with fresh connections**: every new room is two new WebSocket
+//!    connections (TCP + WebSocket handshake + join), timed from the start of the
+//!    connects to the last `room_full`, then closed.
+//!
+//! With `--matchbox PATH` the same idle and fresh-connection runs are made against
+//! `matchbox_server` (0.15, `ws://host/<room>?next=2`; pairing ends when the first
+//! client receives `NewPeer`) in the same run, for comparison.
 //!
 //! Build the server first, then run (release):
 //! ```text
@@ -65,12 +72,21 @@ struct Args {
     /// Worker threads of the server process (default: one per core).
     #[arg(long)]
     server_threads: Option<usize>,
+    /// Offered room rates (rooms/s) with fresh connections (comma separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [500u32, 1000, 2000, 3000, 4000, 6000])]
+    fresh_rates: Vec<u32>,
+    /// Path of a `matchbox_server` binary to measure side by side.
+    #[arg(long)]
+    matchbox: Option<PathBuf>,
     /// Skip the idle-memory test.
     #[arg(long)]
     skip_idle: bool,
-    /// Skip the pairing-rate test.
+    /// Skip the pooled pairing-rate test.
     #[arg(long)]
     skip_pairing: bool,
+    /// Skip the fresh-connection pairing test.
+    #[arg(long)]
+    skip_fresh: bool,
 }
 
 fn main() -> Result<(), BoxError> {
@@ -98,25 +114,63 @@ fn main() -> Result<(), BoxError> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         server_path.display()
     );
+    let mut kinds = vec![(Kind::Rtcplay, server_path)];
+    if let Some(path) = &args.matchbox {
+        kinds.push((Kind::Matchbox, path.clone()));
+    }
     if !args.skip_idle {
-        let server = Server::spawn(&server_path, args.server_threads)?;
-        runtime.block_on(idle_memory(&server, &args.idle))?;
+        for (kind, path) in &kinds {
+            let server = Server::spawn(*kind, path, args.server_threads)?;
+            runtime.block_on(idle_memory(&server, &args.idle))?;
+        }
     }
     if !args.skip_pairing {
-        let server = Server::spawn(&server_path, args.server_threads)?;
+        let server = Server::spawn(Kind::Rtcplay, &kinds[0].1, args.server_threads)?;
         runtime.block_on(pairing_rate(&server, &args))?;
     }
+    if !args.skip_fresh {
+        for (kind, path) in &kinds {
+            let server = Server::spawn(*kind, path, args.server_threads)?;
+            runtime.block_on(fresh_pairing(&server, &args))?;
+        }
+    }
     Ok(())
+}
+
+/// Which signaling server a child process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `rtcplay-signal`.
+    Rtcplay,
+    /// `matchbox_server` 0.15.
+    Matchbox,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Rtcplay => "rtcplay-signal",
+            Kind::Matchbox => "matchbox_server 0.15",
+        }
+    }
 }
 
 /// The server child process.
 struct Server {
     child: Child,
     url: String,
+    kind: Kind,
 }
 
 impl Server {
-    fn spawn(path: &PathBuf, threads: Option<usize>) -> Result<Server, BoxError> {
+    fn spawn(kind: Kind, path: &PathBuf, threads: Option<usize>) -> Result<Server, BoxError> {
+        match kind {
+            Kind::Rtcplay => Self::spawn_rtcplay(path, threads),
+            Kind::Matchbox => Self::spawn_matchbox(path),
+        }
+    }
+
+    fn spawn_rtcplay(path: &PathBuf, threads: Option<usize>) -> Result<Server, BoxError> {
         let mut cmd = Command::new(path);
         cmd.args([
             "--bind",
@@ -147,7 +201,38 @@ impl Server {
             let _ = child.kill();
             return Err(format!("server printed {url:?} instead of its URL").into());
         }
-        Ok(Server { child, url })
+        Ok(Server {
+            child,
+            url,
+            kind: Kind::Rtcplay,
+        })
+    }
+
+    fn spawn_matchbox(path: &PathBuf) -> Result<Server, BoxError> {
+        // matchbox_server takes a fixed address: pick a free port first.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(path)
+            .arg(&addr)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let server = Server {
+            child,
+            url: format!("ws://{addr}"),
+            kind: Kind::Matchbox,
+        };
+        // Ready when it accepts TCP connections.
+        for _ in 0..500 {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                return Ok(server);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err("matchbox_server did not start listening".into())
     }
 
     fn pid(&self) -> u32 {
@@ -165,16 +250,22 @@ impl Server {
         Ok(kb * 1024)
     }
 
-    /// User + system CPU time in seconds (clock ticks at the usual 100 Hz).
+    /// User + system CPU time of the server in seconds.
     fn cpu_seconds(&self) -> Result<f64, BoxError> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
-        // Fields after the command name (which is in parentheses).
-        let rest = stat.rsplit_once(')').ok_or("bad stat")?.1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let utime: u64 = fields.get(11).ok_or("bad stat")?.parse()?;
-        let stime: u64 = fields.get(12).ok_or("bad stat")?.parse()?;
-        Ok((utime + stime) as f64 / 100.0)
+        cpu_seconds(&self.pid().to_string())
     }
+}
+
+/// User + system CPU time of a process (`"self"` for this one) in seconds,
+/// from /proc (clock ticks at the usual 100 Hz).
+fn cpu_seconds(pid: &str) -> Result<f64, BoxError> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which is in parentheses).
+    let rest = stat.rsplit_once(')').ok_or("bad stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11).ok_or("bad stat")?.parse()?;
+    let stime: u64 = fields.get(12).ok_or("bad stat")?.parse()?;
+    Ok((utime + stime) as f64 / 100.0)
 }
 
 impl Drop for Server {
@@ -232,7 +323,10 @@ async fn idle_memory(server: &Server, checkpoints: &[usize]) -> Result<(), BoxEr
     // Let the server finish starting its runtime before the baseline.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let base = server.rss()?;
-    println!("\n## Idle clients (each joined to a full 2-player room)");
+    println!(
+        "\n## Idle clients, {} (each in a full 2-player room)",
+        server.kind.name()
+    );
     println!("server RSS before clients: {:.1} MiB", mib(base));
     println!("| clients | server RSS | per client (vs. empty) | per client (vs. previous) |");
     println!("|---:|---:|---:|---:|");
@@ -249,11 +343,21 @@ async fn idle_memory(server: &Server, checkpoints: &[usize]) -> Result<(), BoxEr
         let joined: Vec<Result<Ws, BoxError>> = futures_util::stream::iter(start..target)
             .map(|i| {
                 let url = url.clone();
+                let kind = server.kind;
                 async move {
-                    let mut ws = connect(&url).await?;
-                    ws.send(join_msg(format!("idle-{}", i / 2))).await?;
-                    until_room_full(&mut ws).await?;
-                    Ok(ws)
+                    match kind {
+                        Kind::Rtcplay => {
+                            let mut ws = connect(&url).await?;
+                            ws.send(join_msg(format!("idle-{}", i / 2))).await?;
+                            until_room_full(&mut ws).await?;
+                            Ok(ws)
+                        }
+                        Kind::Matchbox => {
+                            let mut ws = connect(&format!("{url}/idle-{}?next=2", i / 2)).await?;
+                            matchbox_event(&mut ws, "IdAssigned").await?;
+                            Ok(ws)
+                        }
+                    }
                 }
             })
             .buffer_unordered(200)
@@ -347,14 +451,17 @@ async fn pairing_rate(server: &Server, args: &Args) -> Result<(), BoxError> {
         "\n## Pairing rate ({} pooled clients, {:.1} s per rate, open loop)",
         pool, args.seconds
     );
-    println!("| offered rooms/s | paired rooms/s | p50 | p99 | max | server CPU | pool waits |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| offered rooms/s | paired rooms/s | p50 | p99 | max | server CPU | generator CPU | pool waits |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut next_room = 0u64;
     for (i, &rate) in args.rates.iter().enumerate() {
         run.store(i as u64, Ordering::Relaxed);
         let total = ((rate as f64) * args.seconds).round().max(1.0) as u64;
         let first_room = next_room;
         let cpu0 = server.cpu_seconds()?;
+        let gen0 = cpu_seconds("self")?;
         let start = Instant::now();
         let mut dispatched = 0u64;
         let mut pool_waits = 0u64;
@@ -402,6 +509,7 @@ async fn pairing_rate(server: &Server, args: &Args) -> Result<(), BoxError> {
             }
         }
         let cpu = server.cpu_seconds()? - cpu0;
+        let gen = cpu_seconds("self")? - gen0;
         let elapsed = (last_full - start).as_secs_f64();
         complete.sort();
         let paired = complete.len();
@@ -413,13 +521,14 @@ async fn pairing_rate(server: &Server, args: &Args) -> Result<(), BoxError> {
         };
         let p99 = pct(0.99);
         println!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} % | {} |",
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} % | {:.0} % | {} |",
             rate,
             paired as f64 / elapsed.max(1e-9),
             ms(pct(0.50)),
             ms(p99),
             ms(complete.last().copied().unwrap_or_default()),
             100.0 * cpu / elapsed.max(1e-9),
+            100.0 * gen / elapsed.max(1e-9),
             pool_waits,
         );
         let lost = total - paired as u64;
@@ -435,6 +544,163 @@ async fn pairing_rate(server: &Server, args: &Args) -> Result<(), BoxError> {
             println!("  (p99 above {} ms: stopping)", args.stop_p99_ms);
             break;
         }
+    }
+    Ok(())
+}
+
+/// Read until a matchbox event named `name` (`{"NewPeer":"..."}` etc.).
+async fn matchbox_event(ws: &mut Ws, name: &str) -> Result<(), BoxError> {
+    let key = format!("{{\"{name}\"");
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) if text.starts_with(&key) => return Ok(()),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err("server closed the connection".into()),
+        }
+    }
+}
+
+/// Most rooms being set up at once before the generator gives up on a rate.
+const MAX_IN_FLIGHT: u64 = 4000;
+
+/// Pair one new room on two fresh connections; returns connect-start to paired.
+async fn fresh_room(kind: Kind, url: &str, name: &str) -> Result<Duration, BoxError> {
+    let start = Instant::now();
+    match kind {
+        Kind::Rtcplay => {
+            let member = || async {
+                let mut ws = connect(url).await?;
+                ws.send(join_msg(name.to_owned())).await?;
+                until_room_full(&mut ws).await?;
+                Ok::<Ws, BoxError>(ws)
+            };
+            let (a, b) = tokio::try_join!(member(), member())?;
+            let elapsed = start.elapsed();
+            drop((a, b));
+            Ok(elapsed)
+        }
+        Kind::Matchbox => {
+            let url = format!("{url}/{name}?next=2");
+            let (mut a, mut b) = tokio::try_join!(connect(&url), connect(&url))?;
+            // The member registered first is told about the other.
+            tokio::select! {
+                r = matchbox_event(&mut a, "NewPeer") => r?,
+                r = matchbox_event(&mut b, "NewPeer") => r?,
+            }
+            Ok(start.elapsed())
+        }
+    }
+}
+
+async fn fresh_pairing(server: &Server, args: &Args) -> Result<(), BoxError> {
+    println!(
+        "\n## Pairing with fresh connections, {} ({:.1} s per rate, open loop)",
+        server.kind.name(),
+        args.seconds
+    );
+    println!(
+        "| offered rooms/s | paired rooms/s | p50 | p99 | max | server CPU | generator CPU | failed |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let (tx, mut rx) = mpsc::unbounded_channel::<(u64, Result<Duration, String>)>();
+    let in_flight = Arc::new(AtomicU64::new(0));
+    let mut next_room = 0u64;
+    for (i, &rate) in args.fresh_rates.iter().enumerate() {
+        let total = ((rate as f64) * args.seconds).round().max(1.0) as u64;
+        let first_room = next_room;
+        let cpu0 = server.cpu_seconds()?;
+        let gen0 = cpu_seconds("self")?;
+        let start = Instant::now();
+        let mut dispatched = 0u64;
+        let mut overloaded = false;
+        while dispatched < total && !overloaded {
+            let due = ((start.elapsed().as_secs_f64() * rate as f64) as u64 + 1).min(total);
+            while dispatched < due {
+                if in_flight.load(Ordering::Relaxed) >= MAX_IN_FLIGHT {
+                    overloaded = true;
+                    break;
+                }
+                let room = next_room;
+                next_room += 1;
+                dispatched += 1;
+                in_flight.fetch_add(1, Ordering::Relaxed);
+                let (tx, in_flight) = (tx.clone(), Arc::clone(&in_flight));
+                let (kind, url) = (server.kind, server.url.clone());
+                let name = format!("fresh-{i}-{room}");
+                tokio::spawn(async move {
+                    let result = fresh_room(kind, &url, &name)
+                        .await
+                        .map_err(|e| e.to_string());
+                    in_flight.fetch_sub(1, Ordering::Relaxed);
+                    let _ = tx.send((room, result));
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let mut latencies = Vec::with_capacity(dispatched as usize);
+        let mut failed = 0u64;
+        let mut first_error = None;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut received = 0u64;
+        while received < dispatched {
+            let (room, result) = match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(item)) => item,
+                _ => break,
+            };
+            if room < first_room {
+                continue;
+            }
+            received += 1;
+            match result {
+                Ok(latency) => latencies.push(latency),
+                Err(e) => {
+                    failed += 1;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        let cpu = server.cpu_seconds()? - cpu0;
+        let gen = cpu_seconds("self")? - gen0;
+        failed += dispatched - received;
+        latencies.sort();
+        let n = latencies.len();
+        let pct = |p: f64| -> Duration {
+            latencies
+                .get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
+                .copied()
+                .unwrap_or_default()
+        };
+        let p99 = pct(0.99);
+        println!(
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} % | {:.0} % | {} |",
+            rate,
+            n as f64 / args.seconds.max(1e-9),
+            ms(pct(0.50)),
+            ms(p99),
+            ms(latencies.last().copied().unwrap_or_default()),
+            100.0 * cpu / elapsed.max(1e-9),
+            100.0 * gen / elapsed.max(1e-9),
+            failed,
+        );
+        if overloaded {
+            println!("  ({MAX_IN_FLIGHT} rooms in flight: generator stopped this rate)");
+            break;
+        }
+        if failed > 0 {
+            println!("  (first failure: {})", first_error.unwrap_or_default());
+            break;
+        }
+        if ms(p99) > args.stop_p99_ms {
+            println!("  (p99 above {} ms: stopping)", args.stop_p99_ms);
+            break;
+        }
+        // Let the previous rate's sockets close before the next one.
+        while in_flight.load(Ordering::Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
@@ -27,6 +27,10 @@ use super::protocol::{ClientMessage, ErrorCode, IceServer, ServerMessage, MAX_PL
 use super::rate_limit::TokenBucket;
 use super::rooms::{ConnId, Outbox, Refusal, Rooms};
 use super::SignalingError;
+
+/// Listen backlog: room for bursts of new connections (the kernel caps it at
+/// `net.core.somaxconn`); tokio's default is 1024.
+const LISTEN_BACKLOG: u32 = 4096;
 
 /// How long a closing connection waits for the client to close its side.
 const LINGER: Duration = Duration::from_secs(1);
@@ -145,7 +149,7 @@ impl SignalingServer {
         addr: impl ToSocketAddrs,
         config: ServerConfig,
     ) -> Result<SignalingServer, SignalingError> {
-        let listener = TcpListener::bind(addr).await?;
+        let listener = listen(addr).await?;
         let local_addr = listener.local_addr()?;
         let frame = config.max_frame_size.max(1);
         // Small buffers keep an idle connection cheap: tungstenite's defaults
@@ -260,6 +264,32 @@ impl State {
             }
         }
     }
+}
+
+/// Bind a listener with [`LISTEN_BACKLOG`], trying each resolved address.
+async fn listen(addr: impl ToSocketAddrs) -> std::io::Result<TcpListener> {
+    let mut last_error = None;
+    for addr in tokio::net::lookup_host(addr).await? {
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        match socket
+            .bind(addr)
+            .and_then(|()| socket.listen(LISTEN_BACKLOG))
+        {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "address resolved to nothing",
+        )
+    }))
 }
 
 async fn accept_loop(
