@@ -29,10 +29,11 @@ enum Command {
     /// 32-byte ping-pong round trip: rtcplay API, bare webrtc-rs, raw tokio UDP.
     Rtt {
         /// Round trips per variant and round.
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, default_value_t = 100)]
         pings: usize,
-        /// Rounds (variants alternate between rounds).
-        #[arg(long, default_value_t = 5)]
+        /// Rounds; the variants alternate every round, so load from other processes
+        /// hits all three alike.
+        #[arg(long, default_value_t = 100)]
         rounds: usize,
     },
     /// Connection setup time for 2- and 4-peer rooms.
@@ -72,7 +73,7 @@ fn main() -> Result<(), Error> {
         Command::Setup { runs } => setup(&url, runs)?,
         Command::Throughput { seconds } => throughput(&url, seconds)?,
         Command::All => {
-            rtt(&url, 2000, 5)?;
+            rtt(&url, 100, 100)?;
             setup(&url, 30)?;
             throughput(&url, 3)?;
         }
