@@ -62,7 +62,7 @@ pub(crate) enum Control {
 /// # Ok::<(), rtcplay::transport::TransportError>(())
 /// ```
 pub struct Socket {
-    runtime: Option<tokio::runtime::Runtime>,
+    thread: Option<std::thread::JoinHandle<()>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     closed: Receiver<()>,
     control: Receiver<Control>,
@@ -93,9 +93,7 @@ impl Socket {
                 config.players
             )));
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("rtcplay-net")
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| TransportError::Runtime(e.to_string()))?;
@@ -113,12 +111,18 @@ impl Socket {
                 reliable: reliable_tx,
             },
         };
-        runtime.spawn(async move {
-            run_room(params, shutdown_rx).await;
-            let _: Result<(), _> = Sender::try_send(&closed_tx, ());
-        });
+        let thread = std::thread::Builder::new()
+            .name("rtcplay-net".into())
+            .spawn(move || {
+                runtime.block_on(run_room(params, shutdown_rx));
+                // Drop what the room left running (connection drivers) before we
+                // report, so a joined thread has freed everything.
+                drop(runtime);
+                let _: Result<(), _> = Sender::try_send(&closed_tx, ());
+            })
+            .map_err(|e| TransportError::Runtime(e.to_string()))?;
         Ok(Socket {
-            runtime: Some(runtime),
+            thread: Some(thread),
             shutdown: Some(shutdown_tx),
             closed,
             control,
@@ -294,11 +298,13 @@ impl Drop for Socket {
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
-            // Let the connections say goodbye, but never hang the game for long.
-            let _ = self.closed.recv_timeout(CLOSE_GRACE);
         }
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_timeout(Duration::from_millis(100));
+        // Let the connections say goodbye, but never hang the game for long: a
+        // thread that has not finished by then is left to finish on its own.
+        if self.closed.recv_timeout(CLOSE_GRACE).is_ok() {
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
         }
     }
 }
