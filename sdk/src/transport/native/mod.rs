@@ -1,5 +1,5 @@
 //! Native backend: webrtc-rs 0.21 data channels driven by a tokio runtime that the
-//! [`Socket`] owns on background threads.
+//! [`Socket`] owns on a background thread.
 
 mod boost;
 mod link;

@@ -17,7 +17,7 @@ use crate::transport::{
 /// How long dropping a socket waits for its connections to say goodbye.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
-/// Messages from the network threads to the game thread, in the order they happened.
+/// Messages from the network thread to the game thread, in the order they happened.
 #[derive(Debug)]
 pub(crate) enum Control {
     /// A peer is usable: start routing sends to it.
@@ -35,12 +35,12 @@ pub(crate) enum Control {
 /// A full-mesh WebRTC socket: joins a room through the signaling server and connects
 /// to every other member with an unreliable and a reliable data channel.
 ///
-/// The socket owns a small tokio runtime on background threads. Every method here
-/// returns at once: sends are queued, [`receive`](Self::receive) and
+/// The socket owns a single-threaded tokio runtime on a background thread. Every
+/// method here returns at once: sends are queued, [`receive`](Self::receive) and
 /// [`events`](Self::events) drain what has arrived. Dropping the socket closes every
 /// connection (the peers are told, so they see
 /// [`DisconnectReason::Closed`](crate::transport::DisconnectReason::Closed)) and
-/// stops its threads.
+/// stops its thread.
 ///
 /// ```no_run
 /// use rtcplay::transport::{native::Socket, SocketConfig, SocketEvent, Target};
@@ -262,7 +262,7 @@ impl Socket {
         }
     }
 
-    /// Close every connection and stop the background threads. The same as dropping
+    /// Close every connection and stop the network thread. The same as dropping
     /// the socket.
     pub fn close(self) {}
 
