@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use rtcplay::signaling::{ServerConfig, SignalingClient, SignalingServer};
 use rtcplay::transport::native::Socket;
 use rtcplay::transport::{
-    CandidateType, Channel, ConnectionState, DisconnectReason, PeerId, SocketConfig, SocketEvent,
-    Target, TransportError, MAX_MESSAGE_SIZE,
+    CandidateType, Channel, ConnectionState, DisconnectReason, IceServerConfig, PeerId,
+    SocketConfig, SocketEvent, Target, TransportError, MAX_MESSAGE_SIZE,
 };
 
 /// Generous bound for anything that should take milliseconds on loopback.
@@ -511,4 +511,75 @@ fn unreliable_flood_drops_the_oldest_and_stays_fresh_and_bounded() {
     // holds ~190 MB here).
     let growth = rss_after_flood.saturating_sub(rss_before);
     assert!(growth < 32 * 1024, "RSS grew {growth} KiB during the flood");
+}
+
+/// A real coturn TURN server on 127.0.0.1 (Debian package `coturn`), killed on drop.
+struct Turn {
+    child: KillOnDrop,
+    url: String,
+}
+
+impl Turn {
+    const USER: &'static str = "rtcplay";
+    const PASSWORD: &'static str = "secret";
+
+    fn start() -> Turn {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("turnserver")
+            .args([
+                "-n",
+                "--listening-ip=127.0.0.1",
+                "--relay-ip=127.0.0.1",
+                &format!("--listening-port={port}"),
+                "--lt-cred-mech",
+                &format!("--user={}:{}", Turn::USER, Turn::PASSWORD),
+                "--realm=rtcplay.test",
+                "--no-tls",
+                "--no-dtls",
+                "--no-cli",
+                "--allow-loopback-peers",
+                "--log-file=stdout",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run turnserver (install with `apt-get install coturn`)");
+        // Ready once it accepts TCP on the same port.
+        let deadline = Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "turnserver did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Turn {
+            child: KillOnDrop(child),
+            url: format!("turn:127.0.0.1:{port}"),
+        }
+    }
+}
+
+#[test]
+fn relay_only_peers_connect_through_a_real_turn_server() {
+    let turn = Turn::start();
+    let server = Server::start();
+    let mut sockets = open_room(&server, "relay", 2, |c| {
+        c.relay_only = true;
+        c.ice_servers = vec![IceServerConfig::turn(
+            turn.url.clone(),
+            Turn::USER,
+            Turn::PASSWORD,
+        )];
+    });
+    exchange_everywhere(&mut sockets);
+    for socket in &mut sockets {
+        let peer = socket.connected_peers()[0];
+        assert_eq!(
+            socket.stats(peer).and_then(|s| s.candidate_type),
+            Some(CandidateType::Relay)
+        );
+    }
+    drop(sockets);
+    drop(turn.child);
 }

@@ -52,6 +52,9 @@ pub struct SocketConfig {
     pub token: Option<String>,
     /// ICE servers used in addition to the ones the signaling server announces.
     pub ice_servers: Vec<IceServerConfig>,
+    /// Use only TURN relay candidates (the browser's `iceTransportPolicy: "relay"`):
+    /// hides our addresses from the peers, and forces the relay path in tests.
+    pub relay_only: bool,
     /// Local address to bind the UDP sockets to. `0.0.0.0` gathers every interface
     /// except loopback; use `127.0.0.1` for tests on one machine.
     pub bind_ip: std::net::IpAddr,
@@ -88,6 +91,7 @@ impl SocketConfig {
             players,
             token: None,
             ice_servers: Vec::new(),
+            relay_only: false,
             bind_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             handshake_timeout: Duration::from_secs(10),
             disconnect_timeout: Duration::from_secs(3),

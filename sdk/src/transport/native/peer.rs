@@ -20,8 +20,8 @@ use webrtc::error::Error as RtcError;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidateInit, RTCIceCandidateType, RTCIceConnectionState, RTCIceGatheringState,
-    RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
-    RTCStatsReportEntry, SettingEngineBuilder, StatsSelector,
+    RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
+    RTCSessionDescription, RTCStatsReportEntry, SettingEngineBuilder, StatsSelector,
 };
 
 use super::boost::BoostRuntime;
@@ -334,6 +334,11 @@ async fn build_connection(
         // browsers).
         .with_answering_dtls_role(rtc::peer_connection::transport::RTCDtlsRole::Server)
         .with_include_loopback_candidate(config.bind_ip.is_loopback());
+    if config.relay_only {
+        // Relay candidates normally wait (2 s) for a direct path to win; with relays
+        // only there is nothing to wait for.
+        settings = settings.with_relay_acceptance_min_wait(Some(Duration::ZERO));
+    }
     if config.fast_connect {
         settings = settings
             .with_ice_connection_attempts(Some(Duration::from_millis(10)), None)
@@ -343,6 +348,11 @@ async fn build_connection(
         .with_configuration(
             RTCConfigurationBuilder::new()
                 .with_ice_servers(ice_servers)
+                .with_ice_transport_policy(if config.relay_only {
+                    RTCIceTransportPolicy::Relay
+                } else {
+                    RTCIceTransportPolicy::All
+                })
                 .build(),
         )
         .with_setting_engine(settings.build())
