@@ -570,7 +570,7 @@ async fn version_mismatch_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_clients_are_closed_and_keepalive_prevents_it() {
     let server = server(ServerConfig {
-        idle_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_secs(1),
         ..ServerConfig::default()
     })
     .await;
@@ -680,4 +680,28 @@ async fn a_client_that_does_not_read_is_dropped_not_buffered() {
     assert_eq!(left, stalled_id);
     assert_eq!(server.stats().too_slow, 1);
     drop(stalled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_websocket_bytes_are_dropped_and_others_keep_working() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = server(ServerConfig::default()).await;
+    let mut pair = Pair::new(&server, "ok").await;
+    for garbage in [
+        &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\0\0\0\0\0\0\0\0\r\n\r\n",
+    ] {
+        let mut tcp = TcpStream::connect(server.local_addr())
+            .await
+            .expect("tcp connect");
+        tcp.write_all(garbage).await.expect("write");
+        // The server answers with an HTTP error or just closes; either way the
+        // connection ends.
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(DEADLINE, tcp.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "server kept a garbage connection open");
+    }
+    pair.assert_working("after garbage").await;
+    wait_until(&server, |s| s.connections == 2).await;
 }

@@ -452,9 +452,9 @@ async fn pairing_rate(server: &Server, args: &Args) -> Result<(), BoxError> {
         pool, args.seconds
     );
     println!(
-        "| offered rooms/s | paired rooms/s | p50 | p99 | max | server CPU | generator CPU | pool waits |"
+        "| offered rooms/s | paired rooms/s | p50 | p99 | max | server CPU | generator CPU | pool waits | machine stall max |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut next_room = 0u64;
     for (i, &rate) in args.rates.iter().enumerate() {
         run.store(i as u64, Ordering::Relaxed);
@@ -462,6 +462,7 @@ async fn pairing_rate(server: &Server, args: &Args) -> Result<(), BoxError> {
         let first_room = next_room;
         let cpu0 = server.cpu_seconds()?;
         let gen0 = cpu_seconds("self")?;
+        let probe = StallProbe::start();
         let start = Instant::now();
         let mut dispatched = 0u64;
         let mut pool_waits = 0u64;
@@ -510,6 +511,7 @@ async fn pairing_rate(server: &Server, args: &Args) -> Result<(), BoxError> {
         }
         let cpu = server.cpu_seconds()? - cpu0;
         let gen = cpu_seconds("self")? - gen0;
+        let stall = probe.finish();
         let elapsed = (last_full - start).as_secs_f64();
         complete.sort();
         let paired = complete.len();
@@ -521,7 +523,7 @@ async fn pairing_rate(server: &Server, args: &Args) -> Result<(), BoxError> {
         };
         let p99 = pct(0.99);
         println!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} % | {:.0} % | {} |",
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} % | {:.0} % | {} | {:.1} ms |",
             rate,
             paired as f64 / elapsed.max(1e-9),
             ms(pct(0.50)),
@@ -530,6 +532,7 @@ async fn pairing_rate(server: &Server, args: &Args) -> Result<(), BoxError> {
             100.0 * cpu / elapsed.max(1e-9),
             100.0 * gen / elapsed.max(1e-9),
             pool_waits,
+            stall,
         );
         let lost = total - paired as u64;
         if lost > 0 || failures.load(Ordering::Relaxed) > 0 {
@@ -600,9 +603,9 @@ async fn fresh_pairing(server: &Server, args: &Args) -> Result<(), BoxError> {
         args.seconds
     );
     println!(
-        "| offered rooms/s | paired rooms/s | p50 | p99 | max | server CPU | generator CPU | failed |"
+        "| offered rooms/s | paired rooms/s | p50 | p99 | max | server CPU | generator CPU | failed | machine stall max |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let (tx, mut rx) = mpsc::unbounded_channel::<(u64, Result<Duration, String>)>();
     let in_flight = Arc::new(AtomicU64::new(0));
     let mut next_room = 0u64;
@@ -611,6 +614,7 @@ async fn fresh_pairing(server: &Server, args: &Args) -> Result<(), BoxError> {
         let first_room = next_room;
         let cpu0 = server.cpu_seconds()?;
         let gen0 = cpu_seconds("self")?;
+        let probe = StallProbe::start();
         let start = Instant::now();
         let mut dispatched = 0u64;
         let mut overloaded = false;
@@ -663,6 +667,7 @@ async fn fresh_pairing(server: &Server, args: &Args) -> Result<(), BoxError> {
         let elapsed = start.elapsed().as_secs_f64();
         let cpu = server.cpu_seconds()? - cpu0;
         let gen = cpu_seconds("self")? - gen0;
+        let stall = probe.finish();
         failed += dispatched - received;
         latencies.sort();
         let n = latencies.len();
@@ -674,7 +679,7 @@ async fn fresh_pairing(server: &Server, args: &Args) -> Result<(), BoxError> {
         };
         let p99 = pct(0.99);
         println!(
-            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} % | {:.0} % | {} |",
+            "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} % | {:.0} % | {} | {:.1} ms |",
             rate,
             n as f64 / args.seconds.max(1e-9),
             ms(pct(0.50)),
@@ -683,6 +688,7 @@ async fn fresh_pairing(server: &Server, args: &Args) -> Result<(), BoxError> {
             100.0 * cpu / elapsed.max(1e-9),
             100.0 * gen / elapsed.max(1e-9),
             failed,
+            stall,
         );
         if overloaded {
             println!("  ({MAX_IN_FLIGHT} rooms in flight: generator stopped this rate)");
@@ -703,6 +709,38 @@ async fn fresh_pairing(server: &Server, args: &Args) -> Result<(), BoxError> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     Ok(())
+}
+
+/// Measures how late a plain OS thread wakes from a 1 ms sleep while a rate runs:
+/// the machine's scheduling noise (other jobs on the shared cores), independent of
+/// the server and of the generator's runtime.
+struct StallProbe {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<Duration>>,
+}
+
+impl StallProbe {
+    fn start() -> StallProbe {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut late = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                let t = std::time::Instant::now();
+                std::thread::sleep(Duration::from_millis(1));
+                late.push(t.elapsed().saturating_sub(Duration::from_millis(1)));
+            }
+            late
+        });
+        StallProbe { stop, thread }
+    }
+
+    /// The largest wake-up delay seen, in ms.
+    fn finish(self) -> f64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let late = self.thread.join().unwrap_or_default();
+        late.iter().max().map_or(0.0, |d| ms(*d))
+    }
 }
 
 /// Take a free client from the pool, counting the times the pool was empty.

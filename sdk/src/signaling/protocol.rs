@@ -431,6 +431,39 @@ mod tests {
         assert!(json.contains(r#""code":"rate_limited""#), "{json}");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_text_never_panics(text in ".{0,200}") {
+            let _ = ClientMessage::from_json(&text);
+            let _ = ServerMessage::from_json(&text);
+        }
+
+        #[test]
+        fn decoding_json_like_text_never_panics(
+            kind in "(join|signal|ping|leave|welcome|error|x)",
+            field in "[a-z_]{0,12}",
+            value in r#"(-?[0-9]{1,25}|"[^"\\]{0,20}"|null|true|\[\]|\{\})"#,
+        ) {
+            let text = format!(r#"{{"type":"{kind}","{field}":{value},"data":{{"kind":"{kind}"}}}}"#);
+            let _ = ClientMessage::from_json(&text);
+            let _ = ServerMessage::from_json(&text);
+        }
+
+        #[test]
+        fn signals_round_trip_for_any_content(
+            to in proptest::prelude::any::<u32>(),
+            candidate in ".{0,100}",
+            mid in proptest::option::of(".{0,10}"),
+            index in proptest::option::of(proptest::prelude::any::<u16>()),
+        ) {
+            let msg = ClientMessage::Signal {
+                to: PeerId(to),
+                data: SignalData::Candidate { candidate, sdp_mid: mid, sdp_mline_index: index },
+            };
+            proptest::prop_assert_eq!(ClientMessage::from_json(&msg.to_json()), Ok(msg));
+        }
+    }
+
     #[test]
     fn room_names() {
         assert!(valid_room_name("lobby-1"));

@@ -137,8 +137,13 @@ impl Rooms {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return Err((ErrorCode::ServerFull, "room vanished".into()));
         };
+        // Ids are never reused within a room; a room that has seen 4 billion
+        // joiners (only reachable by abuse) takes no more.
+        let Some(next_peer) = room.next_peer.checked_add(1) else {
+            return Err((ErrorCode::ServerFull, "room has run out of peer ids".into()));
+        };
         let peer = PeerId(room.next_peer);
-        room.next_peer += 1;
+        room.next_peer = next_peer;
         out.push((
             conn,
             ServerMessage::Welcome(Welcome {

@@ -340,6 +340,7 @@ async fn accept_loop(
                 tokio::spawn(serve(guard, tcp, rx, shutdown.clone()));
             }
             None => {
+                tracing::debug!(%addr, "signaling: connection refused at a connection limit");
                 // Best effort, never waits: the client's handshake fails with 503.
                 let _ = tcp.try_write(
                     b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -390,7 +391,17 @@ async fn serve(
     let handshake = tokio_tungstenite::accept_async_with_config(tcp, Some(guard.shared.ws_config));
     let ws = match tokio::time::timeout(config.handshake_timeout, handshake).await {
         Ok(Ok(ws)) => ws,
-        _ => return,
+        Ok(Err(e)) => {
+            tracing::debug!(
+                conn = guard.id,
+                "signaling: websocket handshake failed: {e}"
+            );
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(conn = guard.id, "signaling: websocket handshake timed out");
+            return;
+        }
     };
     let now = Instant::now();
     let mut conn = Connection {
@@ -461,6 +472,7 @@ async fn serve(
                 }
             }
             Flow::Close(code, close_code, message) => {
+                tracing::debug!(conn = conn.guard.id, %code, "signaling: closing connection: {message}");
                 conn.mine.push(Utf8Bytes::from(
                     ServerMessage::error(code, message).to_json(),
                 ));
