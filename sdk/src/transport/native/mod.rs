@@ -2,6 +2,8 @@
 //! [`Socket`] owns on a background thread.
 
 mod boost;
+mod channels;
+mod handler;
 mod link;
 pub(crate) mod peer;
 mod room;

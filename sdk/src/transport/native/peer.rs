@@ -12,19 +12,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
-use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
 use webrtc::error::Error as RtcError;
 use webrtc::peer_connection::{
-    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
-    RTCIceCandidateInit, RTCIceCandidateType, RTCIceConnectionState, RTCIceGatheringState,
-    RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCSessionDescription, RTCStatsReportEntry, SettingEngineBuilder, StatsSelector,
+    PeerConnection, PeerConnectionBuilder, RTCConfigurationBuilder, RTCIceCandidateInit,
+    RTCIceCandidateType, RTCIceConnectionState, RTCIceServer, RTCIceTransportPolicy,
+    RTCPeerConnectionState, RTCSessionDescription, RTCStatsReportEntry, SettingEngineBuilder,
+    StatsSelector,
 };
 
 use super::boost::BoostRuntime;
+use super::channels::{read_channel, write_channel, Channels};
+use super::handler::{Handler, Internal};
 use super::link::{Inbox, LinkHandle, LinkShared};
 use crate::transport::wire::Frame;
 use crate::transport::{
@@ -32,10 +33,6 @@ use crate::transport::{
     SetupTimings, SocketConfig, TransportError,
 };
 
-/// SCTP stream id of the unreliable channel (negotiated out of band, same on both sides).
-const UNRELIABLE_ID: u16 = 0;
-/// SCTP stream id of the reliable channel.
-const RELIABLE_ID: u16 = 1;
 /// How often an unanswered hello is repeated.
 const HELLO_RETRY: Duration = Duration::from_millis(5);
 /// How long a closing peer waits for its goodbye to be acknowledged.
@@ -122,57 +119,6 @@ pub(crate) fn spawn_peer(params: PeerParams) -> PeerHandle {
     PeerHandle { signals, task }
 }
 
-/// Internal events from the connection's handler and channel tasks to the peer task.
-#[derive(Debug)]
-enum Internal {
-    LocalCandidate(RTCIceCandidateInit),
-    GatheringComplete,
-    IceState(RTCIceConnectionState),
-    PcState(RTCPeerConnectionState),
-    Open(Channel),
-    RemoteHello(Channel),
-    HelloAck(Channel),
-    Bye,
-    ChannelClosed,
-}
-
-/// Receives webrtc's callbacks. Holds only a `Weak` reference, so a connection never
-/// keeps its own peer task's state alive; callbacks just forward and return.
-struct Handler {
-    target: Weak<mpsc::UnboundedSender<Internal>>,
-}
-
-impl Handler {
-    fn forward(&self, event: Internal) {
-        if let Some(tx) = self.target.upgrade() {
-            let _ = tx.send(event);
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl PeerConnectionEventHandler for Handler {
-    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
-        if let Ok(init) = event.candidate.to_json() {
-            self.forward(Internal::LocalCandidate(init));
-        }
-    }
-
-    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
-        if state == RTCIceGatheringState::Complete {
-            self.forward(Internal::GatheringComplete);
-        }
-    }
-
-    async fn on_ice_connection_state_change(&self, state: RTCIceConnectionState) {
-        self.forward(Internal::IceState(state));
-    }
-
-    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
-        self.forward(Internal::PcState(state));
-    }
-}
-
 /// Why the serving loop ended.
 enum End {
     /// The owner dropped the handle: close politely.
@@ -181,27 +127,6 @@ enum End {
     Disconnected(DisconnectReason),
     /// The connection never came up.
     Failed(TransportError),
-}
-
-/// Both data channels of a connection.
-struct Channels {
-    unreliable: Arc<dyn DataChannel>,
-    reliable: Arc<dyn DataChannel>,
-}
-
-impl Channels {
-    fn get(&self, channel: Channel) -> &Arc<dyn DataChannel> {
-        match channel {
-            Channel::Unreliable => &self.unreliable,
-            Channel::Reliable => &self.reliable,
-        }
-    }
-
-    /// Wake the connection's driver so writes queued inside webrtc go out now.
-    /// (`set_buffered_amount_low_threshold` ends in the driver's `wake_writes`.)
-    async fn nudge(&self) {
-        let _ = self.unreliable.set_buffered_amount_low_threshold(0).await;
-    }
 }
 
 /// Per-channel handshake progress.
@@ -364,123 +289,8 @@ async fn build_connection(
         .await
         .map_err(webrtc_error)?;
     let pc: Arc<dyn PeerConnection> = Arc::new(pc);
-    let unreliable = pc
-        .create_data_channel(
-            "unreliable",
-            Some(RTCDataChannelInit {
-                ordered: false,
-                max_retransmits: Some(0),
-                negotiated: Some(UNRELIABLE_ID),
-                ..Default::default()
-            }),
-        )
-        .await
-        .map_err(webrtc_error)?;
-    let reliable = pc
-        .create_data_channel(
-            "reliable",
-            Some(RTCDataChannelInit {
-                ordered: true,
-                negotiated: Some(RELIABLE_ID),
-                ..Default::default()
-            }),
-        )
-        .await
-        .map_err(webrtc_error)?;
-    Ok((
-        pc,
-        Channels {
-            unreliable,
-            reliable,
-        },
-    ))
-}
-
-/// Drains one data channel for as long as it lives: game payloads to the inbox,
-/// control frames answered or forwarded to the peer task.
-async fn read_channel(
-    dc: Arc<dyn DataChannel>,
-    channel: Channel,
-    remote: PeerId,
-    inbox: Inbox,
-    link: Arc<LinkShared>,
-    internal: Weak<mpsc::UnboundedSender<Internal>>,
-) {
-    let forward = |event: Internal| {
-        if let Some(tx) = internal.upgrade() {
-            let _ = tx.send(event);
-        }
-    };
-    while let Some(event) = dc.poll().await {
-        match event {
-            DataChannelEvent::OnOpen => forward(Internal::Open(channel)),
-            DataChannelEvent::OnClose => {
-                forward(Internal::ChannelClosed);
-                break;
-            }
-            DataChannelEvent::OnMessage(message) => {
-                link.heard();
-                match Frame::decode(&message.data) {
-                    Some(Frame::Data(payload)) => inbox.deliver(remote, channel, payload, &link),
-                    Some(Frame::Hello) => {
-                        forward(Internal::RemoteHello(channel));
-                        let _ = dc
-                            .try_send(BytesMut::from(&Frame::HelloAck.encode()[..]))
-                            .await;
-                    }
-                    Some(Frame::HelloAck) => forward(Internal::HelloAck(channel)),
-                    Some(Frame::Ping { seq, sent_us }) => {
-                        let pong = Frame::Pong { seq, sent_us }.encode();
-                        let _ = dc.try_send(BytesMut::from(&pong[..])).await;
-                    }
-                    Some(Frame::Pong { seq, sent_us }) => {
-                        let now = link.now_us();
-                        if let Ok(mut pings) = link.pings.lock() {
-                            pings.on_pong(seq, sent_us, now);
-                        }
-                    }
-                    Some(Frame::Bye) => forward(Internal::Bye),
-                    None => {
-                        link.malformed.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Feeds one channel from the game's queue. Unreliable: `try_send`, and when webrtc's
-/// send buffer is full, wait for room while the game-side queue keeps only the newest.
-async fn write_channel(
-    dc: Arc<dyn DataChannel>,
-    channel: Channel,
-    queue: crossbeam_channel::Receiver<BytesMut>,
-    wake: Arc<Notify>,
-    link: Arc<LinkShared>,
-) {
-    loop {
-        wake.notified().await;
-        while let Ok(frame) = queue.try_recv() {
-            let payload = frame.len().saturating_sub(1) as u64;
-            let sent = match channel {
-                Channel::Unreliable => dc.try_send(frame).await,
-                Channel::Reliable => dc.send(frame).await,
-            };
-            match sent {
-                Ok(()) => {
-                    link.bytes_out.fetch_add(payload, Ordering::Relaxed);
-                }
-                Err(RtcError::ErrSendBufferFull) => {
-                    link.dropped_unreliable.fetch_add(1, Ordering::Relaxed);
-                    if dc.writable().await.is_err() {
-                        return;
-                    }
-                }
-                Err(_) => return,
-            }
-        }
-    }
+    let channels = Channels::create(pc.as_ref()).await.map_err(webrtc_error)?;
+    Ok((pc, channels))
 }
 
 struct PeerTask {
@@ -927,16 +737,9 @@ async fn selected_candidate_type(pc: &dyn PeerConnection) -> Option<CandidateTyp
     found
 }
 
-/// Frame a game payload for the wire (one allocation, the payload copied once).
-pub(crate) fn frame_data(payload: &[u8]) -> BytesMut {
-    let mut frame = BytesMut::with_capacity(payload.len() + 1);
-    frame.put_u8(crate::transport::wire::DATA_TAG);
-    frame.extend_from_slice(payload);
-    frame
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::channels::frame_data;
     use super::*;
     use crate::transport::Received;
 

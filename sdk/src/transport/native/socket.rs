@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::channels::frame_data;
 use super::link::{Inbox, LinkHandle};
-use super::peer::frame_data;
 use super::room::{run_room, RoomParams};
 use crate::transport::{
     Channel, PeerId, PeerStats, Received, SocketConfig, SocketEvent, Target, Transport,
