@@ -12,7 +12,7 @@ use rtcplay::signaling::{ServerConfig, SignalingClient, SignalingServer};
 use rtcplay::transport::native::Socket;
 use rtcplay::transport::{
     CandidateType, Channel, ConnectionState, DisconnectReason, IceServerConfig, PeerId,
-    SocketConfig, SocketEvent, Target, TransportError, MAX_MESSAGE_SIZE,
+    SocketConfig, SocketEvent, Target, Transport, TransportError, MAX_MESSAGE_SIZE,
 };
 
 /// Generous bound for anything that should take milliseconds on loopback.
@@ -190,6 +190,45 @@ fn four_peer_mesh_exchanges_in_every_direction() {
         assert_eq!(socket.connected_peers().len(), 3);
     }
     exchange_everywhere(&mut sockets);
+}
+
+#[test]
+fn eight_peer_mesh_the_largest_room_exchanges_in_every_direction() {
+    let server = Server::start();
+    let mut sockets = open_room(&server, "eight", 8, |_| {});
+    for socket in &mut sockets {
+        assert_eq!(socket.connected_peers().len(), 7);
+    }
+    exchange_everywhere(&mut sockets);
+}
+
+#[test]
+fn socket_serves_the_session_through_the_transport_trait() {
+    let server = Server::start();
+    let mut sockets = open_room(&server, "trait", 2, |_| {});
+    let mut b = sockets.pop().expect("two");
+    let mut a = sockets.pop().expect("two");
+    let (a_id, b_id) = (a.id().expect("id"), b.id().expect("id"));
+    // Reliable traffic is not mixed into the session's datagrams.
+    a.send_reliable(b_id, b"control").expect("send");
+    let deadline = Instant::now() + PATIENCE;
+    let mut got = Vec::new();
+    while got.is_empty() {
+        assert!(Instant::now() < deadline, "no datagram through the trait");
+        Transport::send_to(&mut a, b_id, b"datagram");
+        std::thread::sleep(Duration::from_millis(5));
+        Transport::receive(&mut b, &mut got);
+    }
+    assert!(got
+        .iter()
+        .all(|(from, data)| *from == a_id && data == b"datagram"));
+    let control = b
+        .wait_message(PATIENCE)
+        .expect("reliable message kept for receive()");
+    assert_eq!(
+        (control.channel, &control.data[..]),
+        (Channel::Reliable, &b"control"[..])
+    );
 }
 
 #[test]

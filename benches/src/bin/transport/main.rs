@@ -309,7 +309,7 @@ async fn udp_rtt(
 // Setup
 
 fn setup(url: &str, runs: usize) -> Result<(), Error> {
-    for n in [2u8, 4] {
+    for n in [2u8, 4, 8] {
         println!("## setup, {n} peers, {runs} runs (+2 warm-up)");
         let mut wall = Vec::new();
         let mut full_to_all = Vec::new();
