@@ -14,6 +14,9 @@ use crate::transport::{
     TransportError, MAX_MESSAGE_SIZE,
 };
 
+/// Waits longer than this are cut to it (so `Duration::MAX` cannot overflow a clock).
+const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// How long dropping a socket waits for its connections to say goodbye.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
@@ -242,7 +245,7 @@ impl Socket {
         if let Some(event) = self.events.pop_front() {
             return Some(event);
         }
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = std::time::Instant::now() + timeout.min(LONGEST_WAIT);
         while let Ok(control) = self.control.recv_deadline(deadline) {
             self.apply(control);
             if let Some(event) = self.events.pop_front() {
@@ -258,7 +261,7 @@ impl Socket {
         crossbeam_channel::select! {
             recv(self.reliable_in) -> message => message.ok(),
             recv(self.unreliable_in) -> message => message.ok(),
-            default(timeout) => None,
+            default(timeout.min(LONGEST_WAIT)) => None,
         }
     }
 
