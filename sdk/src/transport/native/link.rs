@@ -35,6 +35,9 @@ pub(crate) struct LinkShared {
     pub(crate) closed: AtomicBool,
     /// Ping bookkeeping.
     pub(crate) pings: Mutex<PingState>,
+    /// Latest periodic statistics, written by the peer task every ping interval and
+    /// read by the game thread with `try_lock` (never waiting).
+    pub(crate) latest: Mutex<Option<PeerStats>>,
 }
 
 impl LinkShared {
@@ -49,6 +52,7 @@ impl LinkShared {
             malformed: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             pings: Mutex::new(PingState::default()),
+            latest: Mutex::new(None),
         })
     }
 

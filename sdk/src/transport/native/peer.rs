@@ -400,8 +400,12 @@ impl PeerTask {
                     if self.candidate_type.is_none() {
                         self.candidate_type = selected_candidate_type(self.pc.as_ref()).await;
                     }
+                    // Periodic stats go into a slot the game reads, not into a
+                    // queue that would grow while the game does not look.
                     let stats = self.stats(ConnectionState::Connected);
-                    self.emit(PeerEvent::Stats(stats));
+                    if let Ok(mut latest) = self.link.latest.lock() {
+                        *latest = Some(stats);
+                    }
                 }
             }
         }

@@ -231,6 +231,14 @@ impl Socket {
     /// counters are live; RTT, loss and rates are refreshed every ping interval.
     pub fn stats(&mut self, peer: PeerId) -> Option<PeerStats> {
         self.poll_control();
+        if let Some(link) = self.links.get(&peer) {
+            // If the network thread is writing right now, the previous copy will do.
+            if let Ok(latest) = link.shared.latest.try_lock() {
+                if let Some(latest) = latest.as_ref() {
+                    self.stats.insert(peer, latest.clone());
+                }
+            }
+        }
         let mut stats = self.stats.get(&peer).cloned()?;
         if let Some(link) = self.links.get(&peer) {
             link.shared.fill_counters(&mut stats);
