@@ -3,9 +3,33 @@
 //! [`Transport`] is the small, backend-free interface the rollback session speaks.
 //! It is implemented by the WebRTC socket (native backend) and by the in-memory
 //! network used in tests and simulations ([`MemoryNetwork`]).
+//!
+//! The game-facing types here ([`SocketConfig`], [`SocketEvent`], [`PeerStats`],
+//! [`TransportError`], [`Received`], ...) use no tokio, threads or clocks, so a browser
+//! backend can share them. The native backend (webrtc-rs + tokio) lives in
+//! [`native`], behind the `native` cargo feature. See `docs/transport.md`.
 
+mod config;
 mod datagram;
+mod error;
+mod event;
 mod memory;
+mod message;
+mod stats;
+pub mod wire;
 
+#[cfg(feature = "native")]
+pub mod native;
+
+pub use config::{IceServerConfig, SocketConfig};
 pub use datagram::{PeerId, Transport};
+pub use error::TransportError;
+pub use event::{DisconnectReason, SocketEvent};
 pub use memory::{MemoryEndpoint, MemoryNetwork, SharedEndpoint, SharedMemoryNetwork};
+pub use message::{Channel, Received, Target, MAX_MESSAGE_SIZE};
+pub use stats::{CandidateType, ConnectionState, PeerStats, SetupTimings};
+
+/// Compiles the examples in `docs/transport.md` as doc tests.
+#[cfg(all(doctest, feature = "native"))]
+#[doc = include_str!("../../../docs/transport.md")]
+struct TransportGuide;

@@ -1,0 +1,106 @@
+//! Socket configuration: where to meet, which ICE servers to use, timeouts and queue sizes.
+
+use std::time::Duration;
+
+/// One STUN or TURN server, as in the browser's `RTCIceServer`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IceServerConfig {
+    /// Server URLs, e.g. `stun:stun.example.org:3478` or `turn:turn.example.org:3478`.
+    pub urls: Vec<String>,
+    /// TURN username (unused for STUN).
+    pub username: Option<String>,
+    /// TURN credential (unused for STUN).
+    pub credential: Option<String>,
+}
+
+impl IceServerConfig {
+    /// A STUN server.
+    pub fn stun(url: impl Into<String>) -> Self {
+        Self {
+            urls: vec![url.into()],
+            ..Self::default()
+        }
+    }
+
+    /// A TURN server with its long-term credentials.
+    pub fn turn(
+        url: impl Into<String>,
+        username: impl Into<String>,
+        credential: impl Into<String>,
+    ) -> Self {
+        Self {
+            urls: vec![url.into()],
+            username: Some(username.into()),
+            credential: Some(credential.into()),
+        }
+    }
+}
+
+/// Everything a socket needs to join a room and keep its connections healthy.
+///
+/// Build one with [`SocketConfig::new`] and adjust fields; every field has a sensible
+/// default for a game on the public internet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SocketConfig {
+    /// WebSocket URL of the signaling server, e.g. `ws://127.0.0.1:3536`.
+    pub signaling_url: String,
+    /// Room name. The server groups the next `players` joiners of this name into a match.
+    pub room: String,
+    /// Room size including this peer, 2..=8.
+    pub players: u8,
+    /// Optional token passed to the signaling server.
+    pub token: Option<String>,
+    /// ICE servers used in addition to the ones the signaling server announces.
+    pub ice_servers: Vec<IceServerConfig>,
+    /// Use only TURN relay candidates (the browser's `iceTransportPolicy: "relay"`):
+    /// hides our addresses from the peers, and forces the relay path in tests.
+    pub relay_only: bool,
+    /// Local address to bind the UDP sockets to. `0.0.0.0` gathers every interface
+    /// except loopback; use `127.0.0.1` for tests on one machine.
+    pub bind_ip: std::net::IpAddr,
+    /// Time from "room full" until a peer must be connected (hello acknowledged on
+    /// both channels). A peer that misses it is reported as an error and dropped.
+    pub handshake_timeout: Duration,
+    /// A connected peer that sends nothing (not even a keepalive) for this long is
+    /// reported as disconnected.
+    pub disconnect_timeout: Duration,
+    /// Interval of the RTT pings on the unreliable channel. They double as keepalives.
+    pub ping_interval: Duration,
+    /// Unreliable datagrams queued per peer before the oldest are dropped.
+    pub unreliable_queue: usize,
+    /// Reliable messages queued per peer; sends beyond it fail with
+    /// [`TransportError::QueueFull`](super::TransportError::QueueFull).
+    pub reliable_queue: usize,
+    /// Received messages waiting for [`receive`](super::native::Socket::receive); beyond
+    /// it new arrivals are dropped and counted.
+    pub receive_queue: usize,
+    /// Bytes webrtc may hold unsent per data channel before unreliable sends wait
+    /// (and our small queue drops the oldest).
+    pub send_buffer_limit: usize,
+    /// Speed up connection setup (short ICE check interval, a capped driver sleep while
+    /// a connection is being set up). Costs nothing after setup.
+    pub fast_connect: bool,
+}
+
+impl SocketConfig {
+    /// A configuration with defaults for everything but where to meet.
+    pub fn new(signaling_url: impl Into<String>, room: impl Into<String>, players: u8) -> Self {
+        Self {
+            signaling_url: signaling_url.into(),
+            room: room.into(),
+            players,
+            token: None,
+            ice_servers: Vec::new(),
+            relay_only: false,
+            bind_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            handshake_timeout: Duration::from_secs(10),
+            disconnect_timeout: Duration::from_secs(3),
+            ping_interval: Duration::from_millis(250),
+            unreliable_queue: 32,
+            reliable_queue: 1024,
+            receive_queue: 4096,
+            send_buffer_limit: 64 * 1024,
+            fast_connect: true,
+        }
+    }
+}

@@ -1,0 +1,866 @@
+//! One WebRTC connection to one peer, with two pre-negotiated data channels.
+//!
+//! A peer runs as one tokio task ([`spawn_peer`]). It builds the `RTCPeerConnection`,
+//! exchanges offer/answer and trickled candidates through its owner (who relays them
+//! over signaling), proves both channels with a hello/ack round trip, then serves the
+//! link: RTT pings, keepalive-based disconnect detection, stats. Each data channel is
+//! drained by its own reader task and fed by its own writer task, so a busy channel
+//! never stalls the connection. The task ends — closing the connection and stopping
+//! every helper task — when the peer is gone or the owner drops its [`PeerHandle`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+use webrtc::error::Error as RtcError;
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, RTCConfigurationBuilder, RTCIceCandidateInit,
+    RTCIceCandidateType, RTCIceConnectionState, RTCIceServer, RTCIceTransportPolicy,
+    RTCPeerConnectionState, RTCSessionDescription, RTCStatsReportEntry, SettingEngineBuilder,
+    StatsSelector,
+};
+
+use super::boost::BoostRuntime;
+use super::channels::{read_channel, write_channel, Channels};
+use super::handler::{Handler, Internal};
+use super::link::{Inbox, LinkHandle, LinkShared};
+use crate::transport::wire::Frame;
+use crate::transport::{
+    CandidateType, Channel, ConnectionState, DisconnectReason, IceServerConfig, PeerId, PeerStats,
+    SetupTimings, SocketConfig, TransportError,
+};
+
+/// How often an unanswered hello is repeated.
+const HELLO_RETRY: Duration = Duration::from_millis(5);
+/// How long a closing peer waits for its goodbye to be acknowledged.
+const BYE_FLUSH: Duration = Duration::from_millis(100);
+
+/// Offer/answer/candidate messages a peer wants relayed to its remote, or received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PeerSignal {
+    /// SDP offer.
+    Offer(String),
+    /// SDP answer.
+    Answer(String),
+    /// A trickled ICE candidate.
+    Candidate {
+        /// `candidate:...` attribute.
+        candidate: String,
+        /// Media id.
+        sdp_mid: Option<String>,
+        /// Media line index.
+        sdp_mline_index: Option<u16>,
+    },
+    /// Gathering finished.
+    EndOfCandidates,
+}
+
+/// What a peer task reports to its owner.
+#[derive(Debug)]
+pub(crate) enum PeerEvent {
+    /// Relay this to the remote.
+    Signal(PeerSignal),
+    /// Hello acknowledged on both channels: the link is usable.
+    Connected(LinkHandle),
+    /// Fresh statistics (sent on every ping tick and on state changes).
+    Stats(PeerStats),
+    /// A connected peer went away. The task has ended.
+    Disconnected(DisconnectReason),
+    /// The peer never connected. The task has ended.
+    Failed(TransportError),
+}
+
+/// Everything a peer task needs.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerParams {
+    /// The remote peer.
+    pub(crate) remote: PeerId,
+    /// Whether we send the offer (the higher id offers).
+    pub(crate) offerer: bool,
+    /// Socket configuration (timeouts, queues, bind address).
+    pub(crate) config: Arc<SocketConfig>,
+    /// ICE servers (configured plus announced by signaling).
+    pub(crate) ice_servers: Vec<IceServerConfig>,
+    /// The game's inbox.
+    pub(crate) inbox: Inbox,
+    /// Where events go, tagged with the remote's id.
+    pub(crate) events: mpsc::UnboundedSender<(PeerId, PeerEvent)>,
+}
+
+/// The owner's handle: feed remote signals in; drop it to close the connection.
+#[derive(Debug)]
+pub(crate) struct PeerHandle {
+    signals: mpsc::UnboundedSender<PeerSignal>,
+    task: JoinHandle<()>,
+}
+
+impl PeerHandle {
+    /// Pass on a signal from the remote. Ignored if the task has ended.
+    pub(crate) fn signal(&self, signal: PeerSignal) {
+        let _ = self.signals.send(signal);
+    }
+
+    /// Close the connection (politely: the remote gets a goodbye) and wait for the
+    /// task to finish.
+    pub(crate) async fn close(self) {
+        let PeerHandle { signals, task } = self;
+        drop(signals);
+        let _ = task.await;
+    }
+}
+
+/// Start a peer task on the current tokio runtime.
+pub(crate) fn spawn_peer(params: PeerParams) -> PeerHandle {
+    let (signals, signal_rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(run_peer(params, signal_rx));
+    PeerHandle { signals, task }
+}
+
+/// Why the serving loop ended.
+enum End {
+    /// The owner dropped the handle: close politely.
+    OwnerGone,
+    /// The remote is gone.
+    Disconnected(DisconnectReason),
+    /// The connection never came up.
+    Failed(TransportError),
+}
+
+/// Per-channel handshake progress.
+#[derive(Debug, Default, Clone, Copy)]
+struct HelloState {
+    open: bool,
+    acked: bool,
+    remote_hello: bool,
+}
+
+async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerSignal>) {
+    let remote = params.remote;
+    let events = params.events.clone();
+    let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
+    let internal_tx = Arc::new(internal_tx);
+    let (boost_runtime, boost) = BoostRuntime::new(params.config.fast_connect);
+    let link = LinkShared::new();
+
+    let built = build_connection(&params, boost_runtime, Arc::downgrade(&internal_tx)).await;
+    let (pc, channels) = match built {
+        Ok(parts) => parts,
+        Err(error) => {
+            let _ = events.send((remote, PeerEvent::Failed(error)));
+            return;
+        }
+    };
+
+    let mut helpers: Vec<JoinHandle<()>> = Vec::new();
+    for channel in [Channel::Unreliable, Channel::Reliable] {
+        helpers.push(tokio::spawn(read_channel(
+            channels.get(channel).clone(),
+            channel,
+            remote,
+            params.inbox.clone(),
+            link.clone(),
+            Arc::downgrade(&internal_tx),
+        )));
+    }
+
+    let mut task = PeerTask {
+        params,
+        pc: pc.clone(),
+        channels,
+        link,
+        boost,
+        internal_tx,
+        started: Instant::now(),
+        timings: SetupTimings::default(),
+        hello: [HelloState::default(); 2],
+        remote_description_set: false,
+        pending_candidates: Vec::new(),
+        connected: false,
+        candidate_type: None,
+        rate_sample: (Instant::now(), 0, 0),
+        rates: (0.0, 0.0),
+    };
+    let end = task
+        .serve(&mut signals, &mut internal_rx, &mut helpers)
+        .await;
+
+    // Tear down: goodbye if we chose to leave, then close and stop every helper.
+    task.boost.store(false, Ordering::Relaxed);
+    task.link.closed.store(true, Ordering::Relaxed);
+    if matches!(end, End::OwnerGone) && task.connected {
+        let _ = task
+            .channels
+            .reliable
+            .try_send(BytesMut::from(&Frame::Bye.encode()[..]))
+            .await;
+        let _ = task
+            .channels
+            .unreliable
+            .try_send(BytesMut::from(&Frame::Bye.encode()[..]))
+            .await;
+        // Give the goodbye a moment to be acknowledged before the connection goes.
+        let flushed = async {
+            while task
+                .channels
+                .reliable
+                .outstanding_bytes()
+                .await
+                .unwrap_or(0)
+                > 0
+            {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        let _ = tokio::time::timeout(BYE_FLUSH, flushed).await;
+    }
+    let _ = pc.close().await;
+    for helper in &helpers {
+        helper.abort();
+    }
+    let state = ConnectionState::Disconnected;
+    let _ = events.send((remote, PeerEvent::Stats(task.stats(state))));
+    match end {
+        End::OwnerGone => {}
+        End::Disconnected(reason) => {
+            let _ = events.send((remote, PeerEvent::Disconnected(reason)));
+        }
+        End::Failed(error) => {
+            let _ = events.send((remote, PeerEvent::Failed(error)));
+        }
+    }
+}
+
+async fn build_connection(
+    params: &PeerParams,
+    runtime: Arc<BoostRuntime>,
+    target: Weak<mpsc::UnboundedSender<Internal>>,
+) -> Result<(Arc<dyn PeerConnection>, Channels), TransportError> {
+    let remote = params.remote;
+    let webrtc_error = |e: RtcError| TransportError::WebRtc {
+        peer: remote,
+        message: e.to_string(),
+    };
+    let config = &params.config;
+    let ice_servers = params
+        .ice_servers
+        .iter()
+        .map(|server| RTCIceServer {
+            urls: server.urls.clone(),
+            username: server.username.clone().unwrap_or_default(),
+            credential: server.credential.clone().unwrap_or_default(),
+        })
+        .collect();
+    let mut settings = SettingEngineBuilder::new()
+        // The answerer is the DTLS server (`a=setup:passive`): the offerer's ClientHello
+        // then goes out as soon as ICE connects (faster, and no lost first message with
+        // browsers).
+        .with_answering_dtls_role(rtc::peer_connection::transport::RTCDtlsRole::Server)
+        .with_include_loopback_candidate(config.bind_ip.is_loopback());
+    if config.relay_only {
+        // Relay candidates normally wait (2 s) for a direct path to win; with relays
+        // only there is nothing to wait for.
+        settings = settings.with_relay_acceptance_min_wait(Some(Duration::ZERO));
+    }
+    if config.fast_connect {
+        settings = settings
+            .with_ice_connection_attempts(Some(Duration::from_millis(10)), None)
+            .with_prflx_acceptance_min_wait(Some(Duration::ZERO));
+    }
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(
+            RTCConfigurationBuilder::new()
+                .with_ice_servers(ice_servers)
+                .with_ice_transport_policy(if config.relay_only {
+                    RTCIceTransportPolicy::Relay
+                } else {
+                    RTCIceTransportPolicy::All
+                })
+                .build(),
+        )
+        .with_setting_engine(settings.build())
+        .with_runtime(runtime)
+        .with_handler(Arc::new(Handler { target }))
+        .with_udp_addrs(vec![std::net::SocketAddr::new(config.bind_ip, 0)])
+        .with_data_channel_send_buffer_limit(config.send_buffer_limit)
+        .build()
+        .await
+        .map_err(webrtc_error)?;
+    let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+    let channels = Channels::create(pc.as_ref()).await.map_err(webrtc_error)?;
+    Ok((pc, channels))
+}
+
+struct PeerTask {
+    params: PeerParams,
+    pc: Arc<dyn PeerConnection>,
+    channels: Channels,
+    link: Arc<LinkShared>,
+    boost: Arc<AtomicBool>,
+    /// Kept alive here: the handler and channel tasks hold only `Weak` references.
+    #[allow(dead_code)]
+    internal_tx: Arc<mpsc::UnboundedSender<Internal>>,
+    started: Instant,
+    timings: SetupTimings,
+    hello: [HelloState; 2],
+    remote_description_set: bool,
+    pending_candidates: Vec<RTCIceCandidateInit>,
+    connected: bool,
+    candidate_type: Option<CandidateType>,
+    /// Previous (time, bytes in, bytes out) sample for the per-second rates.
+    rate_sample: (Instant, u64, u64),
+    rates: (f64, f64),
+}
+
+fn index(channel: Channel) -> usize {
+    match channel {
+        Channel::Unreliable => 0,
+        Channel::Reliable => 1,
+    }
+}
+
+impl PeerTask {
+    fn remote(&self) -> PeerId {
+        self.params.remote
+    }
+
+    fn emit(&self, event: PeerEvent) {
+        let _ = self.params.events.send((self.remote(), event));
+    }
+
+    fn webrtc_error(&self, error: RtcError) -> TransportError {
+        TransportError::WebRtc {
+            peer: self.remote(),
+            message: error.to_string(),
+        }
+    }
+
+    fn elapsed(&self) -> Option<Duration> {
+        Some(self.started.elapsed())
+    }
+
+    async fn serve(
+        &mut self,
+        signals: &mut mpsc::UnboundedReceiver<PeerSignal>,
+        internal: &mut mpsc::UnboundedReceiver<Internal>,
+        helpers: &mut Vec<JoinHandle<()>>,
+    ) -> End {
+        let stats = self.stats(ConnectionState::Connecting);
+        self.emit(PeerEvent::Stats(stats));
+        if self.params.offerer {
+            if let Err(error) = self.send_offer().await {
+                return End::Failed(error);
+            }
+        }
+        let config = self.params.config.clone();
+        let handshake_deadline = tokio::time::sleep(config.handshake_timeout);
+        tokio::pin!(handshake_deadline);
+        let mut hello_timer = tokio::time::interval(HELLO_RETRY);
+        hello_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ping_timer = tokio::time::interval(config.ping_interval);
+        ping_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+
+        loop {
+            tokio::select! {
+                signal = signals.recv() => match signal {
+                    None => return End::OwnerGone,
+                    Some(signal) => {
+                        if let Err(error) = self.on_signal(signal).await {
+                            if !self.connected {
+                                return End::Failed(error);
+                            }
+                        }
+                    }
+                },
+                Some(event) = internal.recv() => {
+                    let was_connected = self.connected;
+                    if let Some(end) = self.on_internal(event, helpers).await {
+                        return end;
+                    }
+                    if self.connected && !was_connected {
+                        // First ping (and the end of the boost) one interval from now.
+                        ping_timer.reset();
+                    }
+                }
+                _ = &mut handshake_deadline, if !self.connected => {
+                    return End::Failed(TransportError::HandshakeTimeout(self.remote()));
+                }
+                _ = hello_timer.tick(), if !self.connected => {
+                    self.send_hellos().await;
+                }
+                _ = ping_timer.tick(), if self.connected => {
+                    if self.link.silence() > config.disconnect_timeout {
+                        return End::Disconnected(DisconnectReason::Timeout);
+                    }
+                    // Setup is over even if the remote's last hello got lost.
+                    self.boost.store(false, Ordering::Relaxed);
+                    self.send_ping().await;
+                    if self.candidate_type.is_none() {
+                        self.candidate_type = selected_candidate_type(self.pc.as_ref()).await;
+                    }
+                    // Periodic stats go into a slot the game reads, not into a
+                    // queue that would grow while the game does not look.
+                    let stats = self.stats(ConnectionState::Connected);
+                    if let Ok(mut latest) = self.link.latest.lock() {
+                        *latest = Some(stats);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hello acked on both channels and the remote's hello seen on both.
+    fn handshake_complete(&self) -> bool {
+        self.hello.iter().all(|h| h.acked && h.remote_hello)
+    }
+
+    async fn send_offer(&mut self) -> Result<(), TransportError> {
+        let offer = self
+            .pc
+            .create_offer(None)
+            .await
+            .map_err(|e| self.webrtc_error(e))?;
+        let sdp = offer.sdp.clone();
+        self.pc
+            .set_local_description(offer)
+            .await
+            .map_err(|e| self.webrtc_error(e))?;
+        self.emit(PeerEvent::Signal(PeerSignal::Offer(sdp)));
+        Ok(())
+    }
+
+    async fn on_signal(&mut self, signal: PeerSignal) -> Result<(), TransportError> {
+        match signal {
+            PeerSignal::Offer(sdp) if !self.params.offerer && !self.remote_description_set => {
+                let offer = RTCSessionDescription::offer(sdp).map_err(|e| self.webrtc_error(e))?;
+                self.pc
+                    .set_remote_description(offer)
+                    .await
+                    .map_err(|e| self.webrtc_error(e))?;
+                self.remote_description_set = true;
+                let answer = self
+                    .pc
+                    .create_answer(None)
+                    .await
+                    .map_err(|e| self.webrtc_error(e))?;
+                let sdp = answer.sdp.clone();
+                self.pc
+                    .set_local_description(answer)
+                    .await
+                    .map_err(|e| self.webrtc_error(e))?;
+                self.emit(PeerEvent::Signal(PeerSignal::Answer(sdp)));
+                self.flush_candidates().await;
+            }
+            PeerSignal::Answer(sdp) if self.params.offerer && !self.remote_description_set => {
+                let answer =
+                    RTCSessionDescription::answer(sdp).map_err(|e| self.webrtc_error(e))?;
+                self.pc
+                    .set_remote_description(answer)
+                    .await
+                    .map_err(|e| self.webrtc_error(e))?;
+                self.remote_description_set = true;
+                self.flush_candidates().await;
+            }
+            PeerSignal::Offer(_) | PeerSignal::Answer(_) => {
+                // Out of turn or repeated: not ours to act on; ignore rather than fail.
+                tracing::debug!(peer = %self.remote(), "ignoring unexpected description");
+            }
+            PeerSignal::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_mline_index,
+            } => {
+                let init = RTCIceCandidateInit {
+                    candidate,
+                    sdp_mid,
+                    sdp_mline_index,
+                    ..Default::default()
+                };
+                if self.remote_description_set {
+                    self.add_candidate(init).await;
+                } else {
+                    self.pending_candidates.push(init);
+                }
+            }
+            PeerSignal::EndOfCandidates => {}
+        }
+        Ok(())
+    }
+
+    async fn flush_candidates(&mut self) {
+        for init in std::mem::take(&mut self.pending_candidates) {
+            self.add_candidate(init).await;
+        }
+    }
+
+    async fn add_candidate(&mut self, init: RTCIceCandidateInit) {
+        if let Err(error) = self.pc.add_ice_candidate(init).await {
+            // A bad candidate from the remote costs that candidate only.
+            tracing::debug!(peer = %self.remote(), %error, "ignoring remote candidate");
+            return;
+        }
+        // add_ice_candidate does not wake the driver; the check would wait a tick.
+        if self.params.config.fast_connect {
+            self.channels.nudge().await;
+        }
+    }
+
+    async fn on_internal(
+        &mut self,
+        event: Internal,
+        helpers: &mut Vec<JoinHandle<()>>,
+    ) -> Option<End> {
+        match event {
+            Internal::LocalCandidate(init) => {
+                self.emit(PeerEvent::Signal(PeerSignal::Candidate {
+                    candidate: init.candidate,
+                    sdp_mid: init.sdp_mid,
+                    sdp_mline_index: init.sdp_mline_index,
+                }));
+            }
+            Internal::GatheringComplete => {
+                self.emit(PeerEvent::Signal(PeerSignal::EndOfCandidates));
+            }
+            Internal::IceState(state) => match state {
+                RTCIceConnectionState::Connected | RTCIceConnectionState::Completed => {
+                    if self.timings.ice_connected.is_none() {
+                        self.timings.ice_connected = self.elapsed();
+                    }
+                    if self.params.config.fast_connect {
+                        self.channels.nudge().await;
+                    }
+                }
+                RTCIceConnectionState::Failed if !self.connected => {
+                    return Some(End::Failed(TransportError::IceFailed(self.remote())));
+                }
+                _ => {}
+            },
+            Internal::PcState(state) => match state {
+                RTCPeerConnectionState::Connected => {
+                    if self.timings.dtls_connected.is_none() {
+                        self.timings.dtls_connected = self.elapsed();
+                    }
+                    if self.params.config.fast_connect {
+                        self.channels.nudge().await;
+                    }
+                }
+                RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
+                    return Some(if self.connected {
+                        End::Disconnected(if state == RTCPeerConnectionState::Closed {
+                            DisconnectReason::Closed
+                        } else {
+                            DisconnectReason::ConnectionFailed
+                        })
+                    } else if self.timings.ice_connected.is_none() {
+                        End::Failed(TransportError::IceFailed(self.remote()))
+                    } else {
+                        End::Failed(TransportError::WebRtc {
+                            peer: self.remote(),
+                            message: format!("connection {state} during setup"),
+                        })
+                    });
+                }
+                _ => {}
+            },
+            Internal::Open(channel) => {
+                self.hello[index(channel)].open = true;
+                if self.hello.iter().all(|h| h.open) && self.timings.channels_open.is_none() {
+                    self.timings.channels_open = self.elapsed();
+                }
+                self.send_hello(channel).await;
+            }
+            Internal::RemoteHello(channel) => {
+                self.hello[index(channel)].remote_hello = true;
+                self.after_handshake_step();
+            }
+            Internal::HelloAck(channel) => {
+                self.hello[index(channel)].acked = true;
+                if !self.connected && self.hello.iter().all(|h| h.acked) {
+                    self.on_connected(helpers).await;
+                }
+                self.after_handshake_step();
+            }
+            Internal::Bye => {
+                return Some(if self.connected {
+                    End::Disconnected(DisconnectReason::Closed)
+                } else {
+                    End::Failed(TransportError::WebRtc {
+                        peer: self.remote(),
+                        message: "remote closed during setup".into(),
+                    })
+                });
+            }
+            Internal::ChannelClosed => {
+                return Some(if self.connected {
+                    End::Disconnected(DisconnectReason::Closed)
+                } else {
+                    End::Failed(TransportError::WebRtc {
+                        peer: self.remote(),
+                        message: "data channel closed during setup".into(),
+                    })
+                });
+            }
+        }
+        None
+    }
+
+    /// Once both sides have proven both channels, the setup boost has done its job.
+    fn after_handshake_step(&self) {
+        if self.handshake_complete() {
+            self.boost.store(false, Ordering::Relaxed);
+        }
+    }
+
+    async fn send_hello(&self, channel: Channel) {
+        let state = self.hello[index(channel)];
+        if state.open && !state.acked {
+            let hello = BytesMut::from(&Frame::Hello.encode()[..]);
+            let _ = self.channels.get(channel).try_send(hello).await;
+        }
+    }
+
+    async fn send_hellos(&self) {
+        self.send_hello(Channel::Unreliable).await;
+        self.send_hello(Channel::Reliable).await;
+    }
+
+    async fn on_connected(&mut self, helpers: &mut Vec<JoinHandle<()>>) {
+        self.connected = true;
+        self.timings.hello_acked = self.elapsed();
+        self.link.heard();
+        let config = &self.params.config;
+        let (unreliable_tx, unreliable_rx) =
+            crossbeam_channel::bounded(config.unreliable_queue.max(1));
+        let (reliable_tx, reliable_rx) = crossbeam_channel::bounded(config.reliable_queue.max(1));
+        let handle = LinkHandle {
+            unreliable_tx,
+            unreliable_rx: unreliable_rx.clone(),
+            unreliable_wake: Arc::new(Notify::new()),
+            reliable_tx,
+            reliable_wake: Arc::new(Notify::new()),
+            shared: self.link.clone(),
+        };
+        helpers.push(tokio::spawn(write_channel(
+            self.channels.unreliable.clone(),
+            Channel::Unreliable,
+            unreliable_rx,
+            handle.unreliable_wake.clone(),
+            self.link.clone(),
+        )));
+        helpers.push(tokio::spawn(write_channel(
+            self.channels.reliable.clone(),
+            Channel::Reliable,
+            reliable_rx,
+            handle.reliable_wake.clone(),
+            self.link.clone(),
+        )));
+        self.candidate_type = selected_candidate_type(self.pc.as_ref()).await;
+        self.emit(PeerEvent::Connected(handle));
+        let stats = self.stats(ConnectionState::Connected);
+        self.emit(PeerEvent::Stats(stats));
+    }
+
+    async fn send_ping(&self) {
+        let now = self.link.now_us();
+        let seq = match self.link.pings.lock() {
+            Ok(mut pings) => pings.on_send(now),
+            Err(_) => return,
+        };
+        let ping = Frame::Ping { seq, sent_us: now }.encode();
+        let _ = self
+            .channels
+            .unreliable
+            .try_send(BytesMut::from(&ping[..]))
+            .await;
+    }
+
+    fn stats(&mut self, state: ConnectionState) -> PeerStats {
+        let link = self.link.clone();
+        let bytes_in = link.bytes_in.load(Ordering::Relaxed);
+        let bytes_out = link.bytes_out.load(Ordering::Relaxed);
+        let (then, in_then, out_then) = self.rate_sample;
+        let span = then.elapsed().as_secs_f64();
+        if span >= 0.2 {
+            self.rates = (
+                bytes_in.saturating_sub(in_then) as f64 / span,
+                bytes_out.saturating_sub(out_then) as f64 / span,
+            );
+            self.rate_sample = (Instant::now(), bytes_in, bytes_out);
+        }
+        let now = link.now_us();
+        let (rtt, last_rtt, loss) = match link.pings.lock() {
+            Ok(pings) => {
+                // A ping counts as lost once it is unanswered for 4× the RTT (≥ 1 s).
+                let grace = pings.srtt.map_or(Duration::from_secs(1), |srtt| {
+                    (srtt * 4).max(Duration::from_secs(1))
+                });
+                (pings.srtt, pings.last, pings.loss(now, grace))
+            }
+            Err(_) => (None, None, 0.0),
+        };
+        PeerStats {
+            state,
+            rtt,
+            last_rtt,
+            loss,
+            bytes_in_per_sec: self.rates.0,
+            bytes_out_per_sec: self.rates.1,
+            bytes_in,
+            bytes_out,
+            dropped_unreliable: link.dropped_unreliable.load(Ordering::Relaxed),
+            dropped_incoming: link.dropped_incoming.load(Ordering::Relaxed),
+            candidate_type: self.candidate_type,
+            setup: self.timings,
+        }
+    }
+}
+
+/// Our side's candidate type in the selected pair, from webrtc's stats.
+async fn selected_candidate_type(pc: &dyn PeerConnection) -> Option<CandidateType> {
+    let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
+    let pair_id = report.transport()?.selected_candidate_pair_id.clone();
+    let local_id = match report.get(&pair_id)? {
+        RTCStatsReportEntry::IceCandidatePair(pair) => pair.local_candidate_id.clone(),
+        _ => return None,
+    };
+    // The pair names its candidate "candidate:…"; the entry id carries a type prefix.
+    let found = report.iter().find_map(|entry| match entry {
+        RTCStatsReportEntry::LocalCandidate(candidate) if entry.id().ends_with(&local_id) => {
+            match candidate.candidate_type {
+                RTCIceCandidateType::Host => Some(CandidateType::Host),
+                RTCIceCandidateType::Srflx => Some(CandidateType::ServerReflexive),
+                RTCIceCandidateType::Prflx => Some(CandidateType::PeerReflexive),
+                RTCIceCandidateType::Relay => Some(CandidateType::Relay),
+                _ => None,
+            }
+        }
+        _ => None,
+    });
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::channels::frame_data;
+    use super::*;
+    use crate::transport::Received;
+
+    struct TestPeer {
+        id: PeerId,
+        handle: Option<PeerHandle>,
+        events: mpsc::UnboundedReceiver<(PeerId, PeerEvent)>,
+        unreliable: crossbeam_channel::Receiver<Received>,
+        reliable: crossbeam_channel::Receiver<Received>,
+        link: Option<LinkHandle>,
+        stats: Option<PeerStats>,
+    }
+
+    fn start(me: u32, remote: u32) -> TestPeer {
+        let mut config = SocketConfig::new("ws://unused", "test", 2);
+        config.bind_ip = std::net::Ipv4Addr::LOCALHOST.into();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let (utx, unreliable) = crossbeam_channel::bounded(64);
+        let (rtx, reliable) = crossbeam_channel::bounded(64);
+        let handle = spawn_peer(PeerParams {
+            remote: PeerId(remote),
+            offerer: me > remote,
+            config: Arc::new(config),
+            ice_servers: Vec::new(),
+            inbox: Inbox {
+                unreliable: utx,
+                reliable: rtx,
+            },
+            events: events_tx,
+        });
+        TestPeer {
+            id: PeerId(me),
+            handle: Some(handle),
+            events,
+            unreliable,
+            reliable,
+            link: None,
+            stats: None,
+        }
+    }
+
+    /// Relay signals between the two until both report Connected.
+    async fn connect(a: &mut TestPeer, b: &mut TestPeer) {
+        let connected =
+            |p: &TestPeer| p.stats.as_ref().map(|s| s.state) == Some(ConnectionState::Connected);
+        while a.link.is_none() || b.link.is_none() || !connected(a) || !connected(b) {
+            tokio::select! {
+                Some((_, event)) = a.events.recv() => route(event, a, b),
+                Some((_, event)) = b.events.recv() => route(event, b, a),
+            }
+        }
+    }
+
+    fn route(event: PeerEvent, from: &mut TestPeer, to: &mut TestPeer) {
+        match event {
+            PeerEvent::Signal(signal) => {
+                if let Some(handle) = &to.handle {
+                    handle.signal(signal);
+                }
+            }
+            PeerEvent::Connected(link) => from.link = Some(link),
+            PeerEvent::Stats(stats) => from.stats = Some(stats),
+            PeerEvent::Disconnected(reason) => panic!("{} disconnected: {reason:?}", from.id),
+            PeerEvent::Failed(error) => panic!("{} failed: {error}", from.id),
+        }
+    }
+
+    async fn recv(queue: &crossbeam_channel::Receiver<Received>) -> Received {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Ok(message) = queue.try_recv() {
+                return message;
+            }
+            assert!(Instant::now() < deadline, "no message within 5 s");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_peers_connect_in_process_and_exchange_on_both_channels() {
+        let mut a = start(2, 1);
+        let mut b = start(1, 2);
+        tokio::time::timeout(Duration::from_secs(10), connect(&mut a, &mut b))
+            .await
+            .expect("connected within 10 s");
+        for (from, to) in [(&a, &b), (&b, &a)] {
+            let link = from.link.as_ref().expect("connected");
+            link.push_unreliable(frame_data(b"fast"));
+            assert!(link.push_reliable(frame_data(b"sure")));
+            let got = recv(&to.unreliable).await;
+            assert_eq!(
+                (got.from, got.channel, &got.data[..]),
+                (from.id, Channel::Unreliable, &b"fast"[..])
+            );
+            let got = recv(&to.reliable).await;
+            assert_eq!(
+                (got.from, got.channel, &got.data[..]),
+                (from.id, Channel::Reliable, &b"sure"[..])
+            );
+        }
+        let stats = a.stats.as_ref().expect("stats with Connected");
+        assert_eq!(stats.candidate_type, Some(CandidateType::Host));
+        let setup = stats.setup;
+        assert!(
+            setup.ice_connected.is_some() && setup.hello_acked.is_some(),
+            "{setup:?}"
+        );
+
+        // Closing one side politely tells the other.
+        a.handle.take().expect("running").close().await;
+        let reason = loop {
+            match b.events.recv().await {
+                Some((_, PeerEvent::Disconnected(reason))) => break reason,
+                Some(_) => continue,
+                None => panic!("peer task ended without an event"),
+            }
+        };
+        assert_eq!(reason, DisconnectReason::Closed);
+    }
+}

@@ -1,0 +1,626 @@
+//! Mesh transport over real WebRTC on 127.0.0.1 with a real signaling server on an
+//! ephemeral port. These tests run one at a time (nextest group `webrtc`).
+
+#![cfg(feature = "native")]
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rtcplay::signaling::{ServerConfig, SignalingClient, SignalingServer};
+use rtcplay::transport::native::Socket;
+use rtcplay::transport::{
+    CandidateType, Channel, ConnectionState, DisconnectReason, IceServerConfig, PeerId,
+    SocketConfig, SocketEvent, Target, Transport, TransportError, MAX_MESSAGE_SIZE,
+};
+
+/// Generous bound for anything that should take milliseconds on loopback.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A signaling server on its own runtime, on 127.0.0.1 with an ephemeral port.
+struct Server {
+    url: String,
+    server: Option<SignalingServer>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Server {
+    fn start() -> Server {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        let addr: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        let server = runtime
+            .block_on(SignalingServer::bind(addr, ServerConfig::default()))
+            .expect("signaling server binds");
+        let url = format!("ws://{}", server.local_addr());
+        Server {
+            url,
+            server: Some(server),
+            runtime,
+        }
+    }
+
+    fn stop(&mut self) {
+        let _guard = self.runtime.enter();
+        self.server.take();
+    }
+}
+
+fn config(server: &Server, room: &str, players: u8) -> SocketConfig {
+    let mut config = SocketConfig::new(server.url.clone(), room, players);
+    config.bind_ip = std::net::Ipv4Addr::LOCALHOST.into();
+    config
+}
+
+/// Wait for an event matching `want`, failing on transport errors.
+fn expect_event(
+    socket: &mut Socket,
+    within: Duration,
+    what: &str,
+    mut want: impl FnMut(&SocketEvent) -> bool,
+) -> SocketEvent {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match socket.wait_event(left) {
+            Some(event) if want(&event) => return event,
+            Some(SocketEvent::Error(error)) => panic!("error while waiting for {what}: {error}"),
+            Some(_) => {}
+            None => panic!("no {what} within {within:?}"),
+        }
+    }
+}
+
+fn open_room(server: &Server, room: &str, n: u8, tweak: impl Fn(&mut SocketConfig)) -> Vec<Socket> {
+    let mut sockets: Vec<Socket> = (0..n)
+        .map(|_| {
+            let mut config = config(server, room, n);
+            tweak(&mut config);
+            Socket::new(config).expect("socket starts")
+        })
+        .collect();
+    for socket in &mut sockets {
+        expect_event(socket, PATIENCE, "AllConnected", |e| {
+            *e == SocketEvent::AllConnected
+        });
+    }
+    sockets
+}
+
+/// Send a message from every socket to every other on both channels and check each
+/// arrives intact, from the right sender, on the right channel. Unreliable messages
+/// are re-sent until seen (loss is allowed on that channel, never corruption).
+fn exchange_everywhere(sockets: &mut [Socket]) {
+    let ids: Vec<PeerId> = sockets
+        .iter_mut()
+        .map(|s| s.id().expect("has id"))
+        .collect();
+    let payload = |from: PeerId, to: PeerId, channel: Channel| -> Vec<u8> {
+        format!("{channel:?} from {} to {}", from.0, to.0).into_bytes()
+    };
+    // Reliable: once, to each peer individually.
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        for &to in ids.iter().filter(|&&p| p != ids[i]) {
+            socket
+                .send_reliable(to, &payload(ids[i], to, Channel::Reliable))
+                .expect("reliable send");
+        }
+    }
+    let mut missing: HashSet<(usize, PeerId, Channel)> = HashSet::new();
+    for (i, &me) in ids.iter().enumerate() {
+        for &from in ids.iter().filter(|&&p| p != me) {
+            missing.insert((i, from, Channel::Reliable));
+            missing.insert((i, from, Channel::Unreliable));
+        }
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while !missing.is_empty() {
+        assert!(Instant::now() < deadline, "never arrived: {missing:?}");
+        // Unreliable: to everyone at once, repeated until every copy is seen.
+        for (i, socket) in sockets.iter_mut().enumerate() {
+            let message = format!("{:?} from {} to all", Channel::Unreliable, ids[i].0);
+            socket
+                .send_unreliable(Target::All, message.as_bytes())
+                .expect("unreliable send");
+        }
+        for (i, socket) in sockets.iter_mut().enumerate() {
+            if let Some(first) = socket.wait_message(Duration::from_millis(20)) {
+                let mut arrived = vec![first];
+                arrived.extend(socket.receive());
+                for message in arrived {
+                    let expected = match message.channel {
+                        Channel::Reliable => payload(message.from, ids[i], Channel::Reliable),
+                        Channel::Unreliable => {
+                            format!("{:?} from {} to all", Channel::Unreliable, message.from.0)
+                                .into_bytes()
+                        }
+                    };
+                    assert_eq!(message.data, expected, "payload intact");
+                    missing.remove(&(i, message.from, message.channel));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn two_peer_room_exchanges_on_both_channels() {
+    let server = Server::start();
+    let mut sockets = open_room(&server, "two", 2, |_| {});
+    let ids: Vec<PeerId> = sockets.iter_mut().map(|s| s.id().expect("id")).collect();
+    assert_ne!(ids[0], ids[1]);
+    for (socket, other) in sockets.iter_mut().zip([ids[1], ids[0]]) {
+        assert_eq!(socket.connected_peers(), vec![other]);
+    }
+    exchange_everywhere(&mut sockets);
+    // Stats: connected over a host candidate, setup stages in order, RTT measured.
+    let deadline = Instant::now() + PATIENCE;
+    for (socket, other) in sockets.iter_mut().zip([ids[1], ids[0]]) {
+        let stats = loop {
+            let stats = socket.stats(other).expect("stats");
+            if stats.rtt.is_some() {
+                break stats;
+            }
+            assert!(Instant::now() < deadline, "no RTT sample");
+            socket.wait_event(Duration::from_millis(50));
+        };
+        assert_eq!(stats.state, ConnectionState::Connected);
+        assert_eq!(stats.candidate_type, Some(CandidateType::Host));
+        let s = stats.setup;
+        let (ice, dtls, open, hello) = (
+            s.ice_connected.expect("ice"),
+            s.dtls_connected.expect("dtls"),
+            s.channels_open.expect("open"),
+            s.hello_acked.expect("hello"),
+        );
+        assert!(ice <= dtls && dtls <= open && open <= hello, "{s:?}");
+        assert!(stats.bytes_in > 0 && stats.bytes_out > 0, "{stats:?}");
+    }
+}
+
+#[test]
+fn four_peer_mesh_exchanges_in_every_direction() {
+    let server = Server::start();
+    let mut sockets = open_room(&server, "four", 4, |_| {});
+    for socket in &mut sockets {
+        assert_eq!(socket.connected_peers().len(), 3);
+    }
+    exchange_everywhere(&mut sockets);
+}
+
+#[test]
+fn eight_peer_mesh_the_largest_room_exchanges_in_every_direction() {
+    let server = Server::start();
+    let mut sockets = open_room(&server, "eight", 8, |_| {});
+    for socket in &mut sockets {
+        assert_eq!(socket.connected_peers().len(), 7);
+    }
+    exchange_everywhere(&mut sockets);
+}
+
+#[test]
+fn socket_serves_the_session_through_the_transport_trait() {
+    let server = Server::start();
+    let mut sockets = open_room(&server, "trait", 2, |_| {});
+    let mut b = sockets.pop().expect("two");
+    let mut a = sockets.pop().expect("two");
+    let (a_id, b_id) = (a.id().expect("id"), b.id().expect("id"));
+    // Reliable traffic is not mixed into the session's datagrams.
+    a.send_reliable(b_id, b"control").expect("send");
+    let deadline = Instant::now() + PATIENCE;
+    let mut got = Vec::new();
+    while got.is_empty() {
+        assert!(Instant::now() < deadline, "no datagram through the trait");
+        Transport::send_to(&mut a, b_id, b"datagram");
+        std::thread::sleep(Duration::from_millis(5));
+        Transport::receive(&mut b, &mut got);
+    }
+    assert!(got
+        .iter()
+        .all(|(from, data)| *from == a_id && data == b"datagram"));
+    let control = b
+        .wait_message(PATIENCE)
+        .expect("reliable message kept for receive()");
+    assert_eq!(
+        (control.channel, &control.data[..]),
+        (Channel::Reliable, &b"control"[..])
+    );
+}
+
+#[test]
+fn dropped_socket_is_reported_disconnected_within_the_bound() {
+    let server = Server::start();
+    let bound = Duration::from_secs(3);
+    let mut sockets = open_room(&server, "drop", 2, |c| c.disconnect_timeout = bound);
+    let gone = sockets.pop().expect("two sockets");
+    let mut stays = sockets.pop().expect("two sockets");
+    let started = Instant::now();
+    drop(gone);
+    let event = expect_event(
+        &mut stays,
+        bound + Duration::from_secs(2),
+        "PeerDisconnected",
+        |e| matches!(e, SocketEvent::PeerDisconnected { .. }),
+    );
+    assert!(matches!(
+        event,
+        SocketEvent::PeerDisconnected {
+            reason: DisconnectReason::Closed,
+            ..
+        }
+    ));
+    assert!(
+        started.elapsed() < bound,
+        "a polite close is reported at once"
+    );
+    assert!(stays.connected_peers().is_empty());
+    let peer = match event {
+        SocketEvent::PeerDisconnected { peer, .. } => peer,
+        _ => unreachable!(),
+    };
+    assert!(matches!(
+        stays.send_unreliable(peer, b"anyone?"),
+        Err(TransportError::NotConnected(p)) if p == peer
+    ));
+}
+
+/// Kills the child process when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn killed_process_is_reported_disconnected_within_the_bound() {
+    let server = Server::start();
+    let bound = Duration::from_millis(1500);
+    let mut local = {
+        let mut config = config(&server, "kill", 2);
+        config.disconnect_timeout = bound;
+        Socket::new(config).expect("socket")
+    };
+    let child = Command::new(env!("CARGO_BIN_EXE_rtcplay-peer"))
+        .args([
+            "--url",
+            &server.url,
+            "--room",
+            "kill",
+            "--players",
+            "2",
+            "--loopback",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn rtcplay-peer");
+    let mut child = KillOnDrop(child);
+    expect_event(&mut local, PATIENCE, "AllConnected", |e| {
+        *e == SocketEvent::AllConnected
+    });
+    let remote = local.connected_peers()[0];
+    // The child echoes: prove the link works across processes first.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        local.send_unreliable(remote, b"echo?").expect("send");
+        if let Some(message) = local.wait_message(Duration::from_millis(50)) {
+            assert_eq!((message.from, &message.data[..]), (remote, &b"echo?"[..]));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no echo from the child process");
+    }
+    // kill -9: no goodbye, no close; only silence tells.
+    let started = Instant::now();
+    child.0.kill().expect("kill -9 the child");
+    let event = expect_event(
+        &mut local,
+        bound + Duration::from_secs(3),
+        "PeerDisconnected",
+        |e| matches!(e, SocketEvent::PeerDisconnected { .. }),
+    );
+    let elapsed = started.elapsed();
+    assert_eq!(
+        event,
+        SocketEvent::PeerDisconnected {
+            peer: remote,
+            reason: DisconnectReason::Timeout
+        }
+    );
+    // Detected by the silence bound, not by luck: the last thing heard from the child
+    // is at most a ping interval (or a starved moment) older than the kill.
+    assert!(elapsed >= bound / 2, "{elapsed:?}");
+    assert_eq!(
+        local.stats(remote).map(|s| s.state),
+        Some(ConnectionState::Disconnected)
+    );
+}
+
+#[test]
+fn oversize_message_is_a_clear_error_and_the_limit_itself_works() {
+    let server = Server::start();
+    let mut sockets = open_room(&server, "size", 2, |_| {});
+    let to = sockets[1].id().expect("id");
+    let too_big = vec![1u8; MAX_MESSAGE_SIZE + 1];
+    for result in [
+        sockets[0].send_unreliable(to, &too_big),
+        sockets[0].send_reliable(Target::All, &too_big),
+    ] {
+        assert_eq!(
+            result,
+            Err(TransportError::MessageTooLarge {
+                size: MAX_MESSAGE_SIZE + 1,
+                max: MAX_MESSAGE_SIZE
+            })
+        );
+    }
+    let largest: Vec<u8> = (0..MAX_MESSAGE_SIZE).map(|i| (i % 251) as u8).collect();
+    sockets[0]
+        .send_reliable(to, &largest)
+        .expect("the limit is allowed");
+    let message = sockets[1]
+        .wait_message(PATIENCE)
+        .expect("largest message arrives");
+    assert_eq!(message.channel, Channel::Reliable);
+    assert_eq!(message.data, largest);
+}
+
+#[test]
+fn dead_signaling_server_is_an_error_event() {
+    // Nobody listens on this port (bound, then closed).
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let mut unreachable = SocketConfig::new(format!("ws://127.0.0.1:{port}"), "nobody", 2);
+    unreachable.bind_ip = std::net::Ipv4Addr::LOCALHOST.into();
+    let mut socket = Socket::new(unreachable).expect("socket starts");
+    let event = socket.wait_event(PATIENCE).expect("an event");
+    assert!(
+        matches!(event, SocketEvent::Error(TransportError::Signaling(_))),
+        "{event:?}"
+    );
+
+    // A server that goes away before the room is full.
+    let mut server = Server::start();
+    let mut socket = Socket::new(config(&server, "half", 2)).expect("socket");
+    expect_event(&mut socket, PATIENCE, "Joined", |e| {
+        matches!(e, SocketEvent::Joined { .. })
+    });
+    server.stop();
+    let event = socket.wait_event(PATIENCE).expect("an event");
+    assert_eq!(event, SocketEvent::Error(TransportError::SignalingClosed));
+}
+
+#[test]
+fn invalid_room_size_is_rejected_up_front() {
+    for players in [0, 1, 9] {
+        let result = Socket::new(SocketConfig::new("ws://127.0.0.1:1", "x", players));
+        assert!(matches!(result, Err(TransportError::InvalidConfig(_))));
+    }
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("procfs");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS line")
+}
+
+#[test]
+fn memory_does_not_grow_across_connect_close_cycles() {
+    let server = Server::start();
+    let cycle = |n: usize| {
+        let mut sockets = open_room(&server, &format!("mem-{n}"), 2, |_| {});
+        exchange_everywhere(&mut sockets);
+        drop(sockets);
+    };
+    for n in 0..5 {
+        cycle(n);
+    }
+    let before = rss_kib();
+    for n in 5..25 {
+        cycle(n);
+    }
+    let after = rss_kib();
+    let growth = after.saturating_sub(before);
+    // A leaked connection costs ~270–520 KB, so 40 leaked connections would be ≥ 10 MB;
+    // a leaked signaling client (128 KiB read buffer) 5 MB. Noise here is ~0.5 MB.
+    assert!(
+        growth < 3 * 1024,
+        "RSS grew by {growth} KiB over 20 cycles ({before} → {after} KiB)"
+    );
+}
+
+/// The next event that is not `Joined`.
+fn next_significant_event(socket: &mut Socket) -> SocketEvent {
+    loop {
+        match socket.wait_event(PATIENCE) {
+            Some(SocketEvent::Joined { .. }) => continue,
+            Some(event) => return event,
+            None => panic!("no event within {PATIENCE:?}"),
+        }
+    }
+}
+
+#[test]
+fn member_that_never_answers_is_a_handshake_timeout() {
+    let server = Server::start();
+    let mut silent_config = config(&server, "silent", 2);
+    silent_config.handshake_timeout = Duration::from_millis(500);
+    let mut socket = Socket::new(silent_config).expect("socket");
+    expect_event(&mut socket, PATIENCE, "Joined", |e| {
+        matches!(e, SocketEvent::Joined { .. })
+    });
+    // A member that joins through signaling but never takes part in WebRTC.
+    let started = Instant::now();
+    let (silent, welcome) = server
+        .runtime
+        .block_on(SignalingClient::join(&server.url, "silent", 2, None))
+        .expect("silent member joins");
+    assert_eq!(
+        next_significant_event(&mut socket),
+        SocketEvent::Error(TransportError::HandshakeTimeout(welcome.peer_id))
+    );
+    // The clock starts at "room full", which comes after the join began.
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert!(socket.connected_peers().is_empty());
+    drop(silent);
+}
+
+#[test]
+fn member_that_leaves_before_connecting_is_reported() {
+    let server = Server::start();
+    let mut socket = Socket::new(config(&server, "leaver", 2)).expect("socket");
+    expect_event(&mut socket, PATIENCE, "Joined", |e| {
+        matches!(e, SocketEvent::Joined { .. })
+    });
+    let (leaver, welcome) = server
+        .runtime
+        .block_on(SignalingClient::join(&server.url, "leaver", 2, None))
+        .expect("member joins");
+    drop(leaver);
+    assert_eq!(
+        next_significant_event(&mut socket),
+        SocketEvent::Error(TransportError::PeerLeft(welcome.peer_id))
+    );
+}
+
+#[test]
+fn unreliable_flood_drops_the_oldest_and_stays_fresh_and_bounded() {
+    let server = Server::start();
+    let mut sockets = open_room(&server, "flood", 2, |_| {});
+    let mut receiver = sockets.pop().expect("two");
+    let mut sender = sockets.pop().expect("two");
+    let to = receiver.id().expect("id");
+    let rss_before = rss_kib();
+    // 200 MB offered as fast as the game thread can: far more than the link takes.
+    const COUNT: u32 = 160_000;
+    let mut payload = vec![0u8; 1200];
+    for seq in 0..COUNT {
+        payload[..4].copy_from_slice(&seq.to_le_bytes());
+        sender
+            .send_unreliable(to, &payload)
+            .expect("send never fails or blocks");
+    }
+    let rss_after_flood = rss_kib();
+    // Fresh, not buffered: a datagram sent after the flood gets through without
+    // waiting behind the backlog (the tail of the flood itself may be lost on the
+    // wire: it is unreliable).
+    const MARKER: u32 = u32::MAX;
+    let mut received = 0u64;
+    let mut marker_seen = false;
+    let mut markers_sent = 0u64;
+    let deadline = Instant::now() + PATIENCE;
+    while !marker_seen {
+        assert!(
+            Instant::now() < deadline,
+            "marker never arrived ({received} received)"
+        );
+        payload[..4].copy_from_slice(&MARKER.to_le_bytes());
+        sender.send_unreliable(to, &payload).expect("send");
+        markers_sent += 1;
+        if let Some(first) = receiver.wait_message(Duration::from_millis(10)) {
+            let mut batch = vec![first];
+            batch.extend(receiver.receive());
+            for message in batch {
+                let seq = u32::from_le_bytes(message.data[..4].try_into().expect("4 bytes"));
+                if seq == MARKER {
+                    marker_seen = true;
+                } else {
+                    assert!(seq < COUNT);
+                    received += 1;
+                }
+            }
+        }
+    }
+    let stats = sender.stats(to).expect("stats");
+    assert!(stats.dropped_unreliable > 0, "{stats:?}");
+    assert!(
+        received + stats.dropped_unreliable <= u64::from(COUNT) + markers_sent,
+        "nothing is duplicated: {received} received, {stats:?}"
+    );
+    // Queues are bounded: the flood did not pile up in memory (an unbounded queue
+    // holds ~190 MB here).
+    let growth = rss_after_flood.saturating_sub(rss_before);
+    assert!(growth < 32 * 1024, "RSS grew {growth} KiB during the flood");
+}
+
+/// A real coturn TURN server on 127.0.0.1 (Debian package `coturn`), killed on drop.
+struct Turn {
+    child: KillOnDrop,
+    url: String,
+}
+
+impl Turn {
+    const USER: &'static str = "rtcplay";
+    const PASSWORD: &'static str = "secret";
+
+    fn start() -> Turn {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("turnserver")
+            .args([
+                "-n",
+                "--listening-ip=127.0.0.1",
+                "--relay-ip=127.0.0.1",
+                &format!("--listening-port={port}"),
+                "--lt-cred-mech",
+                &format!("--user={}:{}", Turn::USER, Turn::PASSWORD),
+                "--realm=rtcplay.test",
+                "--no-tls",
+                "--no-dtls",
+                "--no-cli",
+                "--allow-loopback-peers",
+                "--log-file=stdout",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run turnserver (install with `apt-get install coturn`)");
+        // Ready once it accepts TCP on the same port.
+        let deadline = Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "turnserver did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Turn {
+            child: KillOnDrop(child),
+            url: format!("turn:127.0.0.1:{port}"),
+        }
+    }
+}
+
+#[test]
+fn relay_only_peers_connect_through_a_real_turn_server() {
+    let turn = Turn::start();
+    let server = Server::start();
+    let mut sockets = open_room(&server, "relay", 2, |c| {
+        c.relay_only = true;
+        c.ice_servers = vec![IceServerConfig::turn(
+            turn.url.clone(),
+            Turn::USER,
+            Turn::PASSWORD,
+        )];
+    });
+    exchange_everywhere(&mut sockets);
+    for socket in &mut sockets {
+        let peer = socket.connected_peers()[0];
+        assert_eq!(
+            socket.stats(peer).and_then(|s| s.candidate_type),
+            Some(CandidateType::Relay)
+        );
+    }
+    drop(sockets);
+    drop(turn.child);
+}
