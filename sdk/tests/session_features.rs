@@ -356,3 +356,94 @@ fn configuration_and_input_errors_are_clear() {
     );
     let _ = Checksum::new(1);
 }
+
+#[test]
+fn lockstep_with_two_local_players_and_variable_size_inputs() {
+    // Endpoint A plays handles 0 and 1, endpoint B plays handle 2; inputs are
+    // byte strings whose length changes; no prediction at all (lockstep).
+    let (a, b) = (PeerId(0), PeerId(1));
+    let mut net = MemoryNetwork::new(&[a, b], LinkConditions::good(), 21);
+    let build = |locals: &[usize], remote: PeerId| {
+        let mut builder = SessionBuilder::<Vec<u8>>::new()
+            .with_num_players(3)
+            .with_max_prediction(0);
+        for h in 0..3 {
+            let kind = if locals.contains(&h) {
+                PlayerType::Local
+            } else {
+                PlayerType::Remote(remote)
+            };
+            builder = builder.add_player(kind, h);
+        }
+        builder.start_p2p_session().unwrap()
+    };
+    let mut sessions = [(build(&[0, 1], b), a), (build(&[2], a), b)];
+    let input = |h: usize, f: u32| -> Vec<u8> { vec![h as u8; ((f / 7 + h as u32) % 5) as usize] };
+    let mut logs: [Vec<Vec<Vec<u8>>>; 2] = Default::default();
+    for tick in 0..2400u64 {
+        let now = Duration::from_micros(tick * 16_667);
+        net.set_now(now);
+        for (i, (s, me)) in sessions.iter_mut().enumerate() {
+            if !s.is_running() {
+                s.poll(now, &mut net.endpoint(*me));
+                continue;
+            }
+            let target = s.current_frame() + s.input_delay();
+            for h in s.local_player_handles() {
+                s.add_local_input(h, input(h, target)).unwrap();
+            }
+            match s.advance_frame(now, &mut net.endpoint(*me)) {
+                Ok(reqs) => {
+                    for r in reqs {
+                        match r {
+                            Request::Load { .. } => panic!("lockstep never rolls back"),
+                            Request::Advance { inputs, .. } => {
+                                assert!(inputs.iter().all(|(_, st)| *st == InputStatus::Confirmed));
+                                logs[i].push(inputs.into_iter().map(|(v, _)| v).collect());
+                            }
+                            Request::Save { .. } => {}
+                        }
+                    }
+                }
+                Err(SessionError::PredictionThreshold) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+    let n = logs[0].len().min(logs[1].len());
+    assert!(n > 1500, "only {n} frames in lockstep");
+    assert_eq!(logs[0][..n], logs[1][..n]);
+    // Inputs arrived intact, whatever their length.
+    for (f, frame) in logs[0][..n].iter().enumerate().skip(2) {
+        for (h, v) in frame.iter().enumerate() {
+            assert_eq!(*v, input(h, f as u32), "frame {f} player {h}");
+        }
+    }
+}
+
+#[test]
+fn time_sync_slows_the_peer_that_runs_ahead() {
+    let mut sim = Sim::new(SimOptions {
+        players: 2,
+        conditions: LinkConditions::good(),
+        seed: 9,
+        ..SimOptions::default()
+    });
+    // Peer 1 starts its clock 300 ms late: peer 0 runs ahead.
+    sim.peers[1].next_tick = Duration::from_millis(300);
+    sim.run_until_frame(2400, Duration::from_secs(120));
+    let slowed = sim.peers[0]
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, SessionEvent::TickRate(advice) if advice.speed < 1.0));
+    assert!(slowed, "the peer ahead was never advised to slow down");
+    for p in &sim.peers {
+        let ahead = p.session.tick_rate_advice().frames_ahead;
+        assert!(
+            ahead.abs() < 2.0,
+            "peer {} still {ahead} frames ahead",
+            p.id
+        );
+    }
+    sim.assert_in_sync();
+}

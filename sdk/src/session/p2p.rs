@@ -365,17 +365,19 @@ impl<I: Input> P2PSession<I> {
         {
             return Err(SessionError::MissingLocalInput(h));
         }
-        let predicted = i64::from(self.current_frame) - self.confirmed();
-        if predicted > i64::from(self.config.max_prediction) {
-            self.send_all(now, net);
-            return Err(SessionError::PredictionThreshold);
-        }
-
+        // Commit local inputs first, even if this frame cannot advance: peers need
+        // them to confirm it (in lockstep, nobody could ever advance otherwise). A
+        // retry of the same frame adds nothing new: its target is already filled.
         let target = self.current_frame.saturating_add(self.input_delay);
         for &h in &self.local_handles {
             if let Some(bytes) = self.pending_local[h].take() {
                 self.queues[h].add_local(target, bytes, &self.default_input);
             }
+        }
+        let predicted = i64::from(self.current_frame) - self.confirmed();
+        if predicted > i64::from(self.config.max_prediction) {
+            self.send_all(now, net);
+            return Err(SessionError::PredictionThreshold);
         }
 
         let mut requests = Vec::new();
