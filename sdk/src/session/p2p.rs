@@ -559,35 +559,9 @@ impl<I: Input> P2PSession<I> {
             return;
         }
         self.stats.datagrams_received += 1;
-        let peer = &mut self.peers[i];
-        peer.traffic.datagrams_in += 1;
-        peer.traffic.bytes_in += bytes.len() as u64;
-        peer.last_recv = Some(now);
-        if peer.interrupted {
-            peer.interrupted = false;
-            self.events
-                .push_back(SessionEvent::NetworkResumed { peer: peer.id });
-        }
-        if let Some(ping) = d.ping {
-            peer.pending_pong = Some((ping, now));
-        }
-        if let Some(pong) = d.pong {
-            peer.on_pong(now, pong);
-            if !peer.synchronized {
-                peer.sync_round_trips += 1;
-                let total = self.config.sync_round_trips;
-                self.events.push_back(SessionEvent::Synchronizing {
-                    peer: peer.id,
-                    count: peer.sync_round_trips.min(total),
-                    total,
-                });
-                if peer.sync_round_trips >= total {
-                    peer.synchronized = true;
-                    self.events
-                        .push_back(SessionEvent::Synchronized { peer: peer.id });
-                    self.check_all_synchronized(now);
-                }
-            }
+        let total = self.config.sync_round_trips;
+        if self.peers[i].on_datagram(now, &d, bytes.len(), total, &mut self.events) {
+            self.check_all_synchronized(now);
         }
         let last_sent = match self.peers[i].role {
             Role::Player(_) => self.last_local_frame(),
@@ -601,7 +575,6 @@ impl<I: Input> P2PSession<I> {
                 peer.ack = Some(ack);
             }
         }
-        peer.remote_frame = Some(d.frame);
         if let Some(adv) = d.advantage {
             peer.remote_advantage = adv;
         }

@@ -3,8 +3,11 @@
 
 use std::time::Duration;
 
-use super::protocol::{ChecksumReport, Pong};
+use std::collections::VecDeque;
+
+use super::protocol::{ChecksumReport, Datagram, Pong};
 use super::rtt::RttEstimator;
+use super::SessionEvent;
 use super::{Frame, PlayerHandle};
 use crate::transport::PeerId;
 
@@ -137,6 +140,47 @@ impl RemotePeer {
         if rtt_ms < 10_000 {
             self.rtt.sample(Duration::from_millis(u64::from(rtt_ms)));
         }
+    }
+
+    /// Account for a datagram of `len` bytes received at `now`: traffic, silence,
+    /// ping to answer, RTT sample, sync progress (events into `events`). Returns
+    /// true when this datagram completed synchronization.
+    pub(crate) fn on_datagram(
+        &mut self,
+        now: Duration,
+        d: &Datagram,
+        len: usize,
+        sync_total: u32,
+        events: &mut VecDeque<SessionEvent>,
+    ) -> bool {
+        self.traffic.datagrams_in += 1;
+        self.traffic.bytes_in += len as u64;
+        self.last_recv = Some(now);
+        self.remote_frame = Some(d.frame);
+        if self.interrupted {
+            self.interrupted = false;
+            events.push_back(SessionEvent::NetworkResumed { peer: self.id });
+        }
+        if let Some(ping) = d.ping {
+            self.pending_pong = Some((ping, now));
+        }
+        let Some(pong) = d.pong else { return false };
+        self.on_pong(now, pong);
+        if self.synchronized {
+            return false;
+        }
+        self.sync_round_trips += 1;
+        events.push_back(SessionEvent::Synchronizing {
+            peer: self.id,
+            count: self.sync_round_trips.min(sync_total),
+            total: sync_total,
+        });
+        if self.sync_round_trips < sync_total {
+            return false;
+        }
+        self.synchronized = true;
+        events.push_back(SessionEvent::Synchronized { peer: self.id });
+        true
     }
 
     /// Channel-silence since the last datagram (or since `start` if none yet).

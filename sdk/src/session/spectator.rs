@@ -199,39 +199,15 @@ impl<I: Input> SpectatorSession<I> {
             Ok(d) => d,
             Err(e) => return count_decode_error(&mut self.drops, e),
         };
-        let host = &mut self.host;
-        host.traffic.datagrams_in += 1;
-        host.traffic.bytes_in += bytes.len() as u64;
-        host.last_recv = Some(now);
-        if host.interrupted {
-            host.interrupted = false;
-            self.events
-                .push_back(SessionEvent::NetworkResumed { peer: host.id });
+        let total = self.config.sync_round_trips;
+        if self
+            .host
+            .on_datagram(now, &d, bytes.len(), total, &mut self.events)
+        {
+            self.running = true;
+            self.running_since = now;
+            self.events.push_back(SessionEvent::Running);
         }
-        if let Some(ping) = d.ping {
-            host.pending_pong = Some((ping, now));
-        }
-        if let Some(pong) = d.pong {
-            host.on_pong(now, pong);
-            if !host.synchronized {
-                host.sync_round_trips += 1;
-                let total = self.config.sync_round_trips;
-                self.events.push_back(SessionEvent::Synchronizing {
-                    peer: host.id,
-                    count: host.sync_round_trips.min(total),
-                    total,
-                });
-                if host.sync_round_trips >= total {
-                    host.synchronized = true;
-                    self.running = true;
-                    self.running_since = now;
-                    self.events
-                        .push_back(SessionEvent::Synchronized { peer: host.id });
-                    self.events.push_back(SessionEvent::Running);
-                }
-            }
-        }
-        host.remote_frame = Some(d.frame);
         let Some(block) = d.inputs else { return };
         if block.players.len() != self.queues.len() {
             self.drops.bad_inputs += 1;
