@@ -70,3 +70,35 @@ fn sync_test_flags_a_non_deterministic_system_and_names_the_type() {
     assert!(frame < 120, "caught late at frame {frame}");
     assert!(parts.contains(&"Vel".to_string()), "parts: {parts:?}");
 }
+
+/// (frame, elapsed, delta) seen by a system in the rollback schedule.
+#[derive(Resource, Default)]
+struct TimeLog(Vec<(u32, std::time::Duration, std::time::Duration)>);
+
+fn log_time(frame: Res<RollbackFrame>, time: Res<Time>, mut log: ResMut<TimeLog>) {
+    log.0.push((frame.frame, time.elapsed(), time.delta()));
+}
+
+#[test]
+fn time_in_the_rollback_schedule_follows_the_rollback_frame() {
+    let mut app = synctest_app(false);
+    app.init_resource::<TimeLog>()
+        .add_systems(RollbackSchedule, log_time);
+    for _ in 0..60 {
+        app.update();
+    }
+    let step = std::time::Duration::from_secs(1) / 60;
+    let log = &app.world().resource::<TimeLog>().0;
+    // Sync-test re-simulates every frame: the same frame is seen several times,
+    // always with the same time.
+    assert!(log.len() > 200, "{} steps", log.len());
+    for (frame, elapsed, delta) in log {
+        assert_eq!(*delta, step);
+        assert_eq!(*elapsed, step * (frame + 1), "frame {frame}");
+    }
+    // Outside the schedule, Time is the app's own again.
+    assert_ne!(
+        app.world().resource::<Time>().delta(),
+        std::time::Duration::ZERO
+    );
+}
