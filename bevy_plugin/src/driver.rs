@@ -5,6 +5,7 @@ use std::time::Duration;
 use bevy::prelude::*;
 use rtcplay::session::{Input, Request, SessionError};
 
+use crate::desync::SyncTestTrace;
 use crate::inputs::{LocalInputs, PlayerInputs};
 use crate::messages::MessageRegistry;
 use crate::plugin::{DriverSettings, ReadInputs, RollbackFrame, RollbackSchedule, RollbackTime};
@@ -89,11 +90,17 @@ fn tick<I: Input + Send + Sync + 'static>(
             resimulated,
             parts,
         }) => {
+            let values = world.resource_scope(|world, trace: Mut<SyncTestTrace>| {
+                world.resource_scope(|world, snapshots: Mut<SnapshotRegistry>| {
+                    trace.diverged(&snapshots, world, frame)
+                })
+            });
             world.write_message(RtcPlayEvent::SyncTestMismatch {
                 frame,
                 original,
                 resimulated,
                 parts,
+                values,
             });
             return;
         }
@@ -103,6 +110,7 @@ fn tick<I: Input + Send + Sync + 'static>(
         }
     };
     let step = session.nominal_frame_duration();
+    let trace_values = matches!(session, RtcPlaySession::SyncTest(_));
     world.resource_scope(|world, mut snapshots: Mut<SnapshotRegistry>| {
         world.resource_scope(|world, mut messages: Mut<MessageRegistry>| {
             for request in requests {
@@ -112,6 +120,11 @@ fn tick<I: Input + Send + Sync + 'static>(
                         if session.wants_checksum(frame) {
                             let checksum = snapshots.checksum(world);
                             session.report_checksum(frame, checksum);
+                            if trace_values {
+                                world.resource_scope(|world, mut trace: Mut<SyncTestTrace>| {
+                                    trace.record(&mut snapshots, world, frame);
+                                });
+                            }
                         }
                     }
                     Request::Load { frame } => snapshots.load(world, frame),

@@ -38,6 +38,7 @@
 
 mod app_ext;
 mod checksum;
+mod desync;
 mod driver;
 mod inputs;
 mod messages;
@@ -48,6 +49,7 @@ mod snapshot;
 mod stats;
 
 pub use app_ext::RollbackApp;
+pub use desync::DivergedValue;
 pub use inputs::{LocalInputs, PlayerInputs};
 pub use messages::Confirmed;
 pub use plugin::{

@@ -11,6 +11,9 @@ use bevy::prelude::*;
 use crate::checksum::{hash_item, short_type_name};
 use crate::rollback_id::{Rollback, RollbackGeneration, RollbackId, RollbackIdCounter};
 
+/// Per hashable registered type (by index): each value's hash by rollback id, sorted.
+pub(crate) type ValueHashes = Vec<(usize, Vec<(Option<RollbackId>, u64)>)>;
+
 /// Old entity → entity that replaced it after a load respawned it.
 pub(crate) type EntityRemap = EntityHashMap<Entity>;
 
@@ -25,6 +28,11 @@ pub(crate) trait Snapshotter: Send + Sync {
     fn map_entities(&mut self, _world: &mut World, _remap: &EntityRemap) {}
     /// Order-independent checksum of the live values, if the type is hashable.
     fn checksum(&mut self, world: &mut World) -> Option<u64>;
+    /// Hash of each live value by rollback id (a resource is one value, id `None`),
+    /// sorted by id; `false` if the type is not hashable. Used by sync-test to name
+    /// the entities that diverged; not on the P2P hot path.
+    fn value_hashes(&mut self, world: &mut World, out: &mut Vec<(Option<RollbackId>, u64)>)
+        -> bool;
 }
 
 type HashFn<T> = fn(u64, &T) -> u64;
@@ -227,6 +235,22 @@ impl<T: Component<Mutability = bevy::ecs::component::Mutable> + Clone> Snapshott
                 .fold(0u64, |acc, (r, v)| acc.wrapping_add(hash(r.id().0, v))),
         )
     }
+
+    fn value_hashes(
+        &mut self,
+        world: &mut World,
+        out: &mut Vec<(Option<RollbackId>, u64)>,
+    ) -> bool {
+        let Some(hash) = self.hash else { return false };
+        let query = self.ids.get_or_insert_with(|| world.query());
+        out.extend(
+            query
+                .iter(world)
+                .map(|(r, v)| (Some(r.id()), hash(r.id().0, v))),
+        );
+        out.sort_unstable();
+        true
+    }
 }
 
 /// Snapshots of resource `R`.
@@ -279,6 +303,18 @@ impl<R: Resource + Clone> Snapshotter for ResourceSnapshots<R> {
     fn checksum(&mut self, world: &mut World) -> Option<u64> {
         let hash = self.hash?;
         Some(world.get_resource::<R>().map_or(0, |r| hash(0, r)))
+    }
+
+    fn value_hashes(
+        &mut self,
+        world: &mut World,
+        out: &mut Vec<(Option<RollbackId>, u64)>,
+    ) -> bool {
+        let Some(hash) = self.hash else { return false };
+        if let Some(r) = world.get_resource::<R>() {
+            out.push((None, hash(0, r)));
+        }
+        true
     }
 }
 
@@ -421,6 +457,23 @@ impl SnapshotRegistry {
         for t in &mut self.types {
             t.map_entities(world, &self.remap);
         }
+    }
+
+    /// Every hashable registered type's value hashes (see [`ValueHashes`]).
+    pub(crate) fn value_hashes(&mut self, world: &mut World) -> ValueHashes {
+        let mut out = Vec::new();
+        for (index, t) in self.types.iter_mut().enumerate() {
+            let mut values = Vec::new();
+            if t.value_hashes(world, &mut values) {
+                out.push((index, values));
+            }
+        }
+        out
+    }
+
+    /// The name of registered type number `index`.
+    pub(crate) fn type_name(&self, index: usize) -> &str {
+        self.types.get(index).map_or("?", |t| t.name())
     }
 
     /// Named checksum parts of every hashable registered type.

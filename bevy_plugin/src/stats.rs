@@ -6,6 +6,7 @@ use bevy::prelude::*;
 use rtcplay::session::{Frame, Input, PeerStats, SessionEvent, SessionStats};
 use rtcplay::transport::PeerId;
 
+use crate::desync::DivergedValue;
 use crate::session::RtcPlaySession;
 
 /// What the session reports, as a Bevy message.
@@ -23,6 +24,8 @@ pub enum RtcPlayEvent {
         resimulated: u64,
         /// Registered types whose checksums differ.
         parts: Vec<String>,
+        /// The values that differ: type, rollback id and entity (or a resource).
+        values: Vec<DivergedValue>,
     },
 }
 

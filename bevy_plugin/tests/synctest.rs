@@ -6,17 +6,19 @@ mod common;
 
 use bevy::prelude::*;
 use bevy_rtcplay::prelude::*;
+use bevy_rtcplay::DivergedValue;
 use common::*;
 
 /// Not rolled back, so re-simulation sees a different value: non-deterministic.
 #[derive(Resource, Default)]
 struct Drift(i32);
 
-fn drifting_system(mut drift: ResMut<Drift>, mut q: Query<&mut Vel>) {
+/// Perturbs player 1's position only, so the report can name that one entity.
+fn drifting_system(mut drift: ResMut<Drift>, mut q: Query<(&Player, &mut Pos)>) {
     drift.0 += 1;
     if drift.0 > 200 {
-        for mut v in &mut q {
-            v.x += drift.0 % 2;
+        for (_, mut pos) in q.iter_mut().filter(|(p, _)| p.handle == 1) {
+            pos.x += drift.0 % 2;
         }
     }
 }
@@ -49,6 +51,18 @@ fn mismatches(app: &App) -> Vec<(u32, Vec<String>)> {
         .collect()
 }
 
+fn first_diverged_values(app: &App) -> Vec<DivergedValue> {
+    app.world()
+        .resource::<Events>()
+        .0
+        .iter()
+        .find_map(|e| match e {
+            RtcPlayEvent::SyncTestMismatch { values, .. } => Some(values.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn deterministic_game_passes_sync_test() {
     let mut app = synctest_app(false);
@@ -68,7 +82,37 @@ fn sync_test_flags_a_non_deterministic_system_and_names_the_type() {
     let found = mismatches(&app);
     let (frame, parts) = found.first().cloned().expect("non-determinism caught");
     assert!(frame < 120, "caught late at frame {frame}");
-    assert!(parts.contains(&"Vel".to_string()), "parts: {parts:?}");
+    assert!(parts.contains(&"Pos".to_string()), "parts: {parts:?}");
+}
+
+#[test]
+fn sync_test_names_the_entity_whose_value_diverged() {
+    let mut app = synctest_app(true);
+    for _ in 0..300 {
+        app.update();
+    }
+    let mut players = app
+        .world_mut()
+        .query::<(Entity, &Player, &bevy_rtcplay::Rollback)>();
+    let (entity, id) = players
+        .iter(app.world())
+        .find(|(_, p, _)| p.handle == 1)
+        .map(|(e, _, r)| (e, r.id()))
+        .expect("player 1 exists");
+    let values = first_diverged_values(&app);
+    assert!(
+        values.contains(&DivergedValue {
+            type_name: "Pos".into(),
+            rollback_id: Some(id),
+            entity: Some(entity),
+        }),
+        "values: {values:?}"
+    );
+    // Only player 1 was perturbed: nothing else is blamed.
+    assert!(
+        values.iter().all(|v| v.rollback_id == Some(id)),
+        "values: {values:?}"
+    );
 }
 
 /// (frame, elapsed, delta) seen by a system in the rollback schedule.

@@ -624,3 +624,53 @@ fn relay_only_peers_connect_through_a_real_turn_server() {
     drop(sockets);
     drop(turn.child);
 }
+
+#[test]
+fn peers_without_any_ice_path_get_a_clear_error_and_no_connection() {
+    // Relay-only peers whose TURN server never answers: neither side has a single
+    // candidate, so ICE can find no path. A UDP socket we hold open swallows the TURN
+    // requests (no ICMP "port unreachable" shortcut).
+    let black_hole = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind black hole");
+    let turn_url = format!("turn:{}", black_hole.local_addr().expect("addr"));
+    let server = Server::start();
+    let handshake_timeout = Duration::from_secs(2);
+    let mut sockets: Vec<Socket> = (0..2)
+        .map(|_| {
+            let mut c = config(&server, "no-path", 2);
+            c.relay_only = true;
+            c.handshake_timeout = handshake_timeout;
+            c.ice_servers = vec![IceServerConfig::turn(turn_url.clone(), "user", "pass")];
+            Socket::new(c).expect("socket starts")
+        })
+        .collect();
+    let ids: Vec<PeerId> = sockets
+        .iter_mut()
+        .map(|s| {
+            match expect_event(s, PATIENCE, "Joined", |e| {
+                matches!(e, SocketEvent::Joined { .. })
+            }) {
+                SocketEvent::Joined { me } => me,
+                other => unreachable!("{other:?}"),
+            }
+        })
+        .collect();
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        let other = ids[1 - i];
+        let event = next_significant_event(socket);
+        assert!(
+            matches!(
+                event,
+                SocketEvent::Error(TransportError::IceFailed(peer))
+                    | SocketEvent::Error(TransportError::HandshakeTimeout(peer))
+                    if peer == other
+            ),
+            "peer {i}: expected an ICE failure or handshake timeout for {other:?}, got {event:?}"
+        );
+        assert!(socket.connected_peers().is_empty());
+        // Nothing goes out to a peer that never connected: a clear error, no panic.
+        assert_eq!(
+            socket.send_unreliable(Target::Peer(other), b"lost"),
+            Err(TransportError::NotConnected(other))
+        );
+    }
+}
