@@ -80,6 +80,7 @@ impl Raw {
             room: room.into(),
             players,
             token: token.map(str::to_owned),
+            room_secret: None,
         })
         .await;
         self.recv().await.expect("answer to join")
@@ -561,6 +562,7 @@ async fn version_mismatch_is_refused() {
         room: "future".into(),
         players: 2,
         token: None,
+        room_secret: None,
     })
     .await;
     raw.expect_error(ErrorCode::VersionMismatch).await;

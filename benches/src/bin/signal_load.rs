@@ -294,6 +294,7 @@ fn join_msg(room: String) -> Message {
             room,
             players: 2,
             token: None,
+            room_secret: None,
         }
         .to_json(),
     )

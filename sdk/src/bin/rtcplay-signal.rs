@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use rtcplay::signaling::{IceServer, ServerConfig, SignalingServer};
+use rtcplay::signaling::{IceServer, ServerConfig, SignalingServer, TurnConfig};
 
 /// rtcplay signaling server: rooms, N-player matchmaking and relay of WebRTC
 /// offers, answers and ICE candidates over WebSocket.
@@ -51,7 +51,18 @@ struct Args {
     /// TURN server URL handed to clients (repeatable).
     #[arg(long)]
     turn: Vec<String>,
-    /// TURN user name.
+    /// TURN server URL for which each peer gets its own time-limited credentials
+    /// (coturn `use-auth-secret`; repeatable). Needs --turn-secret.
+    #[arg(long)]
+    turn_url: Vec<String>,
+    /// Secret shared with the TURN server (coturn `static-auth-secret`), or set
+    /// RTCPLAY_TURN_SECRET.
+    #[arg(long, env = "RTCPLAY_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+    /// Seconds an issued TURN credential stays valid.
+    #[arg(long, default_value_t = 3600)]
+    turn_ttl: u64,
+    /// TURN user name (static credentials for --turn; prefer --turn-url).
     #[arg(long)]
     turn_username: Option<String>,
     /// TURN credential.
@@ -88,6 +99,18 @@ fn main() {
             credential: args.turn_credential.clone(),
         });
     }
+    let turn = match (&args.turn_secret, args.turn_url.is_empty()) {
+        (Some(secret), false) => Some(TurnConfig {
+            urls: args.turn_url.clone(),
+            secret: secret.clone(),
+            ttl: Duration::from_secs(args.turn_ttl.max(1)),
+        }),
+        (None, true) => None,
+        _ => {
+            eprintln!("rtcplay-signal: --turn-url and --turn-secret go together");
+            std::process::exit(2);
+        }
+    };
     let config = ServerConfig {
         max_frame_size: args.max_frame_size,
         rate_limit_burst: args.rate_burst,
@@ -99,6 +122,7 @@ fn main() {
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
         room_token: args.room_token.clone(),
         ice_servers,
+        turn,
         ..ServerConfig::default()
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -32,6 +32,9 @@ pub struct ClientConfig {
     pub queue_capacity: usize,
     /// Largest frame accepted from the server, in bytes.
     pub max_frame_size: usize,
+    /// Private-room secret sent with `join`: only joiners with the same secret are
+    /// matched together.
+    pub room_secret: Option<String>,
 }
 
 impl Default for ClientConfig {
@@ -42,6 +45,7 @@ impl Default for ClientConfig {
             join_timeout: Duration::from_secs(10),
             queue_capacity: 256,
             max_frame_size: 64 * 1024,
+            room_secret: None,
         }
     }
 }
@@ -86,6 +90,7 @@ impl SignalingClient {
             room: room.to_owned(),
             players,
             token,
+            room_secret: config.room_secret.clone(),
         };
         let (ws, welcome) =
             tokio::time::timeout(config.join_timeout, connect_and_join(url, join, &config))

@@ -56,6 +56,8 @@ mod rate_limit;
 mod rooms;
 #[cfg(feature = "native")]
 mod server;
+#[cfg(feature = "native")]
+mod turn_credentials;
 
 #[cfg(feature = "native")]
 pub use client::{ClientConfig, SignalingClient};
@@ -66,3 +68,5 @@ pub use protocol::{
 };
 #[cfg(feature = "native")]
 pub use server::{ServerConfig, ServerStats, SignalingServer};
+#[cfg(feature = "native")]
+pub use turn_credentials::{turn_password, TurnConfig};

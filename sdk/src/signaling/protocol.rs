@@ -41,6 +41,11 @@ pub enum ClientMessage {
         /// Shared secret, required when the server was started with a room token.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<String>,
+        /// Private-room secret: only joiners with the same secret (and the same
+        /// room name and size) are matched together. Joiners without it never meet
+        /// joiners with it, so a room name cannot be squatted or gate-crashed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room_secret: Option<String>,
     },
     /// Relay `data` to the member `to` of the sender's room.
     Signal {
@@ -333,6 +338,7 @@ mod tests {
             room: "lobby".into(),
             players: 2,
             token: None,
+            room_secret: None,
         };
         let json = msg.to_json();
         assert_eq!(

@@ -11,6 +11,7 @@ use super::protocol::{
     valid_room_name, ErrorCode, IceServer, PeerId, ServerMessage, SignalData, Welcome, MIN_PLAYERS,
     PROTOCOL_VERSION,
 };
+use super::turn_credentials::TurnConfig;
 
 /// Identifies one WebSocket connection inside the server.
 pub(crate) type ConnId = u64;
@@ -30,8 +31,14 @@ struct Room {
     /// Set once N members have joined; the room then takes no more joiners.
     full: bool,
     /// The key under which the room waits for joiners while it is not full.
-    key: (String, u8),
+    key: RoomKey,
 }
+
+/// Longest accepted private-room secret, in bytes.
+const MAX_ROOM_SECRET_LEN: usize = 128;
+
+/// Rooms wait for joiners under (name, size, private-room secret).
+type RoomKey = (String, u8, Option<String>);
 
 /// Counts of what the rooms hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,19 +55,25 @@ pub(crate) struct RoomCounts {
 pub(crate) struct Rooms {
     rooms: HashMap<u64, Room>,
     /// Rooms still filling up, by (name, players).
-    open: HashMap<(String, u8), u64>,
+    open: HashMap<RoomKey, u64>,
     /// Where each joined connection is.
     membership: HashMap<ConnId, (u64, PeerId)>,
     next_room: u64,
     max_rooms: usize,
     max_players: u8,
     ice_servers: Vec<IceServer>,
+    turn: Option<TurnConfig>,
     created: u64,
     freed: u64,
 }
 
 impl Rooms {
-    pub(crate) fn new(max_rooms: usize, max_players: u8, ice_servers: Vec<IceServer>) -> Self {
+    pub(crate) fn new(
+        max_rooms: usize,
+        max_players: u8,
+        ice_servers: Vec<IceServer>,
+        turn: Option<TurnConfig>,
+    ) -> Self {
         Self {
             rooms: HashMap::new(),
             open: HashMap::new(),
@@ -69,6 +82,7 @@ impl Rooms {
             max_rooms,
             max_players,
             ice_servers,
+            turn,
             created: 0,
             freed: 0,
         }
@@ -81,6 +95,7 @@ impl Rooms {
         version: u32,
         name: String,
         players: u8,
+        secret: Option<String>,
         out: &mut Outbox,
     ) -> Result<(), Refusal> {
         if self.membership.contains_key(&conn) {
@@ -110,7 +125,16 @@ impl Rooms {
                 "room name must be 1-64 bytes without control characters".into(),
             ));
         }
-        let key = (name, players);
+        if secret
+            .as_ref()
+            .is_some_and(|s| s.len() > MAX_ROOM_SECRET_LEN)
+        {
+            return Err((
+                ErrorCode::BadRoom,
+                format!("room secret longer than {MAX_ROOM_SECRET_LEN} bytes"),
+            ));
+        }
+        let key = (name, players, secret);
         let room_id = match self.open.get(&key) {
             Some(&id) => id,
             None => {
@@ -144,6 +168,10 @@ impl Rooms {
         };
         let peer = PeerId(room.next_peer);
         room.next_peer = next_peer;
+        let mut ice_servers = self.ice_servers.clone();
+        if let Some(turn) = &self.turn {
+            ice_servers.push(turn.credentials(peer, std::time::SystemTime::now()));
+        }
         out.push((
             conn,
             ServerMessage::Welcome(Welcome {
@@ -151,7 +179,7 @@ impl Rooms {
                 peer_id: peer,
                 room: key.0,
                 players,
-                ice_servers: self.ice_servers.clone(),
+                ice_servers,
             }),
         ));
         for &(other, other_conn) in &room.members {
@@ -244,12 +272,12 @@ mod tests {
     use super::*;
 
     fn rooms() -> Rooms {
-        Rooms::new(4, 8, Vec::new())
+        Rooms::new(4, 8, Vec::new(), None)
     }
 
     fn join(r: &mut Rooms, conn: ConnId, name: &str, players: u8) -> Outbox {
         let mut out = Vec::new();
-        let res = r.join(conn, PROTOCOL_VERSION, name.into(), players, &mut out);
+        let res = r.join(conn, PROTOCOL_VERSION, name.into(), players, None, &mut out);
         assert_eq!(res, Ok(()));
         out
     }
@@ -361,19 +389,19 @@ mod tests {
         let mut out = Vec::new();
         let code = |res: Result<(), Refusal>| res.map_err(|e| e.0);
         assert_eq!(
-            code(r.join(1, 2, "a".into(), 2, &mut out)),
+            code(r.join(1, 2, "a".into(), 2, None, &mut out)),
             Err(ErrorCode::VersionMismatch)
         );
         assert_eq!(
-            code(r.join(1, 1, "a".into(), 1, &mut out)),
+            code(r.join(1, 1, "a".into(), 1, None, &mut out)),
             Err(ErrorCode::BadPlayers)
         );
         assert_eq!(
-            code(r.join(1, 1, "a".into(), 9, &mut out)),
+            code(r.join(1, 1, "a".into(), 9, None, &mut out)),
             Err(ErrorCode::BadPlayers)
         );
         assert_eq!(
-            code(r.join(1, 1, String::new(), 2, &mut out)),
+            code(r.join(1, 1, String::new(), 2, None, &mut out)),
             Err(ErrorCode::BadRoom)
         );
         assert!(out.is_empty());
@@ -381,11 +409,11 @@ mod tests {
             join(&mut r, conn, &format!("room{conn}"), 2);
         }
         assert_eq!(
-            code(r.join(9, 1, "x".into(), 2, &mut out)),
+            code(r.join(9, 1, "x".into(), 2, None, &mut out)),
             Err(ErrorCode::ServerFull)
         );
         assert_eq!(
-            code(r.join(0, 1, "room1".into(), 2, &mut out)),
+            code(r.join(0, 1, "room1".into(), 2, None, &mut out)),
             Err(ErrorCode::AlreadyInRoom)
         );
     }

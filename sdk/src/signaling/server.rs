@@ -26,6 +26,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::protocol::{ClientMessage, ErrorCode, IceServer, ServerMessage, MAX_PLAYERS};
 use super::rate_limit::TokenBucket;
 use super::rooms::{ConnId, Outbox, Refusal, Rooms};
+use super::turn_credentials::TurnConfig;
 use super::SignalingError;
 
 /// Listen backlog: room for bursts of new connections (the kernel caps it at
@@ -71,6 +72,9 @@ pub struct ServerConfig {
     pub room_token: Option<String>,
     /// ICE servers handed to every client in `welcome`.
     pub ice_servers: Vec<IceServer>,
+    /// A TURN server with time-limited credentials: every `welcome` then carries
+    /// one more ICE server with a user name and password made for that peer.
+    pub turn: Option<TurnConfig>,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +93,7 @@ impl Default for ServerConfig {
             outgoing_queue: 64,
             room_token: None,
             ice_servers: Vec::new(),
+            turn: None,
         }
     }
 }
@@ -162,7 +167,12 @@ impl SignalingServer {
             .max_frame_size(Some(frame));
         let max_players = config.max_peers_per_room.min(MAX_PLAYERS);
         let state = State {
-            rooms: Rooms::new(config.max_rooms, max_players, config.ice_servers.clone()),
+            rooms: Rooms::new(
+                config.max_rooms,
+                max_players,
+                config.ice_servers.clone(),
+                config.turn.clone(),
+            ),
             conns: HashMap::new(),
             per_ip: HashMap::new(),
             next_conn: 0,
@@ -571,6 +581,7 @@ impl Connection {
                 room,
                 players,
                 token,
+                room_secret,
             } => {
                 if let Some(expected) = &shared.config.room_token {
                     if !token_matches(expected, token.as_deref()) {
@@ -585,7 +596,9 @@ impl Connection {
                 if !state.conns.contains_key(&id) {
                     return Flow::Continue; // being closed as too slow
                 }
-                let res = state.rooms.join(id, version, room, players, &mut out);
+                let res = state
+                    .rooms
+                    .join(id, version, room, players, room_secret, &mut out);
                 state.deliver(id, std::mem::take(&mut out), &mut self.mine);
                 res
             }

@@ -50,6 +50,8 @@ pub struct SocketConfig {
     pub players: u8,
     /// Optional token passed to the signaling server.
     pub token: Option<String>,
+    /// Private-room secret: the server matches only joiners with the same secret.
+    pub room_secret: Option<String>,
     /// ICE servers used in addition to the ones the signaling server announces.
     pub ice_servers: Vec<IceServerConfig>,
     /// Use only TURN relay candidates (the browser's `iceTransportPolicy: "relay"`):
@@ -58,6 +60,10 @@ pub struct SocketConfig {
     /// Local address to bind the UDP sockets to. `0.0.0.0` gathers every interface
     /// except loopback; use `127.0.0.1` for tests on one machine.
     pub bind_ip: std::net::IpAddr,
+    /// With a TURN server among the ICE servers: a peer pair that has not connected
+    /// this long after "room full" (or whose ICE failed sooner) is set up again over
+    /// the TURN relay only. Per pair: the other pairs keep their direct paths.
+    pub relay_fallback_after: Duration,
     /// Time from "room full" until a peer must be connected (hello acknowledged on
     /// both channels). A peer that misses it is reported as an error and dropped.
     pub handshake_timeout: Duration,
@@ -90,9 +96,11 @@ impl SocketConfig {
             room: room.into(),
             players,
             token: None,
+            room_secret: None,
             ice_servers: Vec::new(),
             relay_only: false,
             bind_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            relay_fallback_after: Duration::from_secs(4),
             handshake_timeout: Duration::from_secs(10),
             disconnect_timeout: Duration::from_secs(3),
             ping_interval: Duration::from_millis(250),

@@ -67,6 +67,11 @@ pub struct PeerStats {
     pub dropped_incoming: u64,
     /// Type of our side of the selected ICE candidate pair.
     pub candidate_type: Option<CandidateType>,
+    /// Type of the remote side of the selected ICE candidate pair. Through NATs our
+    /// side is often reported as `Host` (the base of a server-reflexive candidate)
+    /// while the remote side is server-reflexive; a relayed path has `Relay` on at
+    /// least one side.
+    pub remote_candidate_type: Option<CandidateType>,
     /// How long each connection stage took.
     pub setup: SetupTimings,
 }

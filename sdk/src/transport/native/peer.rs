@@ -35,6 +35,8 @@ use crate::transport::{
 
 /// How often an unanswered hello is repeated.
 const HELLO_RETRY: Duration = Duration::from_millis(5);
+/// Binding requests per candidate pair before it counts as failed (fast connect).
+const ICE_MAX_BINDING_REQUESTS: u16 = 100;
 /// How long a closing peer waits for its goodbye to be acknowledged.
 const BYE_FLUSH: Duration = Duration::from_millis(100);
 
@@ -84,10 +86,17 @@ pub(crate) struct PeerParams {
     pub(crate) config: Arc<SocketConfig>,
     /// ICE servers (configured plus announced by signaling).
     pub(crate) ice_servers: Vec<IceServerConfig>,
+    /// Gather and use TURN relay candidates only (the configured policy, or the
+    /// second attempt after a direct one failed).
+    pub(crate) relay_only: bool,
+    /// Time from the start of this attempt until the peer must be connected.
+    pub(crate) handshake_timeout: Duration,
     /// The game's inbox.
     pub(crate) inbox: Inbox,
-    /// Where events go, tagged with the remote's id.
-    pub(crate) events: mpsc::UnboundedSender<(PeerId, PeerEvent)>,
+    /// Number of this attempt to connect to `remote` (events are tagged with it).
+    pub(crate) attempt: u32,
+    /// Where events go, tagged with the remote's id and the attempt.
+    pub(crate) events: mpsc::UnboundedSender<(PeerId, u32, PeerEvent)>,
 }
 
 /// The owner's handle: feed remote signals in; drop it to close the connection.
@@ -129,6 +138,13 @@ enum End {
     Failed(TransportError),
 }
 
+/// Candidate types of the selected ICE pair.
+#[derive(Debug, Default, Clone, Copy)]
+struct CandidatePair {
+    local: Option<CandidateType>,
+    remote: Option<CandidateType>,
+}
+
 /// Per-channel handshake progress.
 #[derive(Debug, Default, Clone, Copy)]
 struct HelloState {
@@ -139,6 +155,7 @@ struct HelloState {
 
 async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerSignal>) {
     let remote = params.remote;
+    let attempt = params.attempt;
     let events = params.events.clone();
     let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
     let internal_tx = Arc::new(internal_tx);
@@ -149,7 +166,7 @@ async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerS
     let (pc, channels) = match built {
         Ok(parts) => parts,
         Err(error) => {
-            let _ = events.send((remote, PeerEvent::Failed(error)));
+            let _ = events.send((remote, attempt, PeerEvent::Failed(error)));
             return;
         }
     };
@@ -179,7 +196,7 @@ async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerS
         remote_description_set: false,
         pending_candidates: Vec::new(),
         connected: false,
-        candidate_type: None,
+        candidate_types: None,
         rate_sample: (Instant::now(), 0, 0),
         rates: (0.0, 0.0),
     };
@@ -221,14 +238,14 @@ async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerS
         helper.abort();
     }
     let state = ConnectionState::Disconnected;
-    let _ = events.send((remote, PeerEvent::Stats(task.stats(state))));
+    let _ = events.send((remote, attempt, PeerEvent::Stats(task.stats(state))));
     match end {
         End::OwnerGone => {}
         End::Disconnected(reason) => {
-            let _ = events.send((remote, PeerEvent::Disconnected(reason)));
+            let _ = events.send((remote, attempt, PeerEvent::Disconnected(reason)));
         }
         End::Failed(error) => {
-            let _ = events.send((remote, PeerEvent::Failed(error)));
+            let _ = events.send((remote, attempt, PeerEvent::Failed(error)));
         }
     }
 }
@@ -259,21 +276,27 @@ async fn build_connection(
         // browsers).
         .with_answering_dtls_role(rtc::peer_connection::transport::RTCDtlsRole::Server)
         .with_include_loopback_candidate(config.bind_ip.is_loopback());
-    if config.relay_only {
+    if params.relay_only {
         // Relay candidates normally wait (2 s) for a direct path to win; with relays
         // only there is nothing to wait for.
         settings = settings.with_relay_acceptance_min_wait(Some(Duration::ZERO));
     }
     if config.fast_connect {
         settings = settings
-            .with_ice_connection_attempts(Some(Duration::from_millis(10)), None)
+            // Through NATs the first checks of a pair are dropped until the other
+            // side's checks open the mapping (and trickled candidates arrive over
+            // signaling): give each pair ~1 s of retries instead of the default 7.
+            .with_ice_connection_attempts(
+                Some(Duration::from_millis(10)),
+                Some(ICE_MAX_BINDING_REQUESTS),
+            )
             .with_prflx_acceptance_min_wait(Some(Duration::ZERO));
     }
     let pc = PeerConnectionBuilder::new()
         .with_configuration(
             RTCConfigurationBuilder::new()
                 .with_ice_servers(ice_servers)
-                .with_ice_transport_policy(if config.relay_only {
+                .with_ice_transport_policy(if params.relay_only {
                     RTCIceTransportPolicy::Relay
                 } else {
                     RTCIceTransportPolicy::All
@@ -308,7 +331,7 @@ struct PeerTask {
     remote_description_set: bool,
     pending_candidates: Vec<RTCIceCandidateInit>,
     connected: bool,
-    candidate_type: Option<CandidateType>,
+    candidate_types: Option<CandidatePair>,
     /// Previous (time, bytes in, bytes out) sample for the per-second rates.
     rate_sample: (Instant, u64, u64),
     rates: (f64, f64),
@@ -327,7 +350,10 @@ impl PeerTask {
     }
 
     fn emit(&self, event: PeerEvent) {
-        let _ = self.params.events.send((self.remote(), event));
+        let _ = self
+            .params
+            .events
+            .send((self.remote(), self.params.attempt, event));
     }
 
     fn webrtc_error(&self, error: RtcError) -> TransportError {
@@ -355,7 +381,7 @@ impl PeerTask {
             }
         }
         let config = self.params.config.clone();
-        let handshake_deadline = tokio::time::sleep(config.handshake_timeout);
+        let handshake_deadline = tokio::time::sleep(self.params.handshake_timeout);
         tokio::pin!(handshake_deadline);
         let mut hello_timer = tokio::time::interval(HELLO_RETRY);
         hello_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -397,8 +423,8 @@ impl PeerTask {
                     // Setup is over even if the remote's last hello got lost.
                     self.boost.store(false, Ordering::Relaxed);
                     self.send_ping().await;
-                    if self.candidate_type.is_none() {
-                        self.candidate_type = selected_candidate_type(self.pc.as_ref()).await;
+                    if self.candidate_types.is_none() {
+                        self.candidate_types = selected_candidate_types(self.pc.as_ref()).await;
                     }
                     // Periodic stats go into a slot the game reads, not into a
                     // queue that would grow while the game does not look.
@@ -656,7 +682,7 @@ impl PeerTask {
             handle.reliable_wake.clone(),
             self.link.clone(),
         )));
-        self.candidate_type = selected_candidate_type(self.pc.as_ref()).await;
+        self.candidate_types = selected_candidate_types(self.pc.as_ref()).await;
         self.emit(PeerEvent::Connected(handle));
         let stats = self.stats(ConnectionState::Connected);
         self.emit(PeerEvent::Stats(stats));
@@ -711,34 +737,45 @@ impl PeerTask {
             bytes_out,
             dropped_unreliable: link.dropped_unreliable.load(Ordering::Relaxed),
             dropped_incoming: link.dropped_incoming.load(Ordering::Relaxed),
-            candidate_type: self.candidate_type,
+            candidate_type: self.candidate_types.and_then(|pair| pair.local),
+            remote_candidate_type: self.candidate_types.and_then(|pair| pair.remote),
             setup: self.timings,
         }
     }
 }
 
-/// Our side's candidate type in the selected pair, from webrtc's stats.
-async fn selected_candidate_type(pc: &dyn PeerConnection) -> Option<CandidateType> {
+/// The candidate types of the selected pair (ours, the remote's), from webrtc's stats.
+async fn selected_candidate_types(pc: &dyn PeerConnection) -> Option<CandidatePair> {
     let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
     let pair_id = report.transport()?.selected_candidate_pair_id.clone();
-    let local_id = match report.get(&pair_id)? {
-        RTCStatsReportEntry::IceCandidatePair(pair) => pair.local_candidate_id.clone(),
+    let (local_id, remote_id) = match report.get(&pair_id)? {
+        RTCStatsReportEntry::IceCandidatePair(pair) => (
+            pair.local_candidate_id.clone(),
+            pair.remote_candidate_id.clone(),
+        ),
         _ => return None,
     };
-    // The pair names its candidate "candidate:…"; the entry id carries a type prefix.
-    let found = report.iter().find_map(|entry| match entry {
-        RTCStatsReportEntry::LocalCandidate(candidate) if entry.id().ends_with(&local_id) => {
-            match candidate.candidate_type {
-                RTCIceCandidateType::Host => Some(CandidateType::Host),
-                RTCIceCandidateType::Srflx => Some(CandidateType::ServerReflexive),
-                RTCIceCandidateType::Prflx => Some(CandidateType::PeerReflexive),
-                RTCIceCandidateType::Relay => Some(CandidateType::Relay),
-                _ => None,
-            }
-        }
+    let kind = |candidate_type: RTCIceCandidateType| match candidate_type {
+        RTCIceCandidateType::Host => Some(CandidateType::Host),
+        RTCIceCandidateType::Srflx => Some(CandidateType::ServerReflexive),
+        RTCIceCandidateType::Prflx => Some(CandidateType::PeerReflexive),
+        RTCIceCandidateType::Relay => Some(CandidateType::Relay),
         _ => None,
-    });
-    found
+    };
+    // The pair names its candidates "candidate:…"; the entry ids carry a type prefix.
+    let mut pair = CandidatePair::default();
+    for entry in report.iter() {
+        match entry {
+            RTCStatsReportEntry::LocalCandidate(c) if entry.id().ends_with(&local_id) => {
+                pair.local = kind(c.candidate_type);
+            }
+            RTCStatsReportEntry::RemoteCandidate(c) if entry.id().ends_with(&remote_id) => {
+                pair.remote = kind(c.candidate_type);
+            }
+            _ => {}
+        }
+    }
+    pair.local.is_some().then_some(pair)
 }
 
 #[cfg(test)]
@@ -750,7 +787,7 @@ mod tests {
     struct TestPeer {
         id: PeerId,
         handle: Option<PeerHandle>,
-        events: mpsc::UnboundedReceiver<(PeerId, PeerEvent)>,
+        events: mpsc::UnboundedReceiver<(PeerId, u32, PeerEvent)>,
         unreliable: crossbeam_channel::Receiver<Received>,
         reliable: crossbeam_channel::Receiver<Received>,
         link: Option<LinkHandle>,
@@ -768,6 +805,9 @@ mod tests {
             offerer: me > remote,
             config: Arc::new(config),
             ice_servers: Vec::new(),
+            relay_only: false,
+            handshake_timeout: Duration::from_secs(10),
+            attempt: 0,
             inbox: Inbox {
                 unreliable: utx,
                 reliable: rtx,
@@ -791,8 +831,8 @@ mod tests {
             |p: &TestPeer| p.stats.as_ref().map(|s| s.state) == Some(ConnectionState::Connected);
         while a.link.is_none() || b.link.is_none() || !connected(a) || !connected(b) {
             tokio::select! {
-                Some((_, event)) = a.events.recv() => route(event, a, b),
-                Some((_, event)) = b.events.recv() => route(event, b, a),
+                Some((_, _, event)) = a.events.recv() => route(event, a, b),
+                Some((_, _, event)) = b.events.recv() => route(event, b, a),
             }
         }
     }
@@ -856,7 +896,7 @@ mod tests {
         a.handle.take().expect("running").close().await;
         let reason = loop {
             match b.events.recv().await {
-                Some((_, PeerEvent::Disconnected(reason))) => break reason,
+                Some((_, _, PeerEvent::Disconnected(reason))) => break reason,
                 Some(_) => continue,
                 None => panic!("peer task ended without an event"),
             }

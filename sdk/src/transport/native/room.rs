@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::link::Inbox;
 use super::peer::{spawn_peer, PeerEvent, PeerHandle, PeerParams, PeerSignal};
 use super::socket::Control;
-use crate::signaling::{ServerMessage, SignalData, SignalingClient};
+use crate::signaling::{ClientConfig, ServerMessage, SignalData, SignalingClient};
 use crate::transport::{IceServerConfig, PeerId, SocketConfig, SocketEvent, TransportError};
 
 /// Signals buffered per unknown sender before the room is full.
@@ -57,14 +57,32 @@ fn to_signal_data(signal: PeerSignal) -> SignalData {
     }
 }
 
+/// One remote member's connection attempt.
+struct Attempt {
+    handle: PeerHandle,
+    /// Relay candidates only: the configured policy, or the fallback attempt.
+    relay_only: bool,
+    /// The remote's offer for this attempt has arrived (answerer side).
+    got_offer: bool,
+    /// Its number: events of replaced attempts are ignored.
+    number: u32,
+}
+
 struct Room {
     params: RoomParams,
     me: PeerId,
     ice_servers: Vec<IceServerConfig>,
-    peers: HashMap<PeerId, PeerHandle>,
+    /// Whether a TURN server is known, so a failed direct attempt can fall back.
+    has_turn: bool,
+    /// When the room became full: the fallback attempt gets what is left of the
+    /// handshake timeout.
+    full_at: Option<tokio::time::Instant>,
+    peers: HashMap<PeerId, Attempt>,
     connected: HashSet<PeerId>,
     early: HashMap<PeerId, Vec<SignalData>>,
-    events_tx: mpsc::UnboundedSender<(PeerId, PeerEvent)>,
+    events_tx: mpsc::UnboundedSender<(PeerId, u32, PeerEvent)>,
+    /// Attempts started so far (numbers each one).
+    attempts: u32,
     full: bool,
     all_connected_sent: bool,
 }
@@ -83,29 +101,78 @@ impl Room {
             return;
         }
         self.full = true;
+        self.full_at = Some(tokio::time::Instant::now());
         for remote in members {
             if remote == self.me || self.peers.contains_key(&remote) {
                 continue;
             }
-            let handle = spawn_peer(PeerParams {
-                remote,
-                offerer: self.me > remote,
-                config: self.params.config.clone(),
-                ice_servers: self.ice_servers.clone(),
-                inbox: self.params.inbox.clone(),
-                events: self.events_tx.clone(),
-            });
+            self.start_attempt(remote, self.params.config.relay_only);
             for data in self.early.remove(&remote).unwrap_or_default() {
-                handle.signal(to_peer_signal(data));
+                self.on_signal(remote, data);
             }
-            self.peers.insert(remote, handle);
         }
         self.early.clear();
     }
 
+    /// Start connecting to `remote`, directly (all candidates) or over the relay.
+    fn start_attempt(&mut self, remote: PeerId, relay_only: bool) {
+        let config = &self.params.config;
+        let fallback = self.has_turn && !relay_only;
+        let handshake_timeout = if fallback {
+            config.relay_fallback_after.min(config.handshake_timeout)
+        } else {
+            let spent = self.full_at.map(|t| t.elapsed()).unwrap_or_default();
+            config.handshake_timeout.saturating_sub(spent)
+        };
+        self.attempts += 1;
+        let number = self.attempts;
+        let handle = spawn_peer(PeerParams {
+            remote,
+            attempt: number,
+            offerer: self.me > remote,
+            config: config.clone(),
+            ice_servers: self.ice_servers.clone(),
+            relay_only,
+            handshake_timeout,
+            inbox: self.params.inbox.clone(),
+            events: self.events_tx.clone(),
+        });
+        self.peers.insert(
+            remote,
+            Attempt {
+                handle,
+                relay_only,
+                got_offer: false,
+                number,
+            },
+        );
+    }
+
+    /// The direct attempt to `remote` failed (or the remote gave up on it): try
+    /// again over the TURN relay only. `false` when there is nothing to fall back to.
+    fn fall_back_to_relay(&mut self, remote: PeerId) -> bool {
+        let direct = self.peers.get(&remote).is_some_and(|a| !a.relay_only);
+        if !direct || !self.has_turn || self.connected.contains(&remote) {
+            return false;
+        }
+        tracing::info!(peer = %remote, "direct connection failed; retrying over the TURN relay");
+        // Dropping the old attempt's handle closes its connection.
+        self.start_attempt(remote, true);
+        true
+    }
+
     fn on_signal(&mut self, from: PeerId, data: SignalData) {
-        match self.peers.get(&from) {
-            Some(handle) => handle.signal(to_peer_signal(data)),
+        let is_offer = matches!(data, SignalData::Offer { .. });
+        // A second offer means the remote (the offerer) gave up its direct attempt
+        // and started over relay-only: follow it.
+        if is_offer && self.peers.get(&from).is_some_and(|a| a.got_offer) {
+            self.fall_back_to_relay(from);
+        }
+        match self.peers.get_mut(&from) {
+            Some(attempt) => {
+                attempt.got_offer |= is_offer;
+                attempt.handle.signal(to_peer_signal(data));
+            }
             None if !self.full => {
                 let queue = self.early.entry(from).or_default();
                 if queue.len() < MAX_EARLY_SIGNALS {
@@ -159,6 +226,10 @@ impl Room {
                 self.event(SocketEvent::PeerDisconnected { peer, reason });
             }
             PeerEvent::Failed(error) => {
+                if client.is_some() && self.fall_back_to_relay(peer) {
+                    tracing::debug!(%peer, %error, "direct attempt failed");
+                    return;
+                }
                 self.peers.remove(&peer);
                 self.event(SocketEvent::Error(error));
             }
@@ -170,7 +241,7 @@ impl Room {
         let closing: Vec<_> = self
             .peers
             .drain()
-            .map(|(_, handle)| handle.close())
+            .map(|(_, attempt)| attempt.handle.close())
             .collect();
         futures_util::future::join_all(closing).await;
     }
@@ -179,11 +250,15 @@ impl Room {
 /// Run a room until the socket shuts it down.
 pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver<()>) {
     let config = params.config.clone();
-    let join = SignalingClient::join(
+    let join = SignalingClient::join_with_config(
         &config.signaling_url,
         &config.room,
         config.players,
         config.token.clone(),
+        ClientConfig {
+            room_secret: config.room_secret.clone(),
+            ..ClientConfig::default()
+        },
     );
     let joined = tokio::select! {
         _ = &mut shutdown => return,
@@ -213,14 +288,20 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
     }));
     let _ = params.control.send(Control::Joined(me));
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    let has_turn = ice_servers
+        .iter()
+        .any(|server| server.urls.iter().any(|url| url.starts_with("turn:")));
     let mut room = Room {
         params,
         me,
         ice_servers,
+        has_turn,
+        full_at: None,
         peers: HashMap::new(),
         connected: HashSet::new(),
         early: HashMap::new(),
         events_tx,
+        attempts: 0,
         full: false,
         all_connected_sent: false,
     };
@@ -248,8 +329,11 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
                     }
                 }
             },
-            Some((peer, event)) = events_rx.recv() => {
-                room.on_peer_event(client.as_ref(), peer, event).await;
+            Some((peer, attempt, event)) = events_rx.recv() => {
+                // Events of a replaced attempt (its connection is closing) are stale.
+                if room.peers.get(&peer).is_some_and(|a| a.number == attempt) {
+                    room.on_peer_event(client.as_ref(), peer, event).await;
+                }
             }
         }
     }

@@ -1,0 +1,224 @@
+//! `rtcplay-lab-peer`: one player of the sdk's test game (`tests/sim`) over the
+//! real WebRTC socket, as its own process. Handy to check a network end to end,
+//! and what the network lab runs.
+//!
+//! The network lab (`sdk/tests/nat_lab.rs`) starts one of these per player inside
+//! a network namespace behind a NAT, kills them with SIGKILL, and reads what they
+//! print. Every line on stdout is one event, so the lab can time it on arrival:
+//!
+//! ```text
+//! joined <my id>
+//! connected <peer> <local candidate type> <remote candidate type> <setup ms>
+//! running
+//! disconnected <peer> <reason>          (the socket noticed)
+//! session-disconnected <peer> <frame>   (the session stopped waiting for it)
+//! desync <frame> <peer>
+//! checksum <frame> <hex>                 (the confirmed state of the last frame)
+//! error <text>
+//! ```
+//!
+//! ```text
+//! cargo run -p rtcplay --bin rtcplay-lab-peer -- --url ws://10.99.0.1:3536 --room r --players 2
+//! ```
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../tests/sim/mod.rs"]
+mod sim;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use rtcplay::session::{PlayerType, Request, SessionBuilder, SessionError, SessionEvent};
+use rtcplay::transport::native::Socket;
+use rtcplay::transport::{PeerId, SocketConfig, SocketEvent};
+use sim::{scripted_input, Game};
+
+/// Play the test game in a room and print what happens, one event per line.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Signaling server WebSocket URL.
+    #[arg(long)]
+    url: String,
+    /// Room name.
+    #[arg(long)]
+    room: String,
+    /// Room size.
+    #[arg(long, default_value_t = 2)]
+    players: u8,
+    /// Frames to play (60 per second).
+    #[arg(long, default_value_t = 300)]
+    frames: u32,
+    /// Seconds to wait for every peer to connect.
+    #[arg(long, default_value_t = 30)]
+    connect_secs: u64,
+    /// Socket disconnect timeout, milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    disconnect_ms: u64,
+    /// Seconds the whole match may take before giving up.
+    #[arg(long, default_value_t = 60)]
+    match_secs: u64,
+}
+
+fn main() {
+    // Logs go to stderr; the lab passes RTCPLAY_LAB_LOG through as the filter.
+    let filter = std::env::var("RTCPLAY_LAB_LOG").unwrap_or_else(|_| "off".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    if let Err(error) = run(&args) {
+        println!("error {error}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let players = usize::from(args.players);
+    let mut config = SocketConfig::new(args.url.clone(), args.room.clone(), args.players);
+    config.handshake_timeout = Duration::from_secs(args.connect_secs);
+    config.disconnect_timeout = Duration::from_millis(args.disconnect_ms);
+    let mut socket = Socket::new(config).map_err(|e| e.to_string())?;
+
+    // Connect everyone.
+    let deadline = Instant::now() + Duration::from_secs(args.connect_secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match socket.wait_event(left) {
+            Some(SocketEvent::Joined { me }) => println!("joined {}", me.0),
+            Some(SocketEvent::AllConnected) => break,
+            Some(SocketEvent::Error(error)) => println!("error {error}"),
+            Some(_) => {}
+            None => return Err("timeout: not every peer connected".into()),
+        }
+    }
+    let me = socket.id().ok_or("no id")?;
+    let mut ids: Vec<PeerId> = socket.connected_peers();
+    for &peer in &ids {
+        let stats = socket.stats(peer).unwrap_or_default();
+        let setup = stats.setup.hello_acked.unwrap_or_default();
+        println!(
+            "connected {} {} {} {}",
+            peer.0,
+            type_name(stats.candidate_type),
+            type_name(stats.remote_candidate_type),
+            setup.as_millis()
+        );
+    }
+    ids.push(me);
+    ids.sort();
+
+    // Player handles follow peer ids, so every peer numbers players alike.
+    let mut builder = SessionBuilder::<u8>::new()
+        .with_num_players(players)
+        .with_session_id(0x1ab);
+    for (handle, &id) in ids.iter().enumerate() {
+        let kind = if id == me {
+            PlayerType::Local
+        } else {
+            PlayerType::Remote(id)
+        };
+        builder = builder.add_player(kind, handle);
+    }
+    let mut session = builder.start_p2p_session().map_err(|e| e.to_string())?;
+    let mut game = Game::new(players);
+    let mut saved = BTreeMap::new();
+    let mut history = BTreeMap::new();
+    let last = args.frames;
+    // Play a little past the last frame so the others get our inputs for it.
+    let stop = last + 60;
+    let mut reported = false;
+    let start = Instant::now();
+    let tick = Duration::from_secs(1) / 60;
+    let mut next_tick = start;
+
+    while !(reported && session.current_frame() >= stop) {
+        if start.elapsed() > Duration::from_secs(args.match_secs) {
+            return Err(format!(
+                "match stalled at frame {} (confirmed {:?})",
+                session.current_frame(),
+                session.confirmed_frame()
+            ));
+        }
+        for event in socket.events() {
+            match event {
+                SocketEvent::PeerDisconnected { peer, reason } => {
+                    println!("disconnected {} {reason:?}", peer.0);
+                    session.disconnect_peer(peer);
+                }
+                SocketEvent::Error(error) => println!("error {error}"),
+                _ => {}
+            }
+        }
+        let now = start.elapsed();
+        if session.is_running() && session.current_frame() < stop {
+            let handle = session.local_player_handles()[0];
+            let target = session.current_frame() + session.input_delay();
+            session
+                .add_local_input(handle, scripted_input(handle, target))
+                .map_err(|e| e.to_string())?;
+            match session.advance_frame(now, &mut socket) {
+                Ok(requests) => {
+                    for request in requests {
+                        match request {
+                            Request::Save { frame } => {
+                                saved.insert(frame, game.clone());
+                                history.insert(frame, game.checksum());
+                                session.report_checksum(frame, game.checksum_parts());
+                            }
+                            Request::Load { frame } => game.clone_from(&saved[&frame]),
+                            Request::Advance { inputs, .. } => game.step(&inputs),
+                        }
+                    }
+                }
+                Err(SessionError::PredictionThreshold) => {}
+                Err(error) => return Err(error.to_string()),
+            }
+        } else {
+            session.poll(now, &mut socket);
+        }
+        for event in session.events() {
+            match event {
+                SessionEvent::Running => println!("running"),
+                SessionEvent::Disconnected { peer, frame } => {
+                    println!("session-disconnected {} {frame}", peer.0)
+                }
+                SessionEvent::DesyncDetected { frame, peer, .. } => {
+                    println!("desync {frame} {}", peer.0)
+                }
+                _ => {}
+            }
+        }
+        // The state of frame `last` is saved when frame `last` is advanced; once its
+        // inputs are confirmed, a rollback can no longer change it.
+        if !reported
+            && session.current_frame() > last
+            && session.confirmed_frame().is_some_and(|c| c >= last)
+        {
+            let checksum = history.get(&last).ok_or("no checksum for the last frame")?;
+            println!("checksum {last} {checksum:016x}");
+            reported = true;
+        }
+        next_tick += tick;
+        let now = Instant::now();
+        if next_tick > now {
+            std::thread::sleep(next_tick - now);
+        } else {
+            next_tick = now;
+        }
+    }
+    Ok(())
+}
+
+fn type_name(kind: Option<rtcplay::transport::CandidateType>) -> &'static str {
+    use rtcplay::transport::CandidateType;
+    match kind {
+        Some(CandidateType::Host) => "host",
+        Some(CandidateType::ServerReflexive) => "srflx",
+        Some(CandidateType::PeerReflexive) => "prflx",
+        Some(CandidateType::Relay) => "relay",
+        None => "unknown",
+    }
+}

@@ -1,0 +1,250 @@
+//! Real NAT traversal in a network lab: players in their own network namespaces
+//! behind nftables NAT routers, coturn as STUN/TURN and the signaling server in a
+//! "public" namespace. Each test plays the sdk's test game (`src/bin/rtcplay-lab-peer.rs`)
+//! to the end and compares checksums.
+//!
+//! Needs root (CI runs as root) and `ip`, `nft`, `turnserver`, `conntrack`: the
+//! tests fail, not skip, without them; `.ci/test` installs them. They run one at a
+//! time (nextest group `netlab`). Run them and see their figures with
+//! `cargo nextest run -p rtcplay --test nat_lab --no-capture`.
+
+#![cfg(feature = "native")]
+#![allow(clippy::unwrap_used)]
+
+mod lab;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use lab::{Lab, NatKind};
+
+const CONNECT: Duration = Duration::from_secs(40);
+const MATCH: Duration = Duration::from_secs(60);
+
+/// Player index by peer id, from each player's `joined` line.
+fn ids(lab: &mut Lab) -> HashMap<u32, usize> {
+    lab.peers
+        .iter_mut()
+        .map(|p| {
+            let line = p.wait_for("joined", CONNECT).unwrap();
+            let id: u32 = line.text[7..].trim().parse().unwrap();
+            (id, p.index)
+        })
+        .collect()
+}
+
+/// Connect everyone, then return the path type of every pair (i, j) as seen by i.
+fn paths(lab: &mut Lab, scenario: &str) -> HashMap<(usize, usize), String> {
+    let by_id = ids(lab);
+    let mut out = HashMap::new();
+    for peer in &mut lab.peers {
+        for c in peer.connections(CONNECT) {
+            let j = by_id[&c.peer];
+            eprintln!(
+                "LAB {scenario}: player {} -> {j}: local {} remote {} path {} setup {} ms",
+                peer.index,
+                c.local,
+                c.remote,
+                c.path(),
+                c.setup_ms
+            );
+            out.insert((peer.index, j), c.path().to_string());
+        }
+    }
+    out
+}
+
+/// Every player prints the same checksum of the last frame and exits cleanly.
+fn assert_finish_in_sync(lab: &mut Lab) {
+    let sums: Vec<String> = lab.peers.iter_mut().map(|p| p.checksum(MATCH)).collect();
+    for peer in &mut lab.peers {
+        peer.finish(Duration::from_secs(20)).unwrap();
+        assert!(
+            peer.lines_starting("desync").is_empty(),
+            "{:?}",
+            peer.texts()
+        );
+    }
+    assert!(sums.windows(2).all(|w| w[0] == w[1]), "checksums: {sums:?}");
+}
+
+#[test]
+fn cone_nat_players_connect_directly_over_server_reflexive_candidates() {
+    let mut lab = Lab::start(&[NatKind::Cone, NatKind::Cone]);
+    lab.spawn_players("cone", 300, &[]);
+    let paths = paths(&mut lab, "cone+cone");
+    assert_eq!(paths.len(), 2);
+    for (pair, path) in &paths {
+        assert_eq!(path, "srflx", "pair {pair:?}");
+    }
+    assert_finish_in_sync(&mut lab);
+}
+
+#[test]
+fn symmetric_nat_player_falls_back_to_the_relay_per_pair() {
+    // Players 0 and 1 can connect directly; player 2's symmetric NAT cannot.
+    let mut lab = Lab::start(&[NatKind::Cone, NatKind::Cone, NatKind::Symmetric]);
+    lab.spawn_players("symmetric", 300, &[]);
+    let paths = paths(&mut lab, "cone+cone+symmetric");
+    assert_eq!(paths.len(), 6);
+    for (&(i, j), path) in &paths {
+        let expected = if i == 2 || j == 2 { "relay" } else { "srflx" };
+        assert_eq!(path, expected, "pair {i} -> {j}");
+    }
+    assert_finish_in_sync(&mut lab);
+}
+
+#[test]
+fn firewalled_players_play_through_the_relay() {
+    let mut lab = Lab::start(&[NatKind::Firewall, NatKind::Cone]);
+    lab.spawn_players("firewall", 300, &[]);
+    let paths = paths(&mut lab, "firewall+cone");
+    assert_eq!(paths.len(), 2);
+    for (pair, path) in &paths {
+        assert_eq!(path, "relay", "pair {pair:?}");
+    }
+    assert_finish_in_sync(&mut lab);
+}
+
+/// Connect everyone and wait until every player's session runs.
+fn start_match(lab: &mut Lab) -> HashMap<u32, usize> {
+    let by_id = ids(lab);
+    for peer in &mut lab.peers {
+        peer.connections(CONNECT);
+    }
+    by_id
+}
+
+/// Loss is applied once the match runs: under heavy loss the SCTP association
+/// setup itself can stall, which is a different question from playing through loss.
+fn play_through_loss(percent: u32) {
+    let mut lab = Lab::start(&[NatKind::Cone, NatKind::Cone]);
+    lab.spawn_players(&format!("loss{percent}"), 600, &[]);
+    start_match(&mut lab);
+    // Player 0's router drops this share of everything it forwards, both ways.
+    lab.topology.set_loss(0, percent).unwrap();
+    eprintln!("LAB loss {percent}%: applied after the match started");
+    assert_finish_in_sync(&mut lab);
+    for peer in &lab.peers {
+        assert!(
+            peer.lines_starting("disconnected").is_empty(),
+            "{:?}",
+            peer.texts()
+        );
+    }
+}
+
+#[test]
+fn a_match_finishes_in_sync_with_5_percent_loss() {
+    play_through_loss(5);
+}
+
+#[test]
+fn a_match_finishes_in_sync_with_20_percent_loss() {
+    play_through_loss(20);
+}
+
+#[test]
+fn a_killed_player_is_reported_disconnected_and_the_others_play_on() {
+    let mut lab = Lab::start(&[NatKind::Cone, NatKind::Cone, NatKind::Cone]);
+    lab.spawn_players("kill", 600, &["--disconnect-ms", "2000"]);
+    let by_id = start_match(&mut lab);
+    let victim_id = *by_id.iter().find(|(_, &i)| i == 2).unwrap().0;
+    // Mid-match: one second of play, then SIGKILL (no goodbye on the wire).
+    std::thread::sleep(Duration::from_secs(1));
+    let killed_at = std::time::Instant::now();
+    lab.peers[2].kill();
+    for peer in &mut lab.peers[..2] {
+        let socket = peer
+            .wait_for(
+                &format!("disconnected {victim_id} "),
+                Duration::from_secs(10),
+            )
+            .unwrap();
+        let session = peer
+            .wait_for(
+                &format!("session-disconnected {victim_id} "),
+                Duration::from_secs(10),
+            )
+            .unwrap();
+        let detect = socket.at - killed_at;
+        eprintln!(
+            "LAB kill -9: player {} saw `{}` after {} ms, session `{}` after {} ms",
+            peer.index,
+            socket.text,
+            detect.as_millis(),
+            session.text,
+            (session.at - killed_at).as_millis()
+        );
+        // Socket timeout 2 s, checked every 250 ms ping; generous bound for CI.
+        assert!(detect < Duration::from_secs(5), "{detect:?}");
+        assert!(socket.text.ends_with("Timeout"), "{}", socket.text);
+    }
+    lab.peers.truncate(2);
+    assert_finish_in_sync(&mut lab);
+}
+
+#[test]
+fn restarting_the_signaling_server_mid_match_does_not_disturb_it() {
+    let mut lab = Lab::start(&[NatKind::Cone, NatKind::Cone]);
+    lab.spawn_players("restart", 600, &[]);
+    start_match(&mut lab);
+    lab.restart_signaling();
+    eprintln!("LAB signaling restart: server killed (SIGKILL) and restarted mid-match");
+    assert_finish_in_sync(&mut lab);
+    for peer in &lab.peers {
+        assert!(
+            peer.lines_starting("disconnected").is_empty(),
+            "{:?}",
+            peer.texts()
+        );
+    }
+    // The new server matches new players.
+    lab.peers.clear();
+    lab.spawn_players("after-restart", 60, &[]);
+    assert_finish_in_sync(&mut lab);
+}
+
+/// Flushing the NAT's connection tracking drops its mappings mid-match. The next
+/// outgoing packet creates a new mapping; whether it keeps the same public port
+/// decides whether the path survives. Whatever happens, no player may hang: either
+/// the match finishes in sync, or the link is reported disconnected within the
+/// timeout and each side finishes its match alone.
+#[test]
+fn flushing_the_nat_conntrack_mid_match_never_hangs_a_player() {
+    let mut lab = Lab::start(&[NatKind::Cone, NatKind::Cone]);
+    lab.spawn_players("conntrack", 600, &["--disconnect-ms", "2000"]);
+    start_match(&mut lab);
+    std::thread::sleep(Duration::from_secs(1));
+    let flushed_at = std::time::Instant::now();
+    let out = lab.topology.flush_conntrack(0).unwrap();
+    eprintln!("LAB conntrack -F on router 0: {}", out.trim());
+    for peer in &mut lab.peers {
+        peer.finish(MATCH).unwrap();
+    }
+    let disconnects: Vec<(usize, String, Duration)> = lab
+        .peers
+        .iter()
+        .flat_map(|p| {
+            p.seen
+                .iter()
+                .filter(|l| l.text.starts_with("disconnected"))
+                .map(|l| (p.index, l.text.clone(), l.at - flushed_at))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if disconnects.is_empty() {
+        let sums: Vec<String> = lab
+            .peers
+            .iter()
+            .map(|p| p.lines_starting("checksum")[0].clone())
+            .collect();
+        eprintln!("LAB conntrack flush: the path survived; checksums {sums:?}");
+        assert!(sums.windows(2).all(|w| w[0] == w[1]), "{sums:?}");
+    } else {
+        eprintln!("LAB conntrack flush: the path broke: {disconnects:?}");
+        for (_, _, after) in &disconnects {
+            assert!(*after < Duration::from_secs(5), "{disconnects:?}");
+        }
+    }
+}
