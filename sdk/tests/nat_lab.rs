@@ -65,7 +65,20 @@ fn assert_finish_in_sync(lab: &mut Lab) {
             peer.texts()
         );
     }
-    assert!(sums.windows(2).all(|w| w[0] == w[1]), "checksums: {sums:?}");
+    let outputs: Vec<Vec<String>> = lab.peers.iter().map(|p| p.texts()).collect();
+    assert!(
+        sums.windows(2).all(|w| w[0] == w[1]),
+        "checksums differ: {outputs:?}"
+    );
+}
+
+/// `disconnected` lines other than the polite goodbye at the end of a match.
+fn unexpected_disconnects(lab: &Lab) -> Vec<String> {
+    lab.peers
+        .iter()
+        .flat_map(|p| p.lines_starting("disconnected"))
+        .filter(|line| !line.ends_with("Closed"))
+        .collect()
 }
 
 #[test]
@@ -117,31 +130,38 @@ fn start_match(lab: &mut Lab) -> HashMap<u32, usize> {
 
 /// Loss is applied once the match runs: under heavy loss the SCTP association
 /// setup itself can stall, which is a different question from playing through loss.
-fn play_through_loss(percent: u32) {
+fn play_through_loss(percent: u32, timeout_ms: &str) {
     let mut lab = Lab::start(&[NatKind::Cone, NatKind::Cone]);
-    lab.spawn_players(&format!("loss{percent}"), 600, &[]);
+    let timeouts = [
+        "--disconnect-ms",
+        timeout_ms,
+        "--session-disconnect-ms",
+        timeout_ms,
+    ];
+    lab.spawn_players(&format!("loss{percent}"), 600, &timeouts);
     start_match(&mut lab);
     // Player 0's router drops this share of everything it forwards, both ways.
     lab.topology.set_loss(0, percent).unwrap();
     eprintln!("LAB loss {percent}%: applied after the match started");
     assert_finish_in_sync(&mut lab);
     for peer in &lab.peers {
-        assert!(
-            peer.lines_starting("disconnected").is_empty(),
-            "{:?}",
-            peer.texts()
-        );
+        let report = [peer.lines_starting("finished"), peer.lines_starting("link")].concat();
+        eprintln!("LAB loss {percent}%: player {}: {report:?}", peer.index);
     }
+    assert_eq!(unexpected_disconnects(&lab), Vec::<String>::new());
 }
 
 #[test]
 fn a_match_finishes_in_sync_with_5_percent_loss() {
-    play_through_loss(5);
+    play_through_loss(5, "2000");
 }
 
 #[test]
 fn a_match_finishes_in_sync_with_20_percent_loss() {
-    play_through_loss(20);
+    // Under 20 % loss webrtc-rs's SCTP association stalls for seconds at a time
+    // (retransmission timer backoff; unreliable messages share the association), so
+    // the default 2 s disconnect timeouts would end the match: see RELIABILITY.md.
+    play_through_loss(20, "10000");
 }
 
 #[test]
@@ -192,13 +212,7 @@ fn restarting_the_signaling_server_mid_match_does_not_disturb_it() {
     lab.restart_signaling();
     eprintln!("LAB signaling restart: server killed (SIGKILL) and restarted mid-match");
     assert_finish_in_sync(&mut lab);
-    for peer in &lab.peers {
-        assert!(
-            peer.lines_starting("disconnected").is_empty(),
-            "{:?}",
-            peer.texts()
-        );
-    }
+    assert_eq!(unexpected_disconnects(&lab), Vec::<String>::new());
     // The new server matches new players.
     lab.peers.clear();
     lab.spawn_players("after-restart", 60, &[]);
@@ -228,7 +242,7 @@ fn flushing_the_nat_conntrack_mid_match_never_hangs_a_player() {
         .flat_map(|p| {
             p.seen
                 .iter()
-                .filter(|l| l.text.starts_with("disconnected"))
+                .filter(|l| l.text.starts_with("disconnected") && !l.text.ends_with("Closed"))
                 .map(|l| (p.index, l.text.clone(), l.at - flushed_at))
                 .collect::<Vec<_>>()
         })
