@@ -62,6 +62,9 @@ struct Args {
     /// disconnected), milliseconds.
     #[arg(long, default_value_t = 2000)]
     session_disconnect_ms: u64,
+    /// Bytes webrtc may hold unsent per data channel (socket `send_buffer_limit`).
+    #[arg(long)]
+    send_buffer: Option<usize>,
     /// Seconds the whole match may take before giving up.
     #[arg(long, default_value_t = 60)]
     match_secs: u64,
@@ -86,6 +89,9 @@ fn run(args: &Args) -> Result<(), String> {
     let mut config = SocketConfig::new(args.url.clone(), args.room.clone(), args.players);
     config.handshake_timeout = Duration::from_secs(args.connect_secs);
     config.disconnect_timeout = Duration::from_millis(args.disconnect_ms);
+    if let Some(bytes) = args.send_buffer {
+        config.send_buffer_limit = bytes;
+    }
     let mut socket = Socket::new(config).map_err(|e| e.to_string())?;
 
     // Connect everyone.
