@@ -65,7 +65,20 @@ fn assert_finish_in_sync(lab: &mut Lab) {
             peer.texts()
         );
     }
-    assert!(sums.windows(2).all(|w| w[0] == w[1]), "checksums: {sums:?}");
+    let outputs: Vec<Vec<String>> = lab.peers.iter().map(|p| p.texts()).collect();
+    assert!(
+        sums.windows(2).all(|w| w[0] == w[1]),
+        "checksums differ: {outputs:?}"
+    );
+}
+
+/// `disconnected` lines other than the polite goodbye at the end of a match.
+fn unexpected_disconnects(lab: &Lab) -> Vec<String> {
+    lab.peers
+        .iter()
+        .flat_map(|p| p.lines_starting("disconnected"))
+        .filter(|line| !line.ends_with("Closed"))
+        .collect()
 }
 
 #[test]
@@ -117,31 +130,50 @@ fn start_match(lab: &mut Lab) -> HashMap<u32, usize> {
 
 /// Loss is applied once the match runs: under heavy loss the SCTP association
 /// setup itself can stall, which is a different question from playing through loss.
-fn play_through_loss(percent: u32) {
+fn play_through_loss(percent: u32, extra: &[&str]) {
     let mut lab = Lab::start(&[NatKind::Cone, NatKind::Cone]);
-    lab.spawn_players(&format!("loss{percent}"), 600, &[]);
+    lab.spawn_players(&format!("loss{percent}"), 600, extra);
     start_match(&mut lab);
     // Player 0's router drops this share of everything it forwards, both ways.
     lab.topology.set_loss(0, percent).unwrap();
-    eprintln!("LAB loss {percent}%: applied after the match started");
+    eprintln!("LAB loss {percent}% {extra:?}: applied after the match started");
     assert_finish_in_sync(&mut lab);
     for peer in &lab.peers {
-        assert!(
-            peer.lines_starting("disconnected").is_empty(),
-            "{:?}",
-            peer.texts()
+        let report = [peer.lines_starting("finished"), peer.lines_starting("link")].concat();
+        eprintln!(
+            "LAB loss {percent}% {extra:?}: player {}: {report:?}",
+            peer.index
         );
     }
+    assert_eq!(unexpected_disconnects(&lab), Vec::<String>::new());
 }
 
 #[test]
 fn a_match_finishes_in_sync_with_5_percent_loss() {
-    play_through_loss(5);
+    play_through_loss(5, &[]);
 }
 
+/// Two findings shape this test (RELIABILITY.md). With the default 64 KiB send
+/// buffer per data channel, webrtc-rs's SCTP (whose congestion window also governs
+/// unreliable messages) queues seconds of stale datagrams under 20 % loss: the RTT
+/// grew to 0.5-1.6 s and a 10 s match took 30-40 s. With a 2 KiB buffer the socket
+/// drops stale datagrams instead and the match keeps real time. With the default
+/// 2 s disconnect timeouts the 20 % match failed in each of our runs (the one we
+/// inspected: the link went silent for over 2 s, the socket timed it out and the
+/// session disconnected the peer), so 10 s timeouts are used here.
 #[test]
 fn a_match_finishes_in_sync_with_20_percent_loss() {
-    play_through_loss(20);
+    play_through_loss(
+        20,
+        &[
+            "--send-buffer",
+            "2048",
+            "--disconnect-ms",
+            "10000",
+            "--session-disconnect-ms",
+            "10000",
+        ],
+    );
 }
 
 #[test]
@@ -192,13 +224,7 @@ fn restarting_the_signaling_server_mid_match_does_not_disturb_it() {
     lab.restart_signaling();
     eprintln!("LAB signaling restart: server killed (SIGKILL) and restarted mid-match");
     assert_finish_in_sync(&mut lab);
-    for peer in &lab.peers {
-        assert!(
-            peer.lines_starting("disconnected").is_empty(),
-            "{:?}",
-            peer.texts()
-        );
-    }
+    assert_eq!(unexpected_disconnects(&lab), Vec::<String>::new());
     // The new server matches new players.
     lab.peers.clear();
     lab.spawn_players("after-restart", 60, &[]);
@@ -228,7 +254,7 @@ fn flushing_the_nat_conntrack_mid_match_never_hangs_a_player() {
         .flat_map(|p| {
             p.seen
                 .iter()
-                .filter(|l| l.text.starts_with("disconnected"))
+                .filter(|l| l.text.starts_with("disconnected") && !l.text.ends_with("Closed"))
                 .map(|l| (p.index, l.text.clone(), l.at - flushed_at))
                 .collect::<Vec<_>>()
         })

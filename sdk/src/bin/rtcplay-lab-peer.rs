@@ -14,6 +14,8 @@
 //! session-disconnected <peer> <frame>   (the session stopped waiting for it)
 //! desync <frame> <peer>
 //! checksum <frame> <hex>                 (the confirmed state of the last frame)
+//! finished <ms>                          (wall time from the first frame)
+//! link <peer> rtt <ms> loss <fraction>   (the socket's view of each link)
 //! error <text>
 //! ```
 //!
@@ -32,7 +34,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use rtcplay::session::{PlayerType, Request, SessionBuilder, SessionError, SessionEvent};
 use rtcplay::transport::native::Socket;
-use rtcplay::transport::{PeerId, SocketConfig, SocketEvent};
+use rtcplay::transport::{Channel, PeerId, SocketConfig, SocketEvent, Target, Transport};
 use sim::{scripted_input, Game};
 
 /// Play the test game in a room and print what happens, one event per line.
@@ -56,6 +58,13 @@ struct Args {
     /// Socket disconnect timeout, milliseconds.
     #[arg(long, default_value_t = 2000)]
     disconnect_ms: u64,
+    /// Session disconnect timeout (silence before a peer's inputs count as
+    /// disconnected), milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    session_disconnect_ms: u64,
+    /// Bytes webrtc may hold unsent per data channel (socket `send_buffer_limit`).
+    #[arg(long)]
+    send_buffer: Option<usize>,
     /// Seconds the whole match may take before giving up.
     #[arg(long, default_value_t = 60)]
     match_secs: u64,
@@ -80,6 +89,9 @@ fn run(args: &Args) -> Result<(), String> {
     let mut config = SocketConfig::new(args.url.clone(), args.room.clone(), args.players);
     config.handshake_timeout = Duration::from_secs(args.connect_secs);
     config.disconnect_timeout = Duration::from_millis(args.disconnect_ms);
+    if let Some(bytes) = args.send_buffer {
+        config.send_buffer_limit = bytes;
+    }
     let mut socket = Socket::new(config).map_err(|e| e.to_string())?;
 
     // Connect everyone.
@@ -113,7 +125,11 @@ fn run(args: &Args) -> Result<(), String> {
     // Player handles follow peer ids, so every peer numbers players alike.
     let mut builder = SessionBuilder::<u8>::new()
         .with_num_players(players)
-        .with_session_id(0x1ab);
+        .with_session_id(0x1ab)
+        .with_disconnect_timeouts(
+            Duration::from_millis(args.session_disconnect_ms / 4),
+            Duration::from_millis(args.session_disconnect_ms),
+        );
     for (handle, &id) in ids.iter().enumerate() {
         let kind = if id == me {
             PlayerType::Local
@@ -134,7 +150,22 @@ fn run(args: &Args) -> Result<(), String> {
     let tick = Duration::from_secs(1) / 60;
     let mut next_tick = start;
 
-    while !(reported && session.current_frame() >= stop) {
+    // Everyone still in the match must have confirmed the last frame before we
+    // leave (our leaving disconnects us from their session): each peer says `done`
+    // on the reliable channel once it printed its checksum.
+    let mut net = Split {
+        socket,
+        datagrams: Vec::new(),
+        done: Default::default(),
+        gone: Default::default(),
+    };
+    let others: Vec<PeerId> = ids.iter().copied().filter(|&id| id != me).collect();
+    let all_done = |net: &Split| {
+        others
+            .iter()
+            .all(|p| net.done.contains(p) || net.gone.contains(p))
+    };
+    while !(reported && session.current_frame() >= stop && all_done(&net)) {
         if start.elapsed() > Duration::from_secs(args.match_secs) {
             return Err(format!(
                 "match stalled at frame {} (confirmed {:?})",
@@ -142,11 +173,17 @@ fn run(args: &Args) -> Result<(), String> {
                 session.confirmed_frame()
             ));
         }
-        for event in socket.events() {
+        net.pump();
+        for event in net.socket.events() {
             match event {
                 SocketEvent::PeerDisconnected { peer, reason } => {
                     println!("disconnected {} {reason:?}", peer.0);
-                    session.disconnect_peer(peer);
+                    net.gone.insert(peer);
+                    // A peer that said `done` left after the match; its last
+                    // inputs are all here already.
+                    if !net.done.contains(&peer) {
+                        session.disconnect_peer(peer);
+                    }
                 }
                 SocketEvent::Error(error) => println!("error {error}"),
                 _ => {}
@@ -159,7 +196,7 @@ fn run(args: &Args) -> Result<(), String> {
             session
                 .add_local_input(handle, scripted_input(handle, target))
                 .map_err(|e| e.to_string())?;
-            match session.advance_frame(now, &mut socket) {
+            match session.advance_frame(now, &mut net) {
                 Ok(requests) => {
                     for request in requests {
                         match request {
@@ -177,7 +214,7 @@ fn run(args: &Args) -> Result<(), String> {
                 Err(error) => return Err(error.to_string()),
             }
         } else {
-            session.poll(now, &mut socket);
+            session.poll(now, &mut net);
         }
         for event in session.events() {
             match event {
@@ -200,6 +237,19 @@ fn run(args: &Args) -> Result<(), String> {
             let checksum = history.get(&last).ok_or("no checksum for the last frame")?;
             println!("checksum {last} {checksum:016x}");
             reported = true;
+            let _ = net.socket.send_reliable(Target::All, DONE);
+            // Wall time of the match so far, and what the transport measured.
+            println!("finished {} ms", start.elapsed().as_millis());
+            for &peer in &others {
+                if let Some(stats) = net.socket.stats(peer) {
+                    println!(
+                        "link {} rtt {} ms loss {:.2}",
+                        peer.0,
+                        stats.rtt.unwrap_or_default().as_millis(),
+                        stats.loss
+                    );
+                }
+            }
         }
         next_tick += tick;
         let now = Instant::now();
@@ -210,6 +260,43 @@ fn run(args: &Args) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// What a peer sends on the reliable channel once it confirmed the last frame.
+const DONE: &[u8] = b"done";
+
+/// The socket split by channel: unreliable datagrams go to the session, reliable
+/// messages are `done` notes between the lab peers.
+struct Split {
+    socket: Socket,
+    datagrams: Vec<(PeerId, Vec<u8>)>,
+    done: std::collections::HashSet<PeerId>,
+    gone: std::collections::HashSet<PeerId>,
+}
+
+impl Split {
+    fn pump(&mut self) {
+        for message in self.socket.receive() {
+            match message.channel {
+                Channel::Unreliable => self.datagrams.push((message.from, message.data)),
+                Channel::Reliable if message.data == DONE => {
+                    self.done.insert(message.from);
+                }
+                Channel::Reliable => {}
+            }
+        }
+    }
+}
+
+impl Transport for Split {
+    fn send_to(&mut self, peer: PeerId, datagram: &[u8]) {
+        self.socket.send_to(peer, datagram);
+    }
+
+    fn receive(&mut self, out: &mut Vec<(PeerId, Vec<u8>)>) {
+        self.pump();
+        out.append(&mut self.datagrams);
+    }
 }
 
 fn type_name(kind: Option<rtcplay::transport::CandidateType>) -> &'static str {
