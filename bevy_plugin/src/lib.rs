@@ -38,6 +38,8 @@
 
 mod app_ext;
 mod checksum;
+#[cfg(feature = "native")]
+mod connect;
 mod driver;
 mod inputs;
 mod messages;
@@ -48,6 +50,8 @@ mod snapshot;
 mod stats;
 
 pub use app_ext::RollbackApp;
+#[cfg(feature = "native")]
+pub use connect::{ConnectStatus, ConnectedPeers, RtcPlayConnect, RtcPlayConnectPlugin};
 pub use inputs::{LocalInputs, PlayerInputs};
 pub use messages::Confirmed;
 pub use plugin::{

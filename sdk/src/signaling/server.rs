@@ -71,6 +71,9 @@ pub struct ServerConfig {
     pub room_token: Option<String>,
     /// ICE servers handed to every client in `welcome`.
     pub ice_servers: Vec<IceServer>,
+    /// One match per room name: while a room's match is on, further joiners of that
+    /// name get `room_full` (instead of starting the next match of that name).
+    pub exclusive_rooms: bool,
 }
 
 impl Default for ServerConfig {
@@ -89,6 +92,7 @@ impl Default for ServerConfig {
             outgoing_queue: 64,
             room_token: None,
             ice_servers: Vec::new(),
+            exclusive_rooms: false,
         }
     }
 }
@@ -162,7 +166,12 @@ impl SignalingServer {
             .max_frame_size(Some(frame));
         let max_players = config.max_peers_per_room.min(MAX_PLAYERS);
         let state = State {
-            rooms: Rooms::new(config.max_rooms, max_players, config.ice_servers.clone()),
+            rooms: {
+                let mut rooms =
+                    Rooms::new(config.max_rooms, max_players, config.ice_servers.clone());
+                rooms.set_exclusive(config.exclusive_rooms);
+                rooms
+            },
             conns: HashMap::new(),
             per_ip: HashMap::new(),
             next_conn: 0,
