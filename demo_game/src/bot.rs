@@ -29,7 +29,7 @@ pub fn bot_input(me: u8, frame: u32, view: &View<'_>) -> ArenaInput {
     let mut input = 0;
     // Keep a fighting distance: close in when far, strafe sideways when near; the
     // strafing side flips every two seconds, differently per bot.
-    let phase = (frame / 120 + u32::from(me)) % 2 == 0;
+    let phase = (frame / 120 + u32::from(me)).is_multiple_of(2);
     let far = dx.abs().max(dy.abs()) > 160 * ONE;
     if far {
         input |= toward(dx, dy);

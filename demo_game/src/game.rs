@@ -138,7 +138,7 @@ pub fn spawn_point(handle: u8, players: u8) -> Pos {
 }
 
 fn facing_of(handle: u8) -> (i8, i8) {
-    if handle % 2 == 0 {
+    if handle.is_multiple_of(2) {
         (1, 0)
     } else {
         (-1, 0)

@@ -28,14 +28,19 @@ pub struct WindowOptions {
 
 /// The default plugins for the window.
 pub fn window_plugins() -> bevy::app::PluginGroupBuilder {
-    DefaultPlugins.set(WindowPlugin {
-        primary_window: Some(Window {
-            title: "rtcplay demo".into(),
-            resolution: WindowResolution::new(960, 720),
+    DefaultPlugins
+        .set(bevy::log::LogPlugin {
+            filter: "warn,rtcplay=info,bevy_rtcplay=info,rtcplay_demo=info".into(),
             ..default()
-        }),
-        ..default()
-    })
+        })
+        .set(WindowPlugin {
+            primary_window: Some(Window {
+                title: "rtcplay demo".into(),
+                resolution: WindowResolution::new(960, 720),
+                ..default()
+            }),
+            ..default()
+        })
 }
 
 /// Add rendering, HUD and keyboard input.
@@ -248,7 +253,7 @@ fn fade_effects(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
 fn update_hud(
     status: Res<ConnectStatus>,
     options: Res<WindowOptions>,
