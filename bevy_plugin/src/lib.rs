@@ -38,6 +38,8 @@
 
 mod app_ext;
 mod checksum;
+#[cfg(feature = "native")]
+mod connect;
 mod desync;
 mod driver;
 mod inputs;
@@ -49,6 +51,8 @@ mod snapshot;
 mod stats;
 
 pub use app_ext::RollbackApp;
+#[cfg(feature = "native")]
+pub use connect::{ConnectStatus, ConnectedPeers, RtcPlayConnect, RtcPlayConnectPlugin};
 pub use desync::DivergedValue;
 pub use inputs::{LocalInputs, PlayerInputs};
 pub use messages::Confirmed;

@@ -65,6 +65,10 @@ pub(crate) struct Rooms {
     turn: Option<TurnConfig>,
     created: u64,
     freed: u64,
+    /// One match per room name: joiners of a name whose room is full are refused.
+    exclusive: bool,
+    /// Full rooms by name (only counted when `exclusive`).
+    playing: HashMap<String, usize>,
 }
 
 impl Rooms {
@@ -85,7 +89,16 @@ impl Rooms {
             turn,
             created: 0,
             freed: 0,
+            exclusive: false,
+            playing: HashMap::new(),
         }
+    }
+
+    /// One match per room name: while a room is full (its match is on), joiners of
+    /// the same name get `room_full`, and a joiner asking for another size than the
+    /// waiting room's gets `bad_players`.
+    pub(crate) fn set_exclusive(&mut self, exclusive: bool) {
+        self.exclusive = exclusive;
     }
 
     /// Put `conn` into the open room `(name, players)`, creating it if needed.
@@ -133,6 +146,22 @@ impl Rooms {
                 ErrorCode::BadRoom,
                 format!("room secret longer than {MAX_ROOM_SECRET_LEN} bytes"),
             ));
+        }
+        if self.exclusive {
+            if self.playing.contains_key(&name) {
+                return Err((
+                    ErrorCode::RoomFull,
+                    format!("room `{name}` is full: its match is in progress"),
+                ));
+            }
+            if let Some(((_, waiting, _), _)) = self.open.iter().find(|((n, _, _), _)| *n == name) {
+                if *waiting != players {
+                    return Err((
+                        ErrorCode::BadPlayers,
+                        format!("room `{name}` is waiting for {waiting} players, not {players}"),
+                    ));
+                }
+            }
         }
         let key = (name, players, secret);
         let room_id = match self.open.get(&key) {
@@ -201,6 +230,9 @@ impl Rooms {
                 ));
             }
             let key = room.key.clone();
+            if self.exclusive {
+                *self.playing.entry(key.0.clone()).or_default() += 1;
+            }
             self.open.remove(&key);
         }
         Ok(())
@@ -222,6 +254,11 @@ impl Rooms {
             if !room.full {
                 let key = room.key.clone();
                 self.open.remove(&key);
+            } else if let Some(count) = self.playing.get_mut(&room.key.0) {
+                *count -= 1;
+                if *count == 0 {
+                    self.playing.remove(&room.key.0);
+                }
             }
             self.rooms.remove(&room_id);
             self.freed += 1;
@@ -280,6 +317,25 @@ mod tests {
         let res = r.join(conn, PROTOCOL_VERSION, name.into(), players, None, &mut out);
         assert_eq!(res, Ok(()));
         out
+    }
+
+    #[test]
+    fn exclusive_rooms_refuse_joiners_while_the_match_is_on() {
+        let mut r = rooms();
+        r.set_exclusive(true);
+        join(&mut r, 10, "a", 2);
+        let mut out = Vec::new();
+        let wrong_size = r.join(11, PROTOCOL_VERSION, "a".into(), 3, &mut out);
+        assert_eq!(wrong_size.map_err(|e| e.0), Err(ErrorCode::BadPlayers));
+        join(&mut r, 12, "a", 2);
+        let late = r.join(13, PROTOCOL_VERSION, "a".into(), 2, &mut out);
+        assert_eq!(late.map_err(|e| e.0), Err(ErrorCode::RoomFull));
+        // Other names are unaffected; once the match's members have left, the name
+        // is free again.
+        join(&mut r, 14, "b", 2);
+        assert_eq!(r.leave(10, &mut out), Ok(()));
+        assert_eq!(r.leave(12, &mut out), Ok(()));
+        join(&mut r, 13, "a", 2);
     }
 
     #[test]

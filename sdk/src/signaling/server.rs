@@ -75,6 +75,9 @@ pub struct ServerConfig {
     /// A TURN server with time-limited credentials: every `welcome` then carries
     /// one more ICE server with a user name and password made for that peer.
     pub turn: Option<TurnConfig>,
+    /// One match per room name: while a room's match is on, further joiners of that
+    /// name get `room_full` (instead of starting the next match of that name).
+    pub exclusive_rooms: bool,
 }
 
 impl Default for ServerConfig {
@@ -94,6 +97,7 @@ impl Default for ServerConfig {
             room_token: None,
             ice_servers: Vec::new(),
             turn: None,
+            exclusive_rooms: false,
         }
     }
 }
@@ -167,12 +171,16 @@ impl SignalingServer {
             .max_frame_size(Some(frame));
         let max_players = config.max_peers_per_room.min(MAX_PLAYERS);
         let state = State {
-            rooms: Rooms::new(
-                config.max_rooms,
-                max_players,
-                config.ice_servers.clone(),
-                config.turn.clone(),
-            ),
+            rooms: {
+                let mut rooms = Rooms::new(
+                    config.max_rooms,
+                    max_players,
+                    config.ice_servers.clone(),
+                    config.turn.clone(),
+                );
+                rooms.set_exclusive(config.exclusive_rooms);
+                rooms
+            },
             conns: HashMap::new(),
             per_ip: HashMap::new(),
             next_conn: 0,

@@ -1,0 +1,354 @@
+//! Start a P2P session over the WebRTC socket from inside Bevy (native backend).
+//!
+//! Insert [`RtcPlayConnect`] (or add [`RtcPlayConnectPlugin`] and insert it later):
+//! the plugin opens a [`Socket`], polls it every frame without blocking, keeps
+//! [`ConnectStatus`] up to date, and once every peer is connected builds the
+//! [`P2PSession`](rtcplay::session::P2PSession) and inserts
+//! [`RtcPlaySession`]. Player handles follow the peers' ids in ascending order, so
+//! every peer numbers the players alike.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bevy::prelude::*;
+use rtcplay::netem::{ConditionedTransport, LinkConditions};
+use rtcplay::session::{Input, PlayerHandle, PlayerType, SessionBuilder, SessionConfig};
+use rtcplay::transport::native::Socket;
+use rtcplay::transport::{
+    CandidateType, IceServerConfig, PeerId, PeerStats, SocketConfig, SocketEvent, Transport,
+};
+
+use crate::plugin::RtcPlaySystems;
+use crate::session::RtcPlaySession;
+
+/// How to meet the other players and which session to start with them.
+#[derive(Resource, Debug, Clone)]
+pub struct RtcPlayConnect {
+    /// Signaling server URL, e.g. `ws://127.0.0.1:3536`.
+    pub signal_url: String,
+    /// Room name.
+    pub room: String,
+    /// Players in the match, including this one (2..=8).
+    pub players: usize,
+    /// STUN / TURN servers (in addition to those the signaling server announces).
+    pub ice_servers: Vec<IceServerConfig>,
+    /// Local address the UDP sockets bind to (`127.0.0.1` for one machine).
+    pub bind_ip: IpAddr,
+    /// Link conditioner on this peer's traffic (both directions), if any.
+    pub netem: Option<LinkConditions>,
+    /// Seed of the link conditioner.
+    pub netem_seed: u64,
+    /// Session settings. `num_players` is overwritten with [`players`](Self::players).
+    pub session: SessionConfig,
+}
+
+impl RtcPlayConnect {
+    /// Meet `players` players in `room` through the signaling server at `signal_url`.
+    pub fn new(signal_url: impl Into<String>, room: impl Into<String>, players: usize) -> Self {
+        RtcPlayConnect {
+            signal_url: signal_url.into(),
+            room: room.into(),
+            players,
+            ice_servers: Vec::new(),
+            bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            netem: None,
+            netem_seed: 0,
+            session: SessionConfig::default(),
+        }
+    }
+
+    /// Frames of input delay.
+    pub fn with_input_delay(mut self, frames: u32) -> Self {
+        self.session.input_delay = frames;
+        self
+    }
+
+    /// Put a link conditioner on this peer's traffic.
+    pub fn with_netem(mut self, conditions: LinkConditions, seed: u64) -> Self {
+        self.netem = Some(conditions);
+        self.netem_seed = seed;
+        self
+    }
+
+    fn socket_config(&self) -> SocketConfig {
+        let mut config = SocketConfig::new(
+            self.signal_url.clone(),
+            self.room.clone(),
+            u8::try_from(self.players).unwrap_or(u8::MAX),
+        );
+        config.ice_servers = self.ice_servers.clone();
+        config.bind_ip = self.bind_ip;
+        config
+    }
+}
+
+/// Where connecting stands.
+#[derive(Resource, Debug, Clone, Default, PartialEq, Eq)]
+pub enum ConnectStatus {
+    /// Nothing asked yet (no [`RtcPlayConnect`] inserted).
+    #[default]
+    Idle,
+    /// Reaching the signaling server.
+    Connecting,
+    /// In the room; `have` counts this peer and the peers connected so far. The
+    /// signaling server announces the members only once the room is full, so
+    /// `have` stays 1 until then.
+    WaitingForPlayers {
+        /// Players here (this one plus connected peers).
+        have: usize,
+        /// Players the match needs.
+        need: usize,
+    },
+    /// Every peer is connected and [`RtcPlaySession`] is inserted.
+    Running,
+    /// Connecting failed; the socket is closed. Insert [`RtcPlayConnect`] again to retry.
+    Failed(String),
+}
+
+/// Who is who once connected: our peer id and handle, and every remote peer.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct ConnectedPeers {
+    /// Our peer id.
+    pub me: Option<PeerId>,
+    /// Our player handle.
+    pub local_handle: PlayerHandle,
+    /// Every peer id, in player-handle order (ours included).
+    pub peers: Vec<PeerId>,
+    /// Latest transport statistics of each remote peer (connection type, RTT, bytes),
+    /// refreshed about twice a second.
+    pub transport: HashMap<PeerId, PeerStats>,
+}
+
+impl ConnectedPeers {
+    /// The connection type to `peer`: `host`, `srflx`, `prflx`, `relay` or `?`.
+    pub fn connection_type(&self, peer: PeerId) -> &'static str {
+        match self.transport.get(&peer).and_then(|s| s.candidate_type) {
+            Some(CandidateType::Host) => "host",
+            Some(CandidateType::ServerReflexive) => "srflx",
+            Some(CandidateType::PeerReflexive) => "prflx",
+            Some(CandidateType::Relay) => "relay",
+            None => "?",
+        }
+    }
+}
+
+/// Adds [`RtcPlayConnect`] handling for input type `I` (add it beside
+/// [`RtcPlayPlugin`](crate::RtcPlayPlugin)).
+pub struct RtcPlayConnectPlugin<I>(PhantomData<fn() -> I>);
+
+impl<I> Default for RtcPlayConnectPlugin<I> {
+    fn default() -> Self {
+        RtcPlayConnectPlugin(PhantomData)
+    }
+}
+
+impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayConnectPlugin<I> {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<ConnectStatus>()
+            .init_resource::<ConnectedPeers>()
+            .add_systems(
+                PreUpdate,
+                (drive_connect::<I>, update_transport_clock)
+                    .chain()
+                    .before(RtcPlaySystems::Advance),
+            )
+            .add_systems(
+                PreUpdate,
+                publish_transport_stats.after(RtcPlaySystems::Advance),
+            );
+    }
+}
+
+/// The socket while the room fills and connects.
+#[derive(Resource)]
+struct PendingSocket {
+    socket: Socket,
+    request: RtcPlayConnect,
+}
+
+/// Shared between the session's transport and the app: the clock of the link
+/// conditioner and the latest transport statistics.
+#[derive(Resource, Clone, Default)]
+struct TransportLink(Arc<LinkShared>);
+
+#[derive(Default)]
+struct LinkShared {
+    /// `Time<Real>` elapsed, in nanoseconds, as of this update.
+    now_nanos: AtomicU64,
+    stats: Mutex<HashMap<PeerId, PeerStats>>,
+}
+
+/// The socket (with the conditioner, if any) as the session's transport.
+struct SocketTransport {
+    socket: ConditionedTransport<Socket>,
+    link: Arc<LinkShared>,
+    peers: Vec<PeerId>,
+    last_stats: Duration,
+}
+
+impl SocketTransport {
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.link.now_nanos.load(Ordering::Relaxed))
+    }
+}
+
+impl Transport for SocketTransport {
+    fn send_to(&mut self, peer: PeerId, datagram: &[u8]) {
+        let now = self.now();
+        self.socket.set_now(now);
+        self.socket.send_to(peer, datagram);
+    }
+
+    fn receive(&mut self, out: &mut Vec<(PeerId, Vec<u8>)>) {
+        let now = self.now();
+        self.socket.set_now(now);
+        self.socket.receive(out);
+        // Socket events after the start (disconnects) are also seen by the session
+        // through its own timeouts; drain them so they do not pile up.
+        let _ = self.socket.inner_mut().events();
+        if now >= self.last_stats + Duration::from_millis(500) || self.last_stats.is_zero() {
+            self.last_stats = now.max(Duration::from_nanos(1));
+            let socket = self.socket.inner_mut();
+            let fresh: Vec<_> = self
+                .peers
+                .iter()
+                .filter_map(|p| socket.stats(*p).map(|s| (*p, s)))
+                .collect();
+            if let Ok(mut stats) = self.link.stats.lock() {
+                stats.extend(fresh);
+            }
+        }
+    }
+}
+
+fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
+    if let Some(request) = world.remove_resource::<RtcPlayConnect>() {
+        // A new request replaces whatever was pending.
+        world.remove_resource::<PendingSocket>();
+        match Socket::new(request.socket_config()) {
+            Ok(socket) => {
+                world.insert_resource(PendingSocket { socket, request });
+                *world.resource_mut::<ConnectStatus>() = ConnectStatus::Connecting;
+            }
+            Err(e) => {
+                *world.resource_mut::<ConnectStatus>() = ConnectStatus::Failed(e.to_string());
+            }
+        }
+    }
+    let Some(mut pending) = world.get_resource_mut::<PendingSocket>() else {
+        return;
+    };
+    let need = pending.request.players;
+    let mut status = None;
+    let mut all_connected = false;
+    for event in pending.socket.events() {
+        match event {
+            SocketEvent::Joined { .. } => {
+                status = Some(ConnectStatus::WaitingForPlayers { have: 1, need });
+            }
+            SocketEvent::PeerConnected(_) => {
+                let have = 1 + pending.socket.connected_peers().len();
+                status = Some(ConnectStatus::WaitingForPlayers { have, need });
+            }
+            SocketEvent::AllConnected => all_connected = true,
+            SocketEvent::PeerDisconnected { peer, reason } => {
+                status = Some(ConnectStatus::Failed(format!(
+                    "{peer} disconnected before the match started ({reason:?})"
+                )));
+            }
+            SocketEvent::Error(e) => status = Some(ConnectStatus::Failed(e.to_string())),
+        }
+        if matches!(status, Some(ConnectStatus::Failed(_))) {
+            break;
+        }
+    }
+    if let Some(ConnectStatus::Failed(reason)) = status {
+        world.remove_resource::<PendingSocket>();
+        *world.resource_mut::<ConnectStatus>() = ConnectStatus::Failed(reason);
+        return;
+    }
+    if let Some(status) = status {
+        *world.resource_mut::<ConnectStatus>() = status;
+    }
+    if !all_connected {
+        return;
+    }
+    let Some(PendingSocket {
+        mut socket,
+        request,
+    }) = world.remove_resource::<PendingSocket>()
+    else {
+        return;
+    };
+    let Some(me) = socket.id() else {
+        *world.resource_mut::<ConnectStatus>() =
+            ConnectStatus::Failed("connected without a peer id".into());
+        return;
+    };
+    let mut peers = socket.connected_peers();
+    peers.push(me);
+    peers.sort();
+    peers.dedup();
+    let mut config = request.session.clone();
+    config.num_players = request.players;
+    let mut builder = SessionBuilder::<I>::new().with_config(config);
+    let mut local_handle = 0;
+    for (handle, peer) in peers.iter().enumerate() {
+        let kind = if *peer == me {
+            local_handle = handle;
+            PlayerType::Local
+        } else {
+            PlayerType::Remote(*peer)
+        };
+        builder = builder.add_player(kind, handle);
+    }
+    let session = match builder.start_p2p_session() {
+        Ok(session) => session,
+        Err(e) => {
+            *world.resource_mut::<ConnectStatus>() = ConnectStatus::Failed(e.to_string());
+            return;
+        }
+    };
+    let link = world
+        .get_resource_or_insert_with(TransportLink::default)
+        .0
+        .clone();
+    let conditions = request.netem.unwrap_or_else(LinkConditions::perfect);
+    let transport = SocketTransport {
+        socket: ConditionedTransport::new(socket, conditions, request.netem_seed),
+        link,
+        peers: peers.iter().copied().filter(|p| *p != me).collect(),
+        last_stats: Duration::ZERO,
+    };
+    world.insert_resource(RtcPlaySession::p2p(session, transport));
+    *world.resource_mut::<ConnectedPeers>() = ConnectedPeers {
+        me: Some(me),
+        local_handle,
+        peers,
+        transport: HashMap::new(),
+    };
+    *world.resource_mut::<ConnectStatus>() = ConnectStatus::Running;
+}
+
+/// The conditioner runs on the app's clock (`Time<Real>`, manual in tests).
+fn update_transport_clock(link: Option<Res<TransportLink>>, time: Res<Time<Real>>) {
+    if let Some(link) = link {
+        let nanos = u64::try_from(time.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        link.0.now_nanos.store(nanos, Ordering::Relaxed);
+    }
+}
+
+fn publish_transport_stats(link: Option<Res<TransportLink>>, mut peers: ResMut<ConnectedPeers>) {
+    let Some(link) = link else {
+        return;
+    };
+    let latest = match link.0.stats.try_lock() {
+        Ok(stats) => stats.clone(),
+        Err(_) => return,
+    };
+    peers.transport.extend(latest);
+}

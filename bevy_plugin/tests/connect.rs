@@ -1,0 +1,170 @@
+//! Two Bevy apps start a P2P session by signaling URL + room through
+//! `RtcPlayConnect`, over real WebRTC on 127.0.0.1 with a real signaling server, and
+//! play the test game in sync through rollbacks.
+
+#![cfg(feature = "native")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use bevy_rtcplay::prelude::*;
+use bevy_rtcplay::{ConnectStatus, ConnectedPeers, RtcPlayConnect, RtcPlayConnectPlugin};
+use common::*;
+use rtcplay::netem::LinkConditions;
+use rtcplay::signaling::{ServerConfig, SignalingServer};
+
+fn connecting_app(url: &str, room: &str, seed: u64) -> App {
+    let mut app = game_app(2, 0);
+    app.add_plugins(RtcPlayConnectPlugin::<Input>::default());
+    let mut connect = RtcPlayConnect::new(url, room, 2)
+        .with_input_delay(1)
+        .with_netem(LinkConditions::good(), seed);
+    connect.bind_ip = Ipv4Addr::LOCALHOST.into();
+    connect.session.checksum_interval = 10;
+    app.insert_resource(connect);
+    app
+}
+
+fn status(app: &App) -> ConnectStatus {
+    app.world().resource::<ConnectStatus>().clone()
+}
+
+#[test]
+fn two_apps_connect_by_room_and_play_in_sync_over_webrtc() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let server = runtime
+        .block_on(SignalingServer::bind(addr, ServerConfig::default()))
+        .unwrap();
+    let url = server.url();
+    let mut apps = [
+        connecting_app(&url, "bevy-connect", 1),
+        connecting_app(&url, "bevy-connect", 2),
+    ];
+
+    // Connect: statuses move through Connecting / WaitingForPlayers to Running.
+    let mut seen_waiting = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !apps.iter().all(|a| status(a) == ConnectStatus::Running) {
+        assert!(
+            Instant::now() < deadline,
+            "never connected: {:?}",
+            apps.iter().map(status).collect::<Vec<_>>()
+        );
+        for app in &mut apps {
+            app.update();
+            match status(app) {
+                ConnectStatus::Failed(reason) => panic!("connect failed: {reason}"),
+                ConnectStatus::WaitingForPlayers { need, .. } => {
+                    assert_eq!(need, 2);
+                    seen_waiting = true;
+                }
+                _ => {}
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(seen_waiting, "no WaitingForPlayers status was shown");
+    // Handles follow the peer order: the two apps got different handles.
+    let handles: Vec<usize> = apps
+        .iter()
+        .map(|a| a.world().resource::<ConnectedPeers>().local_handle)
+        .collect();
+    assert_ne!(handles[0], handles[1]);
+    for (app, handle) in apps.iter_mut().zip(&handles) {
+        app.world_mut().resource_mut::<LocalPlayer>().0 = *handle;
+    }
+
+    // Play until both apps have confirmed 1,000+ frames.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while apps.iter().map(confirmed).min().unwrap() < 1100 {
+        assert!(
+            Instant::now() < deadline,
+            "match stalled at {:?}",
+            apps.iter().map(confirmed).collect::<Vec<_>>()
+        );
+        for app in &mut apps {
+            app.update();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    let upto = apps.iter().map(confirmed).min().unwrap();
+    let logs: Vec<_> = apps
+        .iter()
+        .map(|a| &a.world().resource::<StateLog>().0)
+        .collect();
+    let mut compared = 0;
+    for f in 0..=upto {
+        let first = logs[0].get(&f);
+        assert!(first.is_some(), "frame {f} never simulated");
+        assert_eq!(logs[1].get(&f), first, "frame {f} differs between apps");
+        compared += 1;
+    }
+    assert!(compared >= 1000);
+    for app in &apps {
+        let world = app.world();
+        let stats = world.resource::<NetworkStats>();
+        println!(
+            "rollbacks {} max depth {} checksums {} score {:?}",
+            stats.session.rollbacks,
+            stats.session.max_rollback_depth,
+            stats.session.checksums_compared,
+            world.resource::<Score>().0
+        );
+        assert!(
+            stats.session.rollbacks > 0,
+            "the conditioner caused no rollback"
+        );
+        assert!(stats.session.checksums_compared > 50);
+        let events = &world.resource::<Events>().0;
+        assert!(
+            !events.iter().any(|e| matches!(
+                e,
+                RtcPlayEvent::Session(SessionEvent::DesyncDetected { .. })
+            )),
+            "desync: {events:?}"
+        );
+        // The transport's connection type is known (loopback: host candidates).
+        let peers = world.resource::<ConnectedPeers>();
+        let remote = peers.peers.iter().find(|p| Some(**p) != peers.me).unwrap();
+        let kind = peers.connection_type(*remote);
+        assert!(kind == "host" || kind == "prflx", "connection type {kind}");
+    }
+    drop(apps);
+    drop(server);
+}
+
+#[test]
+fn unreachable_signaling_server_is_a_failed_status() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut app = connecting_app(&format!("ws://127.0.0.1:{port}"), "nobody", 9);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no failure reported: {:?}",
+            status(&app)
+        );
+        app.update();
+        if let ConnectStatus::Failed(reason) = status(&app) {
+            assert!(reason.contains("signaling"), "{reason}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(!app.world().contains_resource::<RtcPlaySession<Input>>());
+}

@@ -1,0 +1,407 @@
+//! Building the Bevy app (windowed or headless) and following the match to its end.
+
+use std::time::{Duration, Instant};
+
+use bevy::app::AppExit;
+use bevy::prelude::*;
+use bevy_rtcplay::prelude::*;
+use bevy_rtcplay::{ConnectStatus, ConnectedPeers, RtcPlayConnect, RtcPlayConnectPlugin};
+
+use crate::bot::{bot_input, View};
+use crate::game::{add_game, Arena, ArenaInput, FrameChecksums, Player, Pos, Shot};
+
+/// Exit code: the match could not start (bad flags, unreachable server, room
+/// trouble, ...).
+pub const EXIT_CONNECT: u8 = 2;
+/// Exit code: a peer left or desynced before the match ended.
+pub const EXIT_MATCH: u8 = 3;
+
+/// How this endpoint takes part.
+#[derive(Resource, Debug, Clone)]
+pub struct DemoSettings {
+    /// Players in the match.
+    pub players: u8,
+    /// The local player(s) are played by the AI.
+    pub bot: bool,
+    /// Sync-test: every player is local.
+    pub synctest: bool,
+    /// Stop after this many frames and print the state checksum.
+    pub frames: Option<u32>,
+    /// Print progress and stats (headless main endpoint).
+    pub verbose: bool,
+    /// Label in printed lines (e.g. `bot 2` for the in-process bot peers).
+    pub label: String,
+    /// Give up when the room is not complete after this long.
+    pub wait_timeout: Duration,
+}
+
+/// How the match went, once it is over (read by `main` after the app returns).
+#[derive(Resource, Debug, Clone, Default)]
+pub struct Outcome {
+    /// When the result was known (we then linger so peers get our last inputs).
+    pub done_at: Option<Instant>,
+    /// Lines to print at the end.
+    pub result: Vec<String>,
+    /// Error that ended the match early.
+    pub error: Option<(u8, String)>,
+    /// Frame the result refers to.
+    pub final_frame: Option<u32>,
+    /// When connecting started.
+    pub started: Option<Instant>,
+    /// When the session started running (all peers synchronized).
+    pub running_since: Option<Instant>,
+}
+
+/// Where the app leaves its [`Outcome`] for `main` (`App::run` consumes the world).
+#[derive(Resource, Debug, Clone, Default)]
+pub struct OutcomeSink(pub std::sync::Arc<std::sync::Mutex<Outcome>>);
+
+impl OutcomeSink {
+    /// The latest outcome.
+    pub fn get(&self) -> Outcome {
+        self.0.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+}
+
+fn publish_outcome(outcome: Res<Outcome>, sink: Res<OutcomeSink>) {
+    if outcome.is_changed() {
+        if let Ok(mut slot) = sink.0.lock() {
+            *slot = outcome.clone();
+        }
+    }
+}
+
+/// Rollbacks per second and the latest stats line, refreshed once a second.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct LiveStats {
+    /// Text lines (one per peer plus a session line).
+    pub lines: Vec<String>,
+    last: Option<(Instant, u64, u64)>,
+}
+
+/// Add the game, the rollback plugin, inputs and match tracking to `app`.
+pub fn configure(app: &mut App, settings: DemoSettings) -> OutcomeSink {
+    let sink = OutcomeSink::default();
+    let players = settings.players;
+    app.add_plugins((
+        RtcPlayPlugin::<ArenaInput>::default(),
+        RtcPlayConnectPlugin::<ArenaInput>::default(),
+    ));
+    add_game(app, players);
+    if let Some(n) = settings.frames {
+        app.world_mut().resource_mut::<FrameChecksums>().target = Some(n);
+    }
+    app.insert_resource(settings)
+        .init_resource::<Outcome>()
+        .init_resource::<LiveStats>()
+        .add_systems(ReadInputs, read_local_inputs)
+        .insert_resource(sink.clone())
+        .add_systems(Update, (follow_match, update_live_stats).chain())
+        .add_systems(Last, publish_outcome);
+    sink
+}
+
+/// Start connecting (P2P) or a sync-test session.
+pub fn start_session(app: &mut App, connect: Option<RtcPlayConnect>, players: u8) {
+    match connect {
+        Some(connect) => {
+            app.insert_resource(connect);
+        }
+        None => match RtcPlaySession::<ArenaInput>::sync_test(usize::from(players), 7) {
+            Ok(session) => {
+                app.insert_resource(session);
+                app.world_mut().resource_mut::<Outcome>().running_since = Some(Instant::now());
+            }
+            Err(e) => {
+                app.world_mut().resource_mut::<Outcome>().error =
+                    Some((EXIT_CONNECT, format!("sync-test session: {e}")));
+            }
+        },
+    }
+}
+
+/// The handles this endpoint plays.
+fn local_handles(settings: &DemoSettings, peers: &ConnectedPeers) -> Vec<u8> {
+    if settings.synctest {
+        (0..settings.players).collect()
+    } else {
+        vec![u8::try_from(peers.local_handle).unwrap_or(0)]
+    }
+}
+
+/// Keyboard for the human player: WASD / arrows move, Space fires, Shift dashes.
+#[derive(Resource, Debug, Default, Clone, Copy)]
+pub struct KeyboardInput(pub ArenaInput);
+
+fn read_local_inputs(
+    settings: Res<DemoSettings>,
+    peers: Res<ConnectedPeers>,
+    frame: Res<RollbackFrame>,
+    keyboard: Option<Res<KeyboardInput>>,
+    players: Query<(&Player, &Pos)>,
+    shots: Query<(&Shot, &Pos)>,
+    mut inputs: ResMut<LocalInputs<ArenaInput>>,
+) {
+    let players: Vec<(Player, Pos)> = players.iter().map(|(p, pos)| (*p, *pos)).collect();
+    let shots: Vec<(Shot, Pos)> = shots.iter().map(|(s, pos)| (*s, *pos)).collect();
+    let view = View {
+        players: &players,
+        shots: &shots,
+    };
+    for (i, handle) in local_handles(&settings, &peers).into_iter().enumerate() {
+        let human = !settings.bot && i == 0;
+        let input = match (&keyboard, human) {
+            (Some(k), true) => k.0,
+            _ => bot_input(handle, frame.frame, &view),
+        };
+        inputs.set(usize::from(handle), input);
+    }
+}
+
+/// Watch connection status, session events and the match result; end the app
+/// when the match is over (after lingering until the peers have our last inputs).
+#[allow(clippy::too_many_arguments)]
+fn follow_match(
+    settings: Res<DemoSettings>,
+    status: Res<ConnectStatus>,
+    frame: Res<RollbackFrame>,
+    arena: Res<Arena>,
+    sums: Res<FrameChecksums>,
+    stats: Res<NetworkStats>,
+    session: Option<Res<RtcPlaySession<ArenaInput>>>,
+    mut events: MessageReader<RtcPlayEvent>,
+    mut outcome: ResMut<Outcome>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    let say = |line: &str| {
+        if settings.verbose {
+            println!("{}{line}", prefix(&settings));
+        }
+    };
+    if let Some((code, _)) = &outcome.error {
+        exit.write(AppExit::Error(code_nz(*code)));
+        return;
+    }
+    if status.is_changed() && !settings.synctest {
+        match &*status {
+            ConnectStatus::Connecting => say("connecting to the signaling server…"),
+            ConnectStatus::WaitingForPlayers { have, need } => say(&format!(
+                "in the room, waiting for players ({have}/{need} here)"
+            )),
+            ConnectStatus::Running => say("all peers connected over WebRTC; synchronizing…"),
+            ConnectStatus::Failed(reason) => {
+                outcome.error =
+                    Some((EXIT_CONNECT, format!("could not start the match: {reason}")));
+            }
+            ConnectStatus::Idle => {}
+        }
+    }
+    if matches!(
+        *status,
+        ConnectStatus::Connecting | ConnectStatus::WaitingForPlayers { .. }
+    ) && outcome.started.is_none()
+    {
+        let since = *outcome.started.get_or_insert_with(Instant::now);
+        if since.elapsed() > settings.wait_timeout {
+            outcome.error = Some((
+                EXIT_CONNECT,
+                format!(
+                    "the room did not fill within {} s ({}): nobody joined, or the room is full",
+                    settings.wait_timeout.as_secs(),
+                    match &*status {
+                        ConnectStatus::WaitingForPlayers { have, need } =>
+                            format!("{have}/{need} players"),
+                        _ => "still reaching the signaling server".into(),
+                    }
+                ),
+            ));
+            return;
+        }
+    }
+    let done = outcome.done_at.is_some();
+    for event in events.read() {
+        match event {
+            RtcPlayEvent::Session(SessionEvent::Running) => {
+                outcome.running_since = Some(Instant::now());
+                say("match running");
+            }
+            RtcPlayEvent::Session(SessionEvent::Disconnected { peer, frame }) if !done => {
+                outcome.error = Some((
+                    EXIT_MATCH,
+                    format!("{peer} left the match at frame {frame} (mid-round): match abandoned"),
+                ));
+            }
+            RtcPlayEvent::Session(SessionEvent::NetworkInterrupted { peer, .. }) if !done => {
+                say(&format!("{peer} is not responding…"))
+            }
+            RtcPlayEvent::Session(SessionEvent::DesyncDetected {
+                frame, peer, parts, ..
+            }) => {
+                outcome.error = Some((
+                    EXIT_MATCH,
+                    format!("desync with {peer} at frame {frame} (differs: {parts:?})"),
+                ));
+            }
+            RtcPlayEvent::SyncTestMismatch { frame, parts, .. } => {
+                outcome.error = Some((
+                    EXIT_MATCH,
+                    format!("sync-test: frame {frame} re-simulated differently ({parts:?})"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if outcome.error.is_some() {
+        return;
+    }
+    let confirmed = frame.confirmed;
+    if !done {
+        if let (Some(target), Some(c)) = (settings.frames, confirmed) {
+            if c + 1 >= target {
+                if let Some(sum) = sums.at_target {
+                    outcome.final_frame = Some(target);
+                    outcome.result = vec![
+                        result_line(&arena),
+                        format!("frames {target} checksum {sum:016x}"),
+                    ];
+                    outcome.done_at = Some(Instant::now());
+                }
+            }
+        } else if settings.frames.is_none() {
+            if let (Some(end), Some(c)) = (arena.ended_at, confirmed) {
+                if c >= end {
+                    outcome.final_frame = Some(end);
+                    outcome.result = vec![result_line(&arena)];
+                    outcome.done_at = Some(Instant::now());
+                }
+            }
+        }
+        if outcome.done_at.is_some() {
+            let summary = summary_line(&stats, outcome.running_since, frame.frame);
+            outcome.result.push(summary);
+            for line in outcome.result.clone() {
+                say(&line);
+            }
+        }
+    }
+    // Linger until every peer has acknowledged our inputs past the final frame (it
+    // then has what it needs to confirm it too), at most 1.5 s.
+    if let (Some(at), Some(last)) = (outcome.done_at, outcome.final_frame) {
+        let delay = match session.as_deref() {
+            Some(RtcPlaySession::P2P { session, .. }) => session.input_delay(),
+            _ => 0,
+        };
+        let acked = stats
+            .peers
+            .iter()
+            .all(|(_, s)| frame.frame + delay >= last + s.unacked_frames + 2);
+        if acked || at.elapsed() > Duration::from_millis(1500) {
+            exit.write(AppExit::Success);
+        }
+    }
+}
+
+/// Whole-match figures: frame rate, rollbacks, depth and bandwidth per peer.
+fn summary_line(stats: &NetworkStats, since: Option<Instant>, frame: u32) -> String {
+    let secs = since.map_or(0.0, |t| t.elapsed().as_secs_f64()).max(1e-3);
+    let s = &stats.session;
+    let peers = stats.peers.len().max(1) as f64;
+    let mean_depth = if s.rollbacks == 0 {
+        0.0
+    } else {
+        s.rollback_frames as f64 / s.rollbacks as f64
+    };
+    format!(
+        "summary: {frame} frames in {secs:.1} s ({:.1} fps), rollbacks {} ({:.1}/s, mean depth {mean_depth:.1}, max {}), sent {:.2} kbps per peer ({} datagrams)",
+        f64::from(frame) / secs,
+        s.rollbacks,
+        s.rollbacks as f64 / secs,
+        s.max_rollback_depth,
+        s.bytes_sent as f64 * 8.0 / 1000.0 / secs / peers,
+        s.datagrams_sent,
+    )
+}
+
+fn code_nz(code: u8) -> std::num::NonZero<u8> {
+    std::num::NonZero::new(code).unwrap_or(std::num::NonZero::<u8>::MIN)
+}
+
+fn prefix(settings: &DemoSettings) -> String {
+    if settings.label.is_empty() {
+        String::new()
+    } else {
+        format!("[{}] ", settings.label)
+    }
+}
+
+/// "player 2 wins the match (rounds 2-1)" or the current score.
+pub fn result_line(arena: &Arena) -> String {
+    let n = usize::from(arena.players);
+    let rounds: Vec<String> = arena.rounds[..n].iter().map(u8::to_string).collect();
+    match arena.winner {
+        Some(w) => format!(
+            "result: player {} wins the match (rounds {})",
+            w + 1,
+            rounds.join("-")
+        ),
+        None => {
+            let hits: Vec<String> = arena.hits[..n].iter().map(u8::to_string).collect();
+            format!(
+                "result: no winner yet: round {} (rounds {}, hits {})",
+                arena.round,
+                rounds.join("-"),
+                hits.join("-")
+            )
+        }
+    }
+}
+
+fn update_live_stats(
+    settings: Res<DemoSettings>,
+    stats: Res<NetworkStats>,
+    peers: Res<ConnectedPeers>,
+    frame: Res<RollbackFrame>,
+    mut live: ResMut<LiveStats>,
+) {
+    let now = Instant::now();
+    let (rollbacks, frames) = (stats.session.rollbacks, u64::from(frame.frame));
+    let Some((at, last_rb, last_frames)) = live.last else {
+        live.last = Some((now, rollbacks, frames));
+        return;
+    };
+    let dt = now.duration_since(at).as_secs_f64();
+    if dt < 1.0 {
+        return;
+    }
+    live.last = Some((now, rollbacks, frames));
+    let mut lines = Vec::new();
+    for (peer, s) in &stats.peers {
+        let handle = peers
+            .peers
+            .iter()
+            .position(|p| p == peer)
+            .map_or(0, |h| h + 1);
+        lines.push(format!(
+            "P{handle} {peer} {}: ping {} ms, advantage {:+}, in {:.1} kbps, out {:.1} kbps",
+            peers.connection_type(*peer),
+            s.rtt.as_millis(),
+            s.local_frame_advantage,
+            f64::from(s.bytes_in_per_sec) * 8.0 / 1000.0,
+            f64::from(s.bytes_out_per_sec) * 8.0 / 1000.0,
+        ));
+    }
+    lines.push(format!(
+        "frame {} ({:.0} fps), rollbacks {:.1}/s, depth {} (max {})",
+        frame.frame,
+        (frames.saturating_sub(last_frames)) as f64 / dt,
+        (rollbacks.saturating_sub(last_rb)) as f64 / dt,
+        stats.session.last_rollback_depth,
+        stats.session.max_rollback_depth,
+    ));
+    if settings.verbose {
+        for line in &lines {
+            println!("{}stats: {line}", prefix(&settings));
+        }
+    }
+    live.lines = lines;
+}

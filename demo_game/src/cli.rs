@@ -1,0 +1,122 @@
+//! Command-line flags.
+
+use std::net::{IpAddr, SocketAddr};
+
+use clap::Parser;
+use rtcplay::netem::Preset;
+use rtcplay::transport::IceServerConfig;
+
+/// rtcplay-demo: a small 2D arena for 2-4 players over peer-to-peer WebRTC with
+/// rollback netcode.
+///
+/// With no flags: starts a local signaling server, opens a window and plays against
+/// bot peers connected over real WebRTC on loopback. Without a display it plays the
+/// same match headless.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "rtcplay-demo", version)]
+pub struct Cli {
+    /// Players in the match (2-4).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=4))]
+    pub players: u8,
+
+    /// Room name on the signaling server.
+    #[arg(long, default_value = "rtcplay-demo")]
+    pub room: String,
+
+    /// Join a remote signaling server (e.g. ws://192.168.1.10:3536) instead of
+    /// playing a local match against bots.
+    #[arg(long, value_name = "URL", conflicts_with = "host")]
+    pub signal: Option<String>,
+
+    /// Embed the signaling server on this address and wait for the other players
+    /// (they join with --signal ws://THIS_MACHINE:PORT).
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "0.0.0.0:3536")]
+    pub host: Option<SocketAddr>,
+
+    /// This player is played by the AI.
+    #[arg(long)]
+    pub bot: bool,
+
+    /// Frames of input delay (0-8).
+    #[arg(long, value_name = "F", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=8))]
+    pub input_delay: u32,
+
+    /// Link conditioner preset on this peer's traffic: perfect, lan, good, average,
+    /// poor, lossy.
+    #[arg(long, value_name = "PRESET", value_parser = parse_preset)]
+    pub netem: Option<Preset>,
+
+    /// Determinism check on this machine: every frame is re-simulated and compared
+    /// (no network; all players are bots).
+    #[arg(long, conflicts_with_all = ["signal", "host", "spectate"])]
+    pub synctest: bool,
+
+    /// Watch a running match as a spectator (not supported yet).
+    #[arg(long)]
+    pub spectate: bool,
+
+    /// No window: print progress, stats once a second and the result.
+    #[arg(long)]
+    pub headless: bool,
+
+    /// Play this many frames, print the final state checksum and exit.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub frames: Option<u32>,
+
+    /// STUN or TURN server URL (repeatable), e.g. stun:stun.example.org:3478 or
+    /// turn:turn.example.org:3478.
+    #[arg(long = "ice-server", value_name = "URL")]
+    pub ice_servers: Vec<String>,
+
+    /// TURN username for the --ice-server TURN URLs.
+    #[arg(long, value_name = "NAME", requires = "ice_credential")]
+    pub ice_username: Option<String>,
+
+    /// TURN credential for the --ice-server TURN URLs.
+    #[arg(long, value_name = "SECRET", requires = "ice_username")]
+    pub ice_credential: Option<String>,
+
+    /// Local IP address for WebRTC (default: 127.0.0.1 when the signaling server is
+    /// on this machine's loopback, else every interface).
+    #[arg(long, value_name = "IP")]
+    pub bind: Option<IpAddr>,
+
+    /// Save a screenshot of the window here after two seconds of play, then exit
+    /// (for the smoke test).
+    #[arg(long, value_name = "PNG", hide = true)]
+    pub screenshot: Option<std::path::PathBuf>,
+
+    /// Give up if the room is not complete after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub wait_timeout: u64,
+}
+
+fn parse_preset(s: &str) -> Result<Preset, String> {
+    s.parse()
+}
+
+impl Cli {
+    /// The ICE servers from `--ice-server` with the TURN credentials applied.
+    pub fn ice_servers(&self) -> Result<Vec<IceServerConfig>, String> {
+        self.ice_servers
+            .iter()
+            .map(|url| {
+                let scheme = url.split(':').next().unwrap_or_default();
+                match scheme {
+                    "stun" | "stuns" => Ok(IceServerConfig::stun(url.clone())),
+                    "turn" | "turns" => match (&self.ice_username, &self.ice_credential) {
+                        (Some(user), Some(secret)) => Ok(IceServerConfig::turn(
+                            url.clone(),
+                            user.clone(),
+                            secret.clone(),
+                        )),
+                        _ => Err(format!(
+                            "TURN server {url} needs --ice-username and --ice-credential"
+                        )),
+                    },
+                    _ => Err(format!("--ice-server {url}: expected a stun: or turn: URL")),
+                }
+            })
+            .collect()
+    }
+}
