@@ -325,10 +325,10 @@ mod tests {
         r.set_exclusive(true);
         join(&mut r, 10, "a", 2);
         let mut out = Vec::new();
-        let wrong_size = r.join(11, PROTOCOL_VERSION, "a".into(), 3, &mut out);
+        let wrong_size = r.join(11, PROTOCOL_VERSION, "a".into(), 3, None, &mut out);
         assert_eq!(wrong_size.map_err(|e| e.0), Err(ErrorCode::BadPlayers));
         join(&mut r, 12, "a", 2);
-        let late = r.join(13, PROTOCOL_VERSION, "a".into(), 2, &mut out);
+        let late = r.join(13, PROTOCOL_VERSION, "a".into(), 2, None, &mut out);
         assert_eq!(late.map_err(|e| e.0), Err(ErrorCode::RoomFull));
         // Other names are unaffected; once the match's members have left, the name
         // is free again.
