@@ -197,7 +197,12 @@ impl Topology {
             &host,
             &["route", "add", "default", "via", &format!("{lan_net}.1")],
         )?;
-        exec(&router, "sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
+        // /proc/sys/net shows the namespace of the writer (no procps needed).
+        exec(
+            &router,
+            "sh",
+            &["-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"],
+        )?;
         nft(&router, &router_rules(nat))
     }
 
