@@ -5,7 +5,7 @@
 //!
 //! Needs root (CI runs as root) and `ip`, `nft`, `turnserver`, `conntrack`: the
 //! tests fail, not skip, without them; `.ci/test` installs them. They run one at a
-//! time (nextest group `netlab`). Run them and see their figures with
+//! time (nextest group `webrtc`). Run them and see their figures with
 //! `cargo nextest run -p rtcplay --test nat_lab --no-capture`.
 
 #![cfg(feature = "native")]
