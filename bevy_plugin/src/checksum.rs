@@ -3,16 +3,20 @@
 
 use std::hash::{Hash, Hasher};
 
-/// FNV-1a, 64 bit.
-pub(crate) struct Fnv(u64);
+/// The hasher behind rollback checksums: 64-bit FNV-1a, with no seed, so the same
+/// values hash the same in every process of the same build. Use it for any
+/// checksum you print or compare across peers (`std`'s `DefaultHasher` makes no
+/// such promise).
+#[derive(Debug, Clone, Copy)]
+pub struct StableHasher(u64);
 
-impl Default for Fnv {
+impl Default for StableHasher {
     fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
+        StableHasher(0xcbf2_9ce4_8422_2325)
     }
 }
 
-impl Hasher for Fnv {
+impl Hasher for StableHasher {
     fn finish(&self) -> u64 {
         self.0
     }
@@ -26,7 +30,7 @@ impl Hasher for Fnv {
 
 /// Hash one value with its rollback id.
 pub(crate) fn hash_item<T: Hash>(id: u64, value: &T) -> u64 {
-    let mut h = Fnv::default();
+    let mut h = StableHasher::default();
     id.hash(&mut h);
     value.hash(&mut h);
     h.finish()

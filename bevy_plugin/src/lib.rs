@@ -51,6 +51,7 @@ mod snapshot;
 mod stats;
 
 pub use app_ext::RollbackApp;
+pub use checksum::StableHasher;
 #[cfg(feature = "native")]
 pub use connect::{ConnectStatus, ConnectedPeers, RtcPlayConnect, RtcPlayConnectPlugin};
 pub use desync::DivergedValue;

@@ -352,7 +352,7 @@ pub fn state_checksum(
     shots: &Query<(&Rollback, &Shot, &Pos, &Vel)>,
     arena: &Arena,
 ) -> u64 {
-    let mut h = Fnv64::default();
+    let mut h = bevy_rtcplay::StableHasher::default();
     let mut ps: Vec<_> = players
         .iter()
         .map(|(r, p, pos, v)| (r.id(), *p, *pos, *v))
@@ -379,30 +379,6 @@ pub fn record_checksum(
 ) {
     if sums.target.is_some_and(|t| t > 0 && frame.frame == t - 1) {
         sums.at_target = Some(state_checksum(&players, &shots, &arena));
-    }
-}
-
-/// 64-bit FNV-1a: a fixed, seedless hasher for checksums printed and compared
-/// across processes.
-#[derive(Debug, Clone, Copy)]
-pub struct Fnv64(u64);
-
-impl Default for Fnv64 {
-    fn default() -> Self {
-        Fnv64(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv64 {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
     }
 }
 

@@ -35,6 +35,10 @@ use crate::transport::{
 
 /// How often an unanswered hello is repeated.
 const HELLO_RETRY: Duration = Duration::from_millis(5);
+/// How long a working server-reflexive pair waits for a host pair to win
+/// (webrtc-rs default: 500 ms).
+const SRFLX_ACCEPTANCE_WAIT: Duration = Duration::from_millis(50);
+
 /// Binding requests per candidate pair before it counts as failed (fast connect).
 const ICE_MAX_BINDING_REQUESTS: u16 = 100;
 /// How long a closing peer waits for its goodbye to be acknowledged.
@@ -290,7 +294,10 @@ async fn build_connection(
                 Some(Duration::from_millis(10)),
                 Some(ICE_MAX_BINDING_REQUESTS),
             )
-            .with_prflx_acceptance_min_wait(Some(Duration::ZERO));
+            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+            // A server-reflexive pair (through NATs) is otherwise held back 500 ms
+            // in case a host pair wins; on a LAN host pairs answer within a few ms.
+            .with_srflx_acceptance_min_wait(Some(SRFLX_ACCEPTANCE_WAIT));
     }
     let pc = PeerConnectionBuilder::new()
         .with_configuration(
