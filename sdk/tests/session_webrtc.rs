@@ -6,16 +6,15 @@
 
 mod sim;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rtcplay::netem::{ConditionedTransport, LinkConditions};
-use rtcplay::session::{PlayerType, Request, SessionBuilder, SessionError, SessionEvent};
+use rtcplay::session::{PlayerType, SessionBuilder, SessionError, SessionEvent};
 use rtcplay::signaling::{ServerConfig, SignalingServer};
 use rtcplay::transport::native::Socket;
 use rtcplay::transport::{SocketConfig, SocketEvent};
-use sim::{scripted_input, Game};
+use sim::{scripted_input, Replica};
 
 #[test]
 fn three_peers_play_in_sync_over_webrtc_with_the_conditioner() {
@@ -70,13 +69,7 @@ fn three_peers_play_in_sync_over_webrtc_with_the_conditioner() {
                 b = b.add_player(kind, h);
             }
             let net = ConditionedTransport::new(socket, LinkConditions::good(), 100 + i as u64);
-            (
-                b.start_p2p_session().unwrap(),
-                net,
-                Game::new(players),
-                BTreeMap::new(),
-                BTreeMap::new(),
-            )
+            (b.start_p2p_session().unwrap(), net, Replica::new(players))
         })
         .collect();
 
@@ -86,7 +79,7 @@ fn three_peers_play_in_sync_over_webrtc_with_the_conditioner() {
     while peers.iter().any(|p| p.0.current_frame() < FRAMES) {
         assert!(start.elapsed() < Duration::from_secs(90), "match stalled");
         let now = start.elapsed();
-        for (session, net, game, saved, history) in &mut peers {
+        for (session, net, replica) in &mut peers {
             net.set_now(now);
             if !session.is_running() {
                 session.poll(now, net);
@@ -102,19 +95,7 @@ fn three_peers_play_in_sync_over_webrtc_with_the_conditioner() {
                 .add_local_input(h, scripted_input(h, target))
                 .unwrap();
             match session.advance_frame(now, net) {
-                Ok(requests) => {
-                    for r in requests {
-                        match r {
-                            Request::Save { frame } => {
-                                saved.insert(frame, game.clone());
-                                history.insert(frame, game.checksum());
-                                session.report_checksum(frame, game.checksum_parts());
-                            }
-                            Request::Load { frame } => game.clone_from(&saved[&frame]),
-                            Request::Advance { inputs, .. } => game.step(&inputs),
-                        }
-                    }
-                }
+                Ok(requests) => replica.carry_out(session, requests).unwrap(),
                 Err(SessionError::PredictionThreshold) => {}
                 Err(e) => panic!("{e}"),
             }
@@ -134,10 +115,10 @@ fn three_peers_play_in_sync_over_webrtc_with_the_conditioner() {
         .unwrap();
     assert!(upto > FRAMES - 20);
     for f in 0..=upto {
-        let first = peers[0].4.get(&f);
+        let first = peers[0].2.history.get(&f);
         assert!(first.is_some());
         for p in &peers[1..] {
-            assert_eq!(p.4.get(&f), first, "frame {f} differs");
+            assert_eq!(p.2.history.get(&f), first, "frame {f} differs");
         }
     }
     for p in &peers {

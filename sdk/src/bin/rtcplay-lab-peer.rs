@@ -28,14 +28,13 @@
 #[path = "../../tests/sim/mod.rs"]
 mod sim;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use rtcplay::session::{PlayerType, Request, SessionBuilder, SessionError, SessionEvent};
+use rtcplay::session::{PlayerType, SessionBuilder, SessionError, SessionEvent};
 use rtcplay::transport::native::Socket;
 use rtcplay::transport::{Channel, PeerId, SocketConfig, SocketEvent, Target, Transport};
-use sim::{scripted_input, Game};
+use sim::{scripted_input, Replica};
 
 /// Play the test game in a room and print what happens, one event per line.
 #[derive(Debug, Parser)]
@@ -139,9 +138,7 @@ fn run(args: &Args) -> Result<(), String> {
         builder = builder.add_player(kind, handle);
     }
     let mut session = builder.start_p2p_session().map_err(|e| e.to_string())?;
-    let mut game = Game::new(players);
-    let mut saved = BTreeMap::new();
-    let mut history = BTreeMap::new();
+    let mut replica = Replica::new(players);
     let last = args.frames;
     // Play a little past the last frame so the others get our inputs for it.
     let stop = last + 60;
@@ -197,19 +194,7 @@ fn run(args: &Args) -> Result<(), String> {
                 .add_local_input(handle, scripted_input(handle, target))
                 .map_err(|e| e.to_string())?;
             match session.advance_frame(now, &mut net) {
-                Ok(requests) => {
-                    for request in requests {
-                        match request {
-                            Request::Save { frame } => {
-                                saved.insert(frame, game.clone());
-                                history.insert(frame, game.checksum());
-                                session.report_checksum(frame, game.checksum_parts());
-                            }
-                            Request::Load { frame } => game.clone_from(&saved[&frame]),
-                            Request::Advance { inputs, .. } => game.step(&inputs),
-                        }
-                    }
-                }
+                Ok(requests) => replica.carry_out(&mut session, requests)?,
                 Err(SessionError::PredictionThreshold) => {}
                 Err(error) => return Err(error.to_string()),
             }
@@ -234,7 +219,10 @@ fn run(args: &Args) -> Result<(), String> {
             && session.current_frame() > last
             && session.confirmed_frame().is_some_and(|c| c >= last)
         {
-            let checksum = history.get(&last).ok_or("no checksum for the last frame")?;
+            let checksum = replica
+                .history
+                .get(&last)
+                .ok_or("no checksum for the last frame")?;
             println!("checksum {last} {checksum:016x}");
             reported = true;
             let _ = net.socket.send_reliable(Target::All, DONE);

@@ -135,6 +135,50 @@ pub fn scripted_input(player: usize, frame: Frame) -> Input {
     (z >> 40) as u8 & 0x1F
 }
 
+/// The test game as one peer holds it: the live state, saved states and the
+/// checksum of each saved frame. Carries out a session's requests.
+pub struct Replica {
+    pub game: Game,
+    pub saved: BTreeMap<Frame, Game>,
+    /// Latest checksum saved for each frame (the final one once confirmed).
+    pub history: BTreeMap<Frame, u64>,
+}
+
+impl Replica {
+    pub fn new(players: usize) -> Self {
+        Replica {
+            game: Game::new(players),
+            saved: BTreeMap::new(),
+            history: BTreeMap::new(),
+        }
+    }
+
+    /// Save, load and advance as `requests` say, reporting checksums to `session`.
+    pub fn carry_out(
+        &mut self,
+        session: &mut P2PSession<Input>,
+        requests: Vec<Request<Input>>,
+    ) -> Result<(), String> {
+        for request in requests {
+            match request {
+                Request::Save { frame } => {
+                    self.saved.insert(frame, self.game.clone());
+                    let checksum = self.game.checksum_parts();
+                    self.history.insert(frame, checksum.total);
+                    session.report_checksum(frame, checksum);
+                }
+                Request::Load { frame } => {
+                    let saved = self.saved.get(&frame);
+                    self.game
+                        .clone_from(saved.ok_or(format!("load of unsaved frame {frame}"))?);
+                }
+                Request::Advance { inputs, .. } => self.game.step(&inputs),
+            }
+        }
+        Ok(())
+    }
+}
+
 pub struct SimPeer {
     pub id: PeerId,
     pub session: P2PSession<Input>,
