@@ -6,6 +6,12 @@
 //! [`P2PSession`](rtcplay::session::P2PSession) and inserts
 //! [`RtcPlaySession`]. Player handles follow the peers' ids in ascending order, so
 //! every peer numbers the players alike.
+//!
+//! With [`RtcPlayConnect::spectate`] the app watches the room's running match
+//! instead: it connects to the host (the first player) and runs a
+//! [`SpectatorSession`](rtcplay::session::SpectatorSession). The host admits
+//! spectators on its own (its session keeps the whole input history so they can
+//! join at any time).
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -44,6 +50,8 @@ pub struct RtcPlayConnect {
     pub netem_seed: u64,
     /// Session settings. `num_players` is overwritten with [`players`](Self::players).
     pub session: SessionConfig,
+    /// Watch the room's match as a spectator instead of playing.
+    pub spectate: bool,
 }
 
 impl RtcPlayConnect {
@@ -57,7 +65,24 @@ impl RtcPlayConnect {
             bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             netem: None,
             netem_seed: 0,
-            session: SessionConfig::default(),
+            session: SessionConfig {
+                keep_input_history: true,
+                spectator_catchup_speed: 8,
+                ..SessionConfig::default()
+            },
+            spectate: false,
+        }
+    }
+
+    /// Watch the match of `room` (sized `players`) as a spectator.
+    pub fn spectator(
+        signal_url: impl Into<String>,
+        room: impl Into<String>,
+        players: usize,
+    ) -> Self {
+        RtcPlayConnect {
+            spectate: true,
+            ..Self::new(signal_url, room, players)
         }
     }
 
@@ -82,6 +107,7 @@ impl RtcPlayConnect {
         );
         config.ice_servers = self.ice_servers.clone();
         config.bind_ip = self.bind_ip;
+        config.spectator = self.spectate;
         config
     }
 }
@@ -94,15 +120,15 @@ pub enum ConnectStatus {
     Idle,
     /// Reaching the signaling server.
     Connecting,
-    /// In the room; `have` counts this peer and the peers connected so far. The
-    /// signaling server announces the members only once the room is full, so
-    /// `have` stays 1 until then.
+    /// In the room, waiting for the other players to join and connect.
     WaitingForPlayers {
-        /// Players here (this one plus connected peers).
+        /// Players in the room (this one included, unless spectating).
         have: usize,
         /// Players the match needs.
         need: usize,
     },
+    /// The room is full; connections to the peers are being set up.
+    ConnectingPeers,
     /// Every peer is connected and [`RtcPlaySession`] is inserted.
     Running,
     /// Connecting failed; the socket is closed. Insert [`RtcPlayConnect`] again to retry.
@@ -114,10 +140,15 @@ pub enum ConnectStatus {
 pub struct ConnectedPeers {
     /// Our peer id.
     pub me: Option<PeerId>,
-    /// Our player handle.
+    /// Our player handle (meaningless when spectating).
     pub local_handle: PlayerHandle,
-    /// Every peer id, in player-handle order (ours included).
+    /// Every player's peer id, in player-handle order (ours included unless
+    /// spectating).
     pub peers: Vec<PeerId>,
+    /// We watch the match as a spectator.
+    pub spectating: bool,
+    /// Spectators watching through us (we are the host).
+    pub spectators: Vec<PeerId>,
     /// Latest transport statistics of each remote peer (connection type, RTT, bytes),
     /// refreshed about twice a second.
     pub transport: HashMap<PeerId, PeerStats>,
@@ -152,7 +183,11 @@ impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayConnectPlugin<I> {
             .init_resource::<ConnectedPeers>()
             .add_systems(
                 PreUpdate,
-                (drive_connect::<I>, update_transport_clock)
+                (
+                    drive_connect::<I>,
+                    update_transport_clock,
+                    admit_spectators::<I>,
+                )
                     .chain()
                     .before(RtcPlaySystems::Advance),
             )
@@ -168,6 +203,8 @@ impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayConnectPlugin<I> {
 struct PendingSocket {
     socket: Socket,
     request: RtcPlayConnect,
+    /// The room's players, once it is full.
+    players: Vec<PeerId>,
 }
 
 /// Shared between the session's transport and the app: the clock of the link
@@ -180,6 +217,8 @@ struct LinkShared {
     /// `Time<Real>` elapsed, in nanoseconds, as of this update.
     now_nanos: AtomicU64,
     stats: Mutex<HashMap<PeerId, PeerStats>>,
+    /// Spectators connected since the last look (the host admits them).
+    new_spectators: Mutex<Vec<PeerId>>,
 }
 
 /// The socket (with the conditioner, if any) as the session's transport.
@@ -207,9 +246,16 @@ impl Transport for SocketTransport {
         let now = self.now();
         self.socket.set_now(now);
         self.socket.receive(out);
-        // Socket events after the start (disconnects) are also seen by the session
-        // through its own timeouts; drain them so they do not pile up.
-        let _ = self.socket.inner_mut().events();
+        // Socket events after the start: spectators arrive; disconnects are also
+        // seen by the session through its own timeouts.
+        for event in self.socket.inner_mut().events() {
+            if let SocketEvent::SpectatorConnected(peer) = event {
+                if let Ok(mut new) = self.link.new_spectators.lock() {
+                    new.push(peer);
+                }
+                self.peers.push(peer);
+            }
+        }
         if now >= self.last_stats + Duration::from_millis(500) || self.last_stats.is_zero() {
             self.last_stats = now.max(Duration::from_nanos(1));
             let socket = self.socket.inner_mut();
@@ -231,7 +277,11 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
         world.remove_resource::<PendingSocket>();
         match Socket::new(request.socket_config()) {
             Ok(socket) => {
-                world.insert_resource(PendingSocket { socket, request });
+                world.insert_resource(PendingSocket {
+                    socket,
+                    request,
+                    players: Vec::new(),
+                });
                 *world.resource_mut::<ConnectStatus>() = ConnectStatus::Connecting;
             }
             Err(e) => {
@@ -242,25 +292,27 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
     let Some(mut pending) = world.get_resource_mut::<PendingSocket>() else {
         return;
     };
-    let need = pending.request.players;
     let mut status = None;
     let mut all_connected = false;
+    let mut early_spectators = Vec::new();
     for event in pending.socket.events() {
         match event {
-            SocketEvent::Joined { .. } => {
-                status = Some(ConnectStatus::WaitingForPlayers { have: 1, need });
-            }
-            SocketEvent::PeerConnected(_) => {
-                let have = 1 + pending.socket.connected_peers().len();
+            SocketEvent::WaitingForPlayers { have, need } => {
                 status = Some(ConnectStatus::WaitingForPlayers { have, need });
             }
+            SocketEvent::RoomFull { players } => {
+                pending.players = players;
+                status = Some(ConnectStatus::ConnectingPeers);
+            }
             SocketEvent::AllConnected => all_connected = true,
+            SocketEvent::SpectatorConnected(peer) => early_spectators.push(peer),
             SocketEvent::PeerDisconnected { peer, reason } => {
                 status = Some(ConnectStatus::Failed(format!(
                     "{peer} disconnected before the match started ({reason:?})"
                 )));
             }
             SocketEvent::Error(e) => status = Some(ConnectStatus::Failed(e.to_string())),
+            _ => {}
         }
         if matches!(status, Some(ConnectStatus::Failed(_))) {
             break;
@@ -274,12 +326,20 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
     if let Some(status) = status {
         *world.resource_mut::<ConnectStatus>() = status;
     }
+    let link = world
+        .get_resource_or_insert_with(TransportLink::default)
+        .0
+        .clone();
+    if let Ok(mut new) = link.new_spectators.lock() {
+        new.extend(early_spectators);
+    }
     if !all_connected {
         return;
     }
     let Some(PendingSocket {
         mut socket,
         request,
+        players,
     }) = world.remove_resource::<PendingSocket>()
     else {
         return;
@@ -289,15 +349,61 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
             ConnectStatus::Failed("connected without a peer id".into());
         return;
     };
-    let mut peers = socket.connected_peers();
-    peers.push(me);
-    peers.sort();
-    peers.dedup();
+    match start_session::<I>(me, socket, &request, players, link) {
+        Ok((session, peers)) => {
+            world.insert_resource(session);
+            *world.resource_mut::<ConnectedPeers>() = peers;
+            *world.resource_mut::<ConnectStatus>() = ConnectStatus::Running;
+        }
+        Err(reason) => *world.resource_mut::<ConnectStatus>() = ConnectStatus::Failed(reason),
+    }
+}
+
+/// Build the P2P or spectator session over the connected socket.
+fn start_session<I: Input + Send + Sync + 'static>(
+    me: PeerId,
+    mut socket: Socket,
+    request: &RtcPlayConnect,
+    mut players: Vec<PeerId>,
+    link: Arc<LinkShared>,
+) -> Result<(RtcPlaySession<I>, ConnectedPeers), String> {
     let mut config = request.session.clone();
     config.num_players = request.players;
-    let mut builder = SessionBuilder::<I>::new().with_config(config);
+    let builder = SessionBuilder::<I>::new().with_config(config);
+    let conditions = request
+        .netem
+        .clone()
+        .unwrap_or_else(LinkConditions::perfect);
+    if request.spectate {
+        let host = *players.first().ok_or("the room announced no players")?;
+        let session = builder
+            .start_spectator_session(host)
+            .map_err(|e| e.to_string())?;
+        let transport = SocketTransport {
+            socket: ConditionedTransport::new(socket, conditions, request.netem_seed),
+            link,
+            peers: vec![host],
+            last_stats: Duration::ZERO,
+        };
+        let peers = ConnectedPeers {
+            me: Some(me),
+            local_handle: 0,
+            peers: players,
+            spectating: true,
+            spectators: Vec::new(),
+            transport: HashMap::new(),
+        };
+        return Ok((RtcPlaySession::spectator(session, transport), peers));
+    }
+    if players.is_empty() {
+        players = socket.connected_peers();
+        players.push(me);
+        players.sort();
+        players.dedup();
+    }
+    let mut builder = builder;
     let mut local_handle = 0;
-    for (handle, peer) in peers.iter().enumerate() {
+    for (handle, peer) in players.iter().enumerate() {
         let kind = if *peer == me {
             local_handle = handle;
             PlayerType::Local
@@ -306,32 +412,50 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
         };
         builder = builder.add_player(kind, handle);
     }
-    let session = match builder.start_p2p_session() {
-        Ok(session) => session,
-        Err(e) => {
-            *world.resource_mut::<ConnectStatus>() = ConnectStatus::Failed(e.to_string());
-            return;
-        }
-    };
-    let link = world
-        .get_resource_or_insert_with(TransportLink::default)
-        .0
-        .clone();
-    let conditions = request.netem.unwrap_or_else(LinkConditions::perfect);
+    let session = builder.start_p2p_session().map_err(|e| e.to_string())?;
     let transport = SocketTransport {
         socket: ConditionedTransport::new(socket, conditions, request.netem_seed),
         link,
-        peers: peers.iter().copied().filter(|p| *p != me).collect(),
+        peers: players.iter().copied().filter(|p| *p != me).collect(),
         last_stats: Duration::ZERO,
     };
-    world.insert_resource(RtcPlaySession::p2p(session, transport));
-    *world.resource_mut::<ConnectedPeers>() = ConnectedPeers {
+    let peers = ConnectedPeers {
         me: Some(me),
         local_handle,
-        peers,
+        peers: players,
+        spectating: false,
+        spectators: Vec::new(),
         transport: HashMap::new(),
     };
-    *world.resource_mut::<ConnectStatus>() = ConnectStatus::Running;
+    Ok((RtcPlaySession::p2p(session, transport), peers))
+}
+
+/// The host starts sending confirmed inputs to spectators that connected.
+fn admit_spectators<I: Input + Send + Sync + 'static>(
+    link: Option<Res<TransportLink>>,
+    time: Res<Time<Real>>,
+    session: Option<ResMut<RtcPlaySession<I>>>,
+    mut peers: ResMut<ConnectedPeers>,
+) {
+    let (Some(link), Some(mut session)) = (link, session) else {
+        return;
+    };
+    let RtcPlaySession::P2P { session, .. } = &mut *session else {
+        return;
+    };
+    let new: Vec<PeerId> = match link.0.new_spectators.lock() {
+        Ok(mut new) => std::mem::take(&mut *new),
+        Err(_) => return,
+    };
+    for peer in new {
+        match session.add_spectator(peer, time.elapsed()) {
+            Ok(()) => {
+                info!("spectator {peer} joined");
+                peers.spectators.push(peer);
+            }
+            Err(e) => warn!("spectator {peer} refused: {e}"),
+        }
+    }
 }
 
 /// The conditioner runs on the app's clock (`Time<Real>`, manual in tests).

@@ -72,8 +72,15 @@ pub(crate) fn register_diagnostics(app: &mut App) {
 }
 
 pub(crate) fn update_stats<I: Input>(world: &mut World, session: &RtcPlaySession<I>) {
-    let RtcPlaySession::P2P { session, .. } = session else {
-        return;
+    let session = match session {
+        RtcPlaySession::P2P { session, .. } => session,
+        RtcPlaySession::Spectator { session, .. } => {
+            let mut stats = world.resource_mut::<NetworkStats>();
+            stats.peers.clear();
+            stats.peers.push((session.host(), session.host_stats()));
+            return;
+        }
+        RtcPlaySession::SyncTest(_) => return,
     };
     let mut stats = world.resource_mut::<NetworkStats>();
     stats.session = session.stats();

@@ -25,6 +25,11 @@ pub struct DemoSettings {
     pub bot: bool,
     /// Sync-test: every player is local.
     pub synctest: bool,
+    /// Watch the match as a spectator (no local player).
+    pub spectate: bool,
+    /// Keep playing rematches after a match ends (windowed play) instead of
+    /// ending the app.
+    pub rematch: bool,
     /// Stop after this many frames and print the state checksum.
     pub frames: Option<u32>,
     /// Print progress and stats (headless main endpoint).
@@ -122,7 +127,9 @@ pub fn start_session(app: &mut App, connect: Option<RtcPlayConnect>, players: u8
 
 /// The handles this endpoint plays.
 fn local_handles(settings: &DemoSettings, peers: &ConnectedPeers) -> Vec<u8> {
-    if settings.synctest {
+    if settings.spectate {
+        Vec::new()
+    } else if settings.synctest {
         (0..settings.players).collect()
     } else {
         vec![u8::try_from(peers.local_handle).unwrap_or(0)]
@@ -169,6 +176,9 @@ fn follow_match(
     sums: Res<FrameChecksums>,
     stats: Res<NetworkStats>,
     session: Option<Res<RtcPlaySession<ArenaInput>>>,
+    peers: Res<ConnectedPeers>,
+    mut spectators_seen: Local<usize>,
+    mut matches_announced: Local<Option<u16>>,
     mut events: MessageReader<RtcPlayEvent>,
     mut outcome: ResMut<Outcome>,
     mut exit: MessageWriter<AppExit>,
@@ -188,6 +198,13 @@ fn follow_match(
             ConnectStatus::WaitingForPlayers { have, need } => say(&format!(
                 "in the room, waiting for players ({have}/{need} here)"
             )),
+            ConnectStatus::ConnectingPeers if settings.spectate => {
+                say("the match is on; connecting to its host…")
+            }
+            ConnectStatus::ConnectingPeers => say("room full; connecting to the peers…"),
+            ConnectStatus::Running if settings.spectate => {
+                say("connected to the host over WebRTC; replaying the match…")
+            }
             ConnectStatus::Running => say("all peers connected over WebRTC; synchronizing…"),
             ConnectStatus::Failed(reason) => {
                 outcome.error =
@@ -198,9 +215,10 @@ fn follow_match(
     }
     if matches!(
         *status,
-        ConnectStatus::Connecting | ConnectStatus::WaitingForPlayers { .. }
-    ) && outcome.started.is_none()
-    {
+        ConnectStatus::Connecting
+            | ConnectStatus::WaitingForPlayers { .. }
+            | ConnectStatus::ConnectingPeers
+    ) {
         let since = *outcome.started.get_or_insert_with(Instant::now);
         if since.elapsed() > settings.wait_timeout {
             outcome.error = Some((
@@ -211,6 +229,7 @@ fn follow_match(
                     match &*status {
                         ConnectStatus::WaitingForPlayers { have, need } =>
                             format!("{have}/{need} players"),
+                        ConnectStatus::ConnectingPeers => "the peers did not connect".into(),
                         _ => "still reaching the signaling server".into(),
                     }
                 ),
@@ -218,12 +237,23 @@ fn follow_match(
             return;
         }
     }
+    for peer in peers.spectators.iter().skip(*spectators_seen) {
+        say(&format!(
+            "spectator {peer} joined; it replays the match and follows live"
+        ));
+    }
+    *spectators_seen = peers.spectators.len();
     let done = outcome.done_at.is_some();
     for event in events.read() {
         match event {
             RtcPlayEvent::Session(SessionEvent::Running) => {
                 outcome.running_since = Some(Instant::now());
                 say("match running");
+            }
+            RtcPlayEvent::Session(SessionEvent::Disconnected { peer, .. })
+                if peers.spectators.contains(peer) =>
+            {
+                say(&format!("spectator {peer} left"));
             }
             RtcPlayEvent::Session(SessionEvent::Disconnected { peer, frame }) if !done => {
                 outcome.error = Some((
@@ -269,7 +299,14 @@ fn follow_match(
             }
         } else if settings.frames.is_none() {
             if let (Some(end), Some(c)) = (arena.ended_at, confirmed) {
-                if c >= end {
+                if c >= end && settings.rematch {
+                    if *matches_announced != Some(arena.matches) {
+                        *matches_announced = Some(arena.matches);
+                        say(&result_line(&arena));
+                        say(&summary_line(&stats, outcome.running_since, frame.frame));
+                        say("rematch in 5 s");
+                    }
+                } else if c >= end {
                     outcome.final_frame = Some(end);
                     outcome.result = vec![result_line(&arena)];
                     outcome.done_at = Some(Instant::now());

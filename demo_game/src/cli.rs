@@ -51,8 +51,10 @@ pub struct Cli {
     #[arg(long, conflicts_with_all = ["signal", "host", "spectate"])]
     pub synctest: bool,
 
-    /// Watch a running match as a spectator (not supported yet).
-    #[arg(long)]
+    /// Watch the match running in --room on the --signal server as a spectator
+    /// (--players must match the room's size). Joins at any point of the match,
+    /// replays it from the start at high speed and then follows it live.
+    #[arg(long, requires = "signal", conflicts_with_all = ["host", "bot"])]
     pub spectate: bool,
 
     /// No window: print progress, stats once a second and the result.

@@ -25,6 +25,8 @@ pub const HITS_TO_WIN_ROUND: u8 = 3;
 pub const ROUNDS_TO_WIN_MATCH: u8 = 2;
 /// Frames between a round's end and the next round.
 pub const INTERMISSION: u16 = 90;
+/// Frames between a match's end and the rematch (5 s at 60 Hz).
+pub const REMATCH_DELAY: u32 = 300;
 
 const ACCEL: i32 = ONE / 2;
 const MAX_SPEED: i32 = 5 * ONE;
@@ -114,6 +116,9 @@ pub struct Arena {
     pub winner: Option<u8>,
     /// Frame the match ended on.
     pub ended_at: Option<u32>,
+    /// Matches finished before this one (a rematch starts [`REMATCH_DELAY`]
+    /// frames after a match ends).
+    pub matches: u16,
 }
 
 /// A hit, written in the rollback schedule and delivered once per confirmed frame
@@ -293,7 +298,9 @@ pub fn move_shots(
 }
 
 /// Round and match flow: a round ends at [`HITS_TO_WIN_ROUND`] hits, the next one
-/// starts after [`INTERMISSION`] frames with everyone back at their spawn point.
+/// starts after [`INTERMISSION`] frames with everyone back at their spawn point; a
+/// match ends at [`ROUNDS_TO_WIN_MATCH`] rounds and a rematch starts
+/// [`REMATCH_DELAY`] frames later.
 pub fn round_flow(
     mut commands: Commands,
     frame: Res<RollbackFrame>,
@@ -301,7 +308,16 @@ pub fn round_flow(
     mut players: Query<(&mut Player, &mut Pos, &mut Vel)>,
     shots: Query<Entity, With<Shot>>,
 ) {
-    if arena.winner.is_some() {
+    if let Some(end) = arena.ended_at {
+        if frame.frame >= end.saturating_add(REMATCH_DELAY) {
+            *arena = Arena {
+                players: arena.players,
+                round: 1,
+                matches: arena.matches.saturating_add(1),
+                ..Arena::default()
+            };
+            restart_round(&mut commands, arena.players, &mut players, &shots);
+        }
         return;
     }
     if arena.intermission > 0 {
@@ -309,17 +325,7 @@ pub fn round_flow(
         if arena.intermission == 0 {
             arena.round += 1;
             arena.hits = [0; 4];
-            let n = arena.players;
-            for (mut p, mut pos, mut vel) in &mut players {
-                *pos = spawn_point(p.handle, n);
-                *vel = Vel::default();
-                p.facing = facing_of(p.handle);
-                p.stunned = 0;
-                p.dashing = 0;
-            }
-            for e in &shots {
-                commands.entity(e).despawn();
-            }
+            restart_round(&mut commands, arena.players, &mut players, &shots);
         }
         return;
     }
@@ -332,6 +338,25 @@ pub fn round_flow(
         } else {
             arena.intermission = INTERMISSION;
         }
+    }
+}
+
+/// Everyone back to their spawn point, projectiles gone.
+fn restart_round(
+    commands: &mut Commands,
+    n: u8,
+    players: &mut Query<(&mut Player, &mut Pos, &mut Vel)>,
+    shots: &Query<Entity, With<Shot>>,
+) {
+    for (mut p, mut pos, mut vel) in players.iter_mut() {
+        *pos = spawn_point(p.handle, n);
+        *vel = Vel::default();
+        p.facing = facing_of(p.handle);
+        p.stunned = 0;
+        p.dashing = 0;
+    }
+    for e in shots {
+        commands.entity(e).despawn();
     }
 }
 

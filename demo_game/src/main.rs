@@ -48,13 +48,6 @@ enum Meeting {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
-    if cli.spectate {
-        return Err(
-            "--spectate is not supported yet: the demo cannot join a running match as a \
-             spectator (the SDK's SpectatorSession exists; the demo does not wire it up yet)"
-                .into(),
-        );
-    }
     let ice_servers = cli.ice_servers()?;
     let display = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty());
     let headless = cli.headless || cli.frames.is_some() && cli.screenshot.is_none() || !display;
@@ -101,6 +94,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         c.ice_servers = ice_servers.clone();
         c.bind_ip = bind_ip;
         c.session.checksum_interval = 30;
+        c.spectate = cli.spectate;
         if let Some(preset) = cli.netem {
             c = c.with_netem(preset.conditions(), seed);
         }
@@ -111,6 +105,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         // Headless has no keyboard: the local player is a bot.
         bot: cli.bot || headless || cli.synctest,
         synctest: cli.synctest,
+        spectate: cli.spectate,
+        rematch: !headless,
         frames: cli.frames,
         verbose: true,
         label: String::new(),

@@ -14,7 +14,7 @@ use bevy_rtcplay::ConnectStatus;
 use crate::app::{result_line, KeyboardInput, LiveStats, Outcome, EXIT_MATCH};
 use crate::game::{
     Arena, ArenaInput, HitEvent, Player, Pos, Shot, DASH, DOWN, FIRE, HALF_H, HALF_W, LEFT, ONE,
-    RIGHT, UP,
+    REMATCH_DELAY, RIGHT, UP,
 };
 
 /// Windowed-mode options.
@@ -260,6 +260,7 @@ fn update_hud(
     outcome: Res<Outcome>,
     arena: Res<Arena>,
     live: Res<LiveStats>,
+    frame: Res<RollbackFrame>,
     session: Option<Res<RtcPlaySession<ArenaInput>>>,
     mut texts: ParamSet<(
         Query<&mut Text, With<StatusText>>,
@@ -269,8 +270,13 @@ fn update_hud(
 ) {
     let running = session.as_deref().is_some_and(|s| match s {
         RtcPlaySession::P2P { session, .. } => session.is_running(),
-        _ => true,
+        RtcPlaySession::Spectator { session, .. } => session.is_running(),
+        RtcPlaySession::SyncTest(_) => true,
     });
+    let behind = match session.as_deref() {
+        Some(RtcPlaySession::Spectator { session, .. }) => session.frames_behind_host(),
+        _ => 0,
+    };
     let message = if let Some((code, error)) = &outcome.error {
         if *code == EXIT_MATCH {
             format!("Peer disconnected\n{error}")
@@ -283,12 +289,18 @@ fn update_hud(
             ConnectStatus::WaitingForPlayers { have, need } => {
                 format!("Waiting for players\n{have} of {need} here")
             }
+            ConnectStatus::ConnectingPeers => "Connecting to the players…".to_string(),
             ConnectStatus::Failed(reason) => format!("Could not connect\n{reason}"),
             _ if !running => "Synchronizing…".to_string(),
+            _ if behind > 30 => format!("Spectating: catching up\n{behind} frames behind"),
             _ if arena.winner.is_some() => {
+                let left = arena
+                    .ended_at
+                    .map_or(0, |end| (end + REMATCH_DELAY).saturating_sub(frame.frame));
                 format!(
-                    "{}\n(close the window to quit)",
-                    result_line(&arena).trim_start_matches("result: ")
+                    "{}\nRematch in {} s (close the window to quit)",
+                    result_line(&arena).trim_start_matches("result: "),
+                    left / 60 + 1
                 )
             }
             _ if arena.intermission > 0 => format!(

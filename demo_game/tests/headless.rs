@@ -64,3 +64,50 @@ fn synctest_runs_clean_and_prints_a_checksum() {
     assert!(status.success(), "{stdout:?} {stderr}");
     common::checksum(&stdout);
 }
+
+#[test]
+fn a_spectator_joining_mid_match_ends_with_the_players_state() {
+    let common = [
+        "--headless",
+        "--players",
+        "2",
+        "--frames",
+        "1200",
+        "--room",
+        "watched",
+    ];
+    let mut host_args = vec!["--bot"];
+    host_args.extend(common);
+    let (mut host, url) = common::host(&host_args);
+    let mut guest_args = vec!["--bot", "--signal", url.as_str()];
+    guest_args.extend(common);
+    let guest = common::Demo::start(&guest_args);
+    // Join once the match has been running for a second or so.
+    host.wait_line("match running", std::time::Duration::from_secs(60));
+    host.wait_line("stats: frame", std::time::Duration::from_secs(30));
+    let mut watcher_args = vec!["--spectate", "--signal", url.as_str()];
+    watcher_args.extend(common);
+    let watcher = common::Demo::start(&watcher_args);
+    let mut sums = Vec::new();
+    let mut outputs = Vec::new();
+    for demo in [host, guest, watcher] {
+        let (status, stdout, stderr) = demo.finish(std::time::Duration::from_secs(120));
+        assert!(
+            status.success(),
+            "exit {status}; stdout:\n{}\nstderr:\n{stderr}",
+            stdout.join("\n")
+        );
+        sums.push(common::checksum(&stdout));
+        outputs.push(stdout);
+    }
+    assert_eq!(sums[0], sums[1], "players differ");
+    assert_eq!(sums[0], sums[2], "the spectator saw another match");
+    assert!(
+        outputs[0]
+            .iter()
+            .any(|l| l.contains("spectator") && l.contains("joined")),
+        "the host never admitted the spectator: {:?}",
+        outputs[0]
+    );
+    assert!(outputs[2].iter().any(|l| l.contains("replaying the match")));
+}

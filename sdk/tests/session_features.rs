@@ -119,24 +119,35 @@ fn input_delay_change_mid_session_and_adaptive_delay() {
     sim.assert_in_sync();
 }
 
-#[test]
-fn spectator_follows_the_host_within_its_lag_bound() {
+/// Two players and a spectator over the `good` preset for 3,000 ticks. The
+/// spectator is added when the host starts, or at tick `late_join` (the host then
+/// keeps its whole input history). Checks that the spectator's state equals the
+/// host's confirmed state at every frame both have, and returns the spectator's
+/// final frame and its worst lag once it has caught up.
+fn watch_match(late_join: Option<u64>) -> (u32, u32) {
     let (host, guest, watcher) = (PeerId(0), PeerId(1), PeerId(9));
     let mut net = MemoryNetwork::new(&[host, guest, watcher], LinkConditions::good(), 11);
-    let mut host_s = SessionBuilder::<u8>::new()
+    let mut host_b = SessionBuilder::<u8>::new()
         .add_player(PlayerType::Local, 0)
-        .add_player(PlayerType::Remote(guest), 1)
-        .add_spectator(watcher)
-        .start_p2p_session()
-        .unwrap();
+        .add_player(PlayerType::Remote(guest), 1);
+    if late_join.is_none() {
+        host_b = host_b.add_spectator(watcher);
+    }
+    let mut config = host_b.config().clone();
+    config.keep_input_history = late_join.is_some();
+    let mut host_s = host_b.with_config(config).start_p2p_session().unwrap();
     let mut guest_s = SessionBuilder::<u8>::new()
         .add_player(PlayerType::Remote(host), 0)
         .add_player(PlayerType::Local, 1)
         .start_p2p_session()
         .unwrap();
+    let mut spec_config = SessionBuilder::<u8>::new().config().clone();
+    spec_config.spectator_catchup_speed = 8;
     let mut spec = SessionBuilder::<u8>::new()
+        .with_config(spec_config)
         .start_spectator_session(host)
         .unwrap();
+    let joined_at = late_join.unwrap_or(0);
     let mut games = [Game::new(2), Game::new(2), Game::new(2)];
     let mut saved: [std::collections::BTreeMap<u32, Game>; 2] = Default::default();
     let mut host_history = std::collections::BTreeMap::new();
@@ -144,6 +155,9 @@ fn spectator_follows_the_host_within_its_lag_bound() {
     for tick in 0..3000u64 {
         let now = Duration::from_micros(tick * 16_667);
         net.set_now(now);
+        if late_join == Some(tick) {
+            host_s.add_spectator(watcher, now).unwrap();
+        }
         for (i, (s, me)) in [(&mut host_s, host), (&mut guest_s, guest)]
             .into_iter()
             .enumerate()
@@ -170,6 +184,9 @@ fn spectator_follows_the_host_within_its_lag_bound() {
                 }
             }
         }
+        if tick < joined_at {
+            continue;
+        }
         match spec.advance_frame(now, &mut net.endpoint(watcher)) {
             Ok(reqs) => {
                 for r in reqs {
@@ -183,7 +200,7 @@ fn spectator_follows_the_host_within_its_lag_bound() {
             Err(SessionError::NotSynchronized | SessionError::WaitingForInputs) => {}
             Err(e) => panic!("{e}"),
         }
-        if tick > 300 {
+        if tick > joined_at + 500 {
             worst_lag = worst_lag.max(spec.frames_behind_host());
         }
         // The spectator's state equals the host's confirmed state of the same frame.
@@ -201,13 +218,61 @@ fn spectator_follows_the_host_within_its_lag_bound() {
             }
         }
     }
-    assert!(
-        spec.current_frame() > 2500,
-        "spectator at {}",
-        spec.current_frame()
-    );
+    (spec.current_frame(), worst_lag)
+}
+
+#[test]
+fn spectator_follows_the_host_within_its_lag_bound() {
+    let (frame, worst_lag) = watch_match(None);
+    assert!(frame > 2500, "spectator at {frame}");
     // Good link: 40 ms ± 10 ms one way, input delay 2, catch-up above 8 frames behind.
     assert!(worst_lag <= 16, "spectator lagged {worst_lag} frames");
+}
+
+#[test]
+fn a_spectator_joining_mid_match_replays_it_and_catches_up() {
+    // Joins at tick 1,500 (frame ~1,490), replays from frame 0 at 8 frames a tick.
+    let (frame, worst_lag) = watch_match(Some(1500));
+    assert!(frame > 2500, "spectator at {frame}");
+    assert!(worst_lag <= 16, "spectator lagged {worst_lag} frames");
+}
+
+#[test]
+fn a_late_spectator_is_refused_once_the_history_is_discarded() {
+    let mut net = MemoryNetwork::new(&[PeerId(0), PeerId(1)], LinkConditions::perfect(), 1);
+    let mut a = SessionBuilder::<u8>::new()
+        .add_player(PlayerType::Local, 0)
+        .add_player(PlayerType::Remote(PeerId(1)), 1)
+        .start_p2p_session()
+        .unwrap();
+    let mut b = SessionBuilder::<u8>::new()
+        .add_player(PlayerType::Remote(PeerId(0)), 0)
+        .add_player(PlayerType::Local, 1)
+        .start_p2p_session()
+        .unwrap();
+    let mut now = Duration::ZERO;
+    while a.current_frame() < 1000 {
+        now += Duration::from_millis(16);
+        net.set_now(now);
+        for (s, me) in [(&mut a, PeerId(0)), (&mut b, PeerId(1))] {
+            if s.is_running() {
+                let h = s.local_player_handles()[0];
+                s.add_local_input(h, 0).unwrap();
+                let _ = s.advance_frame(now, &mut net.endpoint(me));
+            } else {
+                s.poll(now, &mut net.endpoint(me));
+            }
+        }
+    }
+    let refused = a.add_spectator(PeerId(5), now);
+    assert!(
+        matches!(refused, Err(SessionError::HistoryDiscarded { oldest, .. }) if oldest > 0),
+        "{refused:?}"
+    );
+    assert_eq!(
+        a.add_spectator(PeerId(1), now),
+        Err(SessionError::PeerExists(PeerId(1)))
+    );
 }
 
 /// A transport that hands the session a fixed list of datagrams.

@@ -81,6 +81,7 @@ impl Raw {
             players,
             token: token.map(str::to_owned),
             room_secret: None,
+            spectator: false,
         })
         .await;
         self.recv().await.expect("answer to join")
@@ -189,13 +190,15 @@ async fn two_players_are_matched_and_exchange_signals() {
     assert_eq!(
         next(&mut a).await,
         ServerMessage::PeerJoined {
-            peer_id: welcome_b.peer_id
+            peer_id: welcome_b.peer_id,
+            spectator: false
         }
     );
     assert_eq!(
         next(&mut b).await,
         ServerMessage::PeerJoined {
-            peer_id: welcome_a.peer_id
+            peer_id: welcome_a.peer_id,
+            spectator: false
         }
     );
     let mut peers = vec![welcome_a.peer_id, welcome_b.peer_id];
@@ -563,6 +566,7 @@ async fn version_mismatch_is_refused() {
         players: 2,
         token: None,
         room_secret: None,
+        spectator: false,
     })
     .await;
     raw.expect_error(ErrorCode::VersionMismatch).await;

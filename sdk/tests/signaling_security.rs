@@ -141,6 +141,7 @@ async fn a_member_can_never_signal_a_peer_of_another_room() {
         players: 2,
         token: None,
         room_secret: None,
+        spectator: false,
     };
     ws.send(Message::text(join.to_json())).await.unwrap();
     let (mut mate, mate_id) = join_secret(&server, "left", 2, None).await.unwrap();

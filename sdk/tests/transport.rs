@@ -440,15 +440,110 @@ fn memory_does_not_grow_across_connect_close_cycles() {
     );
 }
 
-/// The next event that is not `Joined`.
+/// The next event that is not about the room filling (`Joined`,
+/// `WaitingForPlayers`, `RoomFull`).
 fn next_significant_event(socket: &mut Socket) -> SocketEvent {
     loop {
         match socket.wait_event(PATIENCE) {
-            Some(SocketEvent::Joined { .. }) => continue,
+            Some(
+                SocketEvent::Joined { .. }
+                | SocketEvent::WaitingForPlayers { .. }
+                | SocketEvent::RoomFull { .. },
+            ) => continue,
             Some(event) => return event,
             None => panic!("no event within {PATIENCE:?}"),
         }
     }
+}
+
+#[test]
+fn sockets_hear_the_room_fill_and_a_spectator_connects_to_the_host_only() {
+    let server = Server::start();
+    // Players join one by one and hear the room fill.
+    let mut players: Vec<Socket> = Vec::new();
+    for n in 1..=3 {
+        players.push(Socket::new(config(&server, "watched", 3)).expect("socket"));
+        // The newcomer hears of everyone here; the others of the newcomer.
+        for socket in &mut players {
+            expect_event(socket, PATIENCE, "WaitingForPlayers", |e| {
+                *e == SocketEvent::WaitingForPlayers { have: n, need: 3 }
+            });
+        }
+    }
+    let mut ids = Vec::new();
+    for socket in &mut players {
+        let full = expect_event(socket, PATIENCE, "RoomFull", |e| {
+            matches!(e, SocketEvent::RoomFull { .. })
+        });
+        let SocketEvent::RoomFull { players: list } = full else {
+            unreachable!()
+        };
+        ids = list;
+        expect_event(socket, PATIENCE, "AllConnected", |e| {
+            *e == SocketEvent::AllConnected
+        });
+    }
+    assert_eq!(ids.len(), 3);
+    let host = ids[0];
+    let own: Vec<PeerId> = players.iter_mut().map(|s| s.id().expect("id")).collect();
+    let host_index = own
+        .iter()
+        .position(|p| *p == host)
+        .expect("host is a player");
+    // A spectator joins the running match and connects to the host alone.
+    let mut watcher_config = config(&server, "watched", 3);
+    watcher_config.spectator = true;
+    let mut watcher = Socket::new(watcher_config).expect("spectator socket");
+    expect_event(&mut watcher, PATIENCE, "RoomFull", |e| {
+        *e == SocketEvent::RoomFull {
+            players: ids.clone(),
+        }
+    });
+    expect_event(&mut watcher, PATIENCE, "AllConnected", |e| {
+        *e == SocketEvent::AllConnected
+    });
+    let me = watcher.id().expect("spectator id");
+    assert_eq!(watcher.connected_peers(), vec![host]);
+    let host_socket = &mut players[host_index];
+    expect_event(host_socket, PATIENCE, "SpectatorConnected", |e| {
+        *e == SocketEvent::SpectatorConnected(me)
+    });
+    // Both ways, both channels.
+    host_socket
+        .send_reliable(me, b"to the spectator")
+        .expect("send");
+    let got = watcher.wait_message(PATIENCE).expect("host message");
+    assert_eq!((got.from, &got.data[..]), (host, &b"to the spectator"[..]));
+    watcher
+        .send_unreliable(Target::Peer(host), b"hello host")
+        .expect("send");
+    let got = host_socket
+        .wait_message(PATIENCE)
+        .expect("spectator message");
+    assert_eq!((got.from, &got.data[..]), (me, &b"hello host"[..]));
+    // The other players never connect to the spectator.
+    for (_, socket) in players
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| *i != host_index)
+    {
+        assert!(!socket.connected_peers().contains(&me));
+        let events = socket.events();
+        assert!(
+            !events.iter().any(|e| matches!(
+                e,
+                SocketEvent::SpectatorConnected(_) | SocketEvent::PeerConnected(_)
+            )),
+            "{events:?}"
+        );
+    }
+    // The spectator leaving is a disconnect at the host, not an error.
+    drop(watcher);
+    let host_socket = &mut players[host_index];
+    let left = expect_event(host_socket, PATIENCE, "spectator gone", |e| {
+        matches!(e, SocketEvent::PeerDisconnected { .. })
+    });
+    assert!(matches!(left, SocketEvent::PeerDisconnected { peer, .. } if peer == me));
 }
 
 #[test]

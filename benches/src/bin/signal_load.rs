@@ -295,6 +295,7 @@ fn join_msg(room: String) -> Message {
             players: 2,
             token: None,
             room_secret: None,
+            spectator: false,
         }
         .to_json(),
     )

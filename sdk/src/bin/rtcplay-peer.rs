@@ -52,6 +52,7 @@ fn main() {
                 }
                 SocketEvent::AllConnected => println!("all-connected"),
                 SocketEvent::Error(error) => println!("error {error}"),
+                _ => {}
             }
         }
         if let Some(message) = socket.wait_message(Duration::from_millis(5)) {

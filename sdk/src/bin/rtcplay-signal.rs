@@ -30,6 +30,9 @@ struct Args {
     /// Largest room size (2..=8).
     #[arg(long, default_value_t = 8)]
     max_peers_per_room: u8,
+    /// Most spectators per room.
+    #[arg(long, default_value_t = 8)]
+    max_spectators_per_room: usize,
     /// Most rooms at once.
     #[arg(long, default_value_t = 50_000)]
     max_rooms: usize,
@@ -116,6 +119,7 @@ fn main() {
         rate_limit_burst: args.rate_burst,
         rate_limit_per_sec: args.rate_per_sec,
         max_peers_per_room: args.max_peers_per_room,
+        max_spectators_per_room: args.max_spectators_per_room,
         max_rooms: args.max_rooms,
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,

@@ -54,6 +54,10 @@ pub struct SessionConfig {
     pub spectator_catchup_speed: u32,
     /// Filters out datagrams of other matches or protocol versions.
     pub session_id: u16,
+    /// Keep every confirmed input since frame 0 so spectators can join mid-match
+    /// ([`P2PSession::add_spectator`]). Costs about 50 bytes per player and frame
+    /// (about 20 MB per hour for 2 players at 60 Hz); off by default.
+    pub keep_input_history: bool,
 }
 
 impl Default for SessionConfig {
@@ -76,6 +80,7 @@ impl Default for SessionConfig {
             spectator_catchup_threshold: 8,
             spectator_catchup_speed: 2,
             session_id: 0,
+            keep_input_history: false,
         }
     }
 }
@@ -125,6 +130,11 @@ impl<I: Input> SessionBuilder<I> {
             spectators: Vec::new(),
             _input: PhantomData,
         }
+    }
+
+    /// The configuration so far.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
     }
 
     /// Replace the whole configuration.

@@ -28,6 +28,21 @@ pub enum SessionError {
     /// A spectator has no confirmed inputs for its next frame yet.
     #[error("waiting for the host's inputs")]
     WaitingForInputs,
+    /// A spectator cannot join: the inputs it needs (from frame 0) are no longer
+    /// held. Set [`SessionConfig::keep_input_history`](super::SessionConfig) to let
+    /// spectators join at any time.
+    #[error(
+        "a spectator cannot join at frame {current}: inputs before frame {oldest} are discarded (enable SessionConfig::keep_input_history)"
+    )]
+    HistoryDiscarded {
+        /// The session's current frame.
+        current: Frame,
+        /// The oldest frame whose inputs are still held.
+        oldest: Frame,
+    },
+    /// The peer already takes part in the session.
+    #[error("{0} is already a player or spectator of this session")]
+    PeerExists(crate::transport::PeerId),
     /// Sync-test found a frame whose re-simulation gave a different checksum.
     #[error(
         "sync test: frame {frame} checksum {original:#018x} on first run, {resimulated:#018x} on re-simulation (parts differing: {parts:?})"

@@ -252,6 +252,41 @@ impl<I: Input> P2PSession<I> {
         Ok(())
     }
 
+    /// Start sending this match's confirmed inputs to the spectator `peer`, which
+    /// joined now (e.g. on `SocketEvent::SpectatorConnected`). It replays the match
+    /// from frame 0 and catches up (see
+    /// [`SessionConfig::spectator_catchup_speed`]), so frame 0 must still be held:
+    /// true in the first few seconds, and always with
+    /// [`SessionConfig::keep_input_history`]. A spectator that left may join again.
+    pub fn add_spectator(&mut self, peer: PeerId, now: Duration) -> Result<(), SessionError> {
+        let slot = self.peers.iter().position(|p| p.id == peer);
+        if let Some(i) = slot {
+            if !self.peers[i].disconnected || !self.peers[i].handles().is_empty() {
+                return Err(SessionError::PeerExists(peer));
+            }
+        }
+        let oldest = self
+            .queues
+            .iter()
+            .map(InputQueue::first_frame)
+            .max()
+            .unwrap_or(0);
+        if oldest > 0 {
+            return Err(SessionError::HistoryDiscarded {
+                current: self.current_frame,
+                oldest,
+            });
+        }
+        let mut spectator = RemotePeer::new(peer, Role::Spectator);
+        // Its silence counts from now.
+        spectator.last_recv = Some(now);
+        match slot {
+            Some(i) => self.peers[i] = spectator,
+            None => self.peers.push(spectator),
+        }
+        Ok(())
+    }
+
     /// Disconnect a remote player's peer on purpose (e.g. it was kicked).
     pub fn disconnect_peer(&mut self, peer: PeerId) {
         if let Some(i) = self.peers.iter().position(|p| p.id == peer) {
@@ -845,7 +880,20 @@ impl<I: Input> P2PSession<I> {
     }
 
     fn trim(&mut self) {
-        let keep = self.current_frame.saturating_sub(RETAIN_FRAMES);
+        if self.config.keep_input_history {
+            return;
+        }
+        // Spectators behind the retention window still get every frame.
+        let spectators_need = self
+            .peers
+            .iter()
+            .filter(|p| matches!(p.role, Role::Spectator) && !p.disconnected)
+            .map(|p| p.ack.map_or(0, |a| a + 1))
+            .min();
+        let mut keep = self.current_frame.saturating_sub(RETAIN_FRAMES);
+        if let Some(need) = spectators_need {
+            keep = keep.min(need);
+        }
         for q in &mut self.queues {
             if q.first_frame() + RETAIN_FRAMES / 4 < keep {
                 q.discard_before(keep);

@@ -64,6 +64,11 @@ impl<I: Input> SpectatorSession<I> {
         self.running
     }
 
+    /// The host this spectator follows.
+    pub fn host(&self) -> PeerId {
+        self.host.id
+    }
+
     /// How many frames the host is ahead of this spectator (by its last report).
     pub fn frames_behind_host(&self) -> u32 {
         self.host

@@ -35,6 +35,10 @@ pub struct ClientConfig {
     /// Private-room secret sent with `join`: only joiners with the same secret are
     /// matched together.
     pub room_secret: Option<String>,
+    /// Join as a spectator (see [`ClientMessage::Join`]). A server that does not
+    /// know spectators makes the client a player; [`SignalingClient::join`] then
+    /// fails with [`SignalingError::Protocol`] rather than take a player's seat.
+    pub spectator: bool,
 }
 
 impl Default for ClientConfig {
@@ -46,6 +50,7 @@ impl Default for ClientConfig {
             queue_capacity: 256,
             max_frame_size: 64 * 1024,
             room_secret: None,
+            spectator: false,
         }
     }
 }
@@ -91,6 +96,7 @@ impl SignalingClient {
             players,
             token,
             room_secret: config.room_secret.clone(),
+            spectator: config.spectator,
         };
         let (ws, welcome) =
             tokio::time::timeout(config.join_timeout, connect_and_join(url, join, &config))
@@ -158,7 +164,22 @@ async fn connect_and_join(
     loop {
         match ws.next().await {
             Some(Ok(Message::Text(text))) => match ServerMessage::from_json(&text) {
-                Ok(ServerMessage::Welcome(welcome)) => return Ok((ws, welcome)),
+                Ok(ServerMessage::Welcome(welcome)) => {
+                    let asked_to_spectate = matches!(
+                        join,
+                        ClientMessage::Join {
+                            spectator: true,
+                            ..
+                        }
+                    );
+                    if asked_to_spectate && !welcome.spectator {
+                        let _ = ws.close(None).await;
+                        return Err(SignalingError::Protocol(
+                            "the signaling server does not support spectators".into(),
+                        ));
+                    }
+                    return Ok((ws, welcome));
+                }
                 Ok(ServerMessage::Error { code, message }) => {
                     return Err(SignalingError::Refused { code, message })
                 }

@@ -46,6 +46,12 @@ pub enum ClientMessage {
         /// joiners with it, so a room name cannot be squatted or gate-crashed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room_secret: Option<String>,
+        /// Join as a spectator: not one of the N players; follows the room's host
+        /// (its first player). Spectators join the running match of that name and
+        /// size (or the room still filling if none runs). Servers that predate
+        /// spectators ignore the field; their `welcome` then lacks `spectator`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        spectator: bool,
     },
     /// Relay `data` to the member `to` of the sender's room.
     Signal {
@@ -70,15 +76,21 @@ pub enum ServerMessage {
     PeerJoined {
         /// The peer that joined.
         peer_id: PeerId,
+        /// It joined as a spectator (players are told of spectators; spectators
+        /// are told of players only).
+        #[serde(default, skip_serializing_if = "is_false")]
+        spectator: bool,
     },
     /// A member left the room or its connection closed.
     PeerLeft {
         /// The peer that left.
         peer_id: PeerId,
     },
-    /// The room has all N members; it takes no more joiners.
+    /// The room has all N players; it takes no more players. Spectators get it
+    /// too (on joining a running match, right after `welcome`).
     RoomFull {
-        /// Every member, in ascending order (including the recipient).
+        /// Every player, in ascending order (including the recipient unless it is
+        /// a spectator). The first is the host spectators connect to.
         peers: Vec<PeerId>,
     },
     /// A payload relayed from another member of the room.
@@ -113,6 +125,13 @@ pub struct Welcome {
     /// ICE servers (STUN/TURN) the peers should use.
     #[serde(default)]
     pub ice_servers: Vec<IceServer>,
+    /// This client joined as a spectator.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub spectator: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// WebRTC negotiation data relayed between two peers. Tagged by `"kind"`.
@@ -339,6 +358,7 @@ mod tests {
             players: 2,
             token: None,
             room_secret: None,
+            spectator: false,
         };
         let json = msg.to_json();
         assert_eq!(
@@ -346,6 +366,14 @@ mod tests {
             r#"{"type":"join","version":1,"room":"lobby","players":2}"#
         );
         assert_eq!(ClientMessage::from_json(&json), Ok(msg));
+        let spectate = r#"{"type":"join","version":1,"room":"lobby","players":2,"spectator":true}"#;
+        assert!(matches!(
+            ClientMessage::from_json(spectate),
+            Ok(ClientMessage::Join {
+                spectator: true,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -392,6 +420,7 @@ mod tests {
                 username: None,
                 credential: None,
             }],
+            spectator: false,
         });
         let json = msg.to_json();
         assert_eq!(

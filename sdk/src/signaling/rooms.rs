@@ -25,13 +25,31 @@ pub(crate) type Refusal = (ErrorCode, String);
 #[derive(Debug)]
 struct Room {
     players: u8,
-    /// Members in join order.
+    /// Players in join order.
     members: Vec<(PeerId, ConnId)>,
+    /// Spectators in join order (not counted in `players`).
+    spectators: Vec<(PeerId, ConnId)>,
     next_peer: u32,
     /// Set once N members have joined; the room then takes no more joiners.
     full: bool,
+    /// Every player left after the room was open or full: it takes nobody any more
+    /// and is freed once its spectators leave too.
+    abandoned: bool,
     /// The key under which the room waits for joiners while it is not full.
     key: RoomKey,
+}
+
+impl Room {
+    /// Players in ascending id order.
+    fn player_ids(&self) -> Vec<PeerId> {
+        let mut peers: Vec<PeerId> = self.members.iter().map(|m| m.0).collect();
+        peers.sort_unstable();
+        peers
+    }
+
+    fn everyone(&self) -> impl Iterator<Item = &(PeerId, ConnId)> {
+        self.members.iter().chain(&self.spectators)
+    }
 }
 
 /// Longest accepted private-room secret, in bytes.
@@ -39,6 +57,16 @@ const MAX_ROOM_SECRET_LEN: usize = 128;
 
 /// Rooms wait for joiners under (name, size, private-room secret).
 type RoomKey = (String, u8, Option<String>);
+
+/// What a `join` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct JoinRequest {
+    pub version: u32,
+    pub name: String,
+    pub players: u8,
+    pub secret: Option<String>,
+    pub spectator: bool,
+}
 
 /// Counts of what the rooms hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -56,11 +84,14 @@ pub(crate) struct Rooms {
     rooms: HashMap<u64, Room>,
     /// Rooms still filling up, by (name, players).
     open: HashMap<RoomKey, u64>,
+    /// The room of each key that filled last (spectators join its match).
+    last_full: HashMap<RoomKey, u64>,
     /// Where each joined connection is.
     membership: HashMap<ConnId, (u64, PeerId)>,
     next_room: u64,
     max_rooms: usize,
     max_players: u8,
+    max_spectators: usize,
     ice_servers: Vec<IceServer>,
     turn: Option<TurnConfig>,
     created: u64,
@@ -81,10 +112,12 @@ impl Rooms {
         Self {
             rooms: HashMap::new(),
             open: HashMap::new(),
+            last_full: HashMap::new(),
             membership: HashMap::new(),
             next_room: 0,
             max_rooms,
             max_players,
+            max_spectators: 8,
             ice_servers,
             turn,
             created: 0,
@@ -101,44 +134,44 @@ impl Rooms {
         self.exclusive = exclusive;
     }
 
-    /// Put `conn` into the open room `(name, players)`, creating it if needed.
-    pub(crate) fn join(
-        &mut self,
-        conn: ConnId,
-        version: u32,
-        name: String,
-        players: u8,
-        secret: Option<String>,
-        out: &mut Outbox,
-    ) -> Result<(), Refusal> {
+    /// Most spectators one room takes (further ones get `room_full`).
+    pub(crate) fn set_max_spectators(&mut self, max: usize) {
+        self.max_spectators = max;
+    }
+
+    fn check_join(&self, conn: ConnId, req: &JoinRequest) -> Result<(), Refusal> {
         if self.membership.contains_key(&conn) {
             return Err((
                 ErrorCode::AlreadyInRoom,
                 "already in a room; send leave first".into(),
             ));
         }
-        if version != PROTOCOL_VERSION {
+        if req.version != PROTOCOL_VERSION {
             return Err((
                 ErrorCode::VersionMismatch,
-                format!("server speaks protocol version {PROTOCOL_VERSION}, not {version}"),
-            ));
-        }
-        if !(MIN_PLAYERS..=self.max_players).contains(&players) {
-            return Err((
-                ErrorCode::BadPlayers,
                 format!(
-                    "players must be {MIN_PLAYERS}..={}, got {players}",
-                    self.max_players
+                    "server speaks protocol version {PROTOCOL_VERSION}, not {}",
+                    req.version
                 ),
             ));
         }
-        if !valid_room_name(&name) {
+        if !(MIN_PLAYERS..=self.max_players).contains(&req.players) {
+            return Err((
+                ErrorCode::BadPlayers,
+                format!(
+                    "players must be {MIN_PLAYERS}..={}, got {}",
+                    self.max_players, req.players
+                ),
+            ));
+        }
+        if !valid_room_name(&req.name) {
             return Err((
                 ErrorCode::BadRoom,
                 "room name must be 1-64 bytes without control characters".into(),
             ));
         }
-        if secret
+        if req
+            .secret
             .as_ref()
             .is_some_and(|s| s.len() > MAX_ROOM_SECRET_LEN)
         {
@@ -147,49 +180,84 @@ impl Rooms {
                 format!("room secret longer than {MAX_ROOM_SECRET_LEN} bytes"),
             ));
         }
-        if self.exclusive {
-            if self.playing.contains_key(&name) {
+        if self.exclusive && !req.spectator {
+            let name = &req.name;
+            if self.playing.contains_key(name) {
                 return Err((
                     ErrorCode::RoomFull,
                     format!("room `{name}` is full: its match is in progress"),
                 ));
             }
-            if let Some(((_, waiting, _), _)) = self.open.iter().find(|((n, _, _), _)| *n == name) {
-                if *waiting != players {
+            if let Some(((_, waiting, _), _)) = self.open.iter().find(|((n, _, _), _)| n == name) {
+                if *waiting != req.players {
                     return Err((
                         ErrorCode::BadPlayers,
-                        format!("room `{name}` is waiting for {waiting} players, not {players}"),
+                        format!(
+                            "room `{name}` is waiting for {waiting} players, not {}",
+                            req.players
+                        ),
                     ));
                 }
             }
         }
-        let key = (name, players, secret);
-        let room_id = match self.open.get(&key) {
-            Some(&id) => id,
-            None => {
-                if self.rooms.len() >= self.max_rooms {
-                    return Err((ErrorCode::ServerFull, "too many rooms".into()));
-                }
-                let id = self.next_room;
-                self.next_room += 1;
-                self.created += 1;
-                self.rooms.insert(
-                    id,
-                    Room {
-                        players,
-                        members: Vec::with_capacity(players as usize),
-                        next_peer: 1,
-                        full: false,
-                        key: key.clone(),
-                    },
-                );
-                self.open.insert(key.clone(), id);
-                id
-            }
+        Ok(())
+    }
+
+    /// The open room of `key`, created if there is none.
+    fn open_room(&mut self, key: &RoomKey) -> Result<u64, Refusal> {
+        if let Some(&id) = self.open.get(key) {
+            return Ok(id);
+        }
+        if self.rooms.len() >= self.max_rooms {
+            return Err((ErrorCode::ServerFull, "too many rooms".into()));
+        }
+        let id = self.next_room;
+        self.next_room += 1;
+        self.created += 1;
+        self.rooms.insert(
+            id,
+            Room {
+                players: key.1,
+                members: Vec::with_capacity(key.1 as usize),
+                spectators: Vec::new(),
+                next_peer: 1,
+                full: false,
+                abandoned: false,
+                key: key.clone(),
+            },
+        );
+        self.open.insert(key.clone(), id);
+        Ok(id)
+    }
+
+    /// Put `conn` into the open room `(name, players)`, creating it if needed; a
+    /// spectator goes to the match of that key that filled last, if it still runs.
+    pub(crate) fn join(
+        &mut self,
+        conn: ConnId,
+        req: JoinRequest,
+        out: &mut Outbox,
+    ) -> Result<(), Refusal> {
+        self.check_join(conn, &req)?;
+        let spectator = req.spectator;
+        let key = (req.name, req.players, req.secret);
+        let running = spectator
+            .then(|| self.last_full.get(&key).copied())
+            .flatten();
+        let room_id = match running {
+            Some(id) => id,
+            None => self.open_room(&key)?,
         };
+        let max_spectators = self.max_spectators;
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return Err((ErrorCode::ServerFull, "room vanished".into()));
         };
+        if spectator && room.spectators.len() >= max_spectators {
+            return Err((
+                ErrorCode::RoomFull,
+                format!("room `{}` has {max_spectators} spectators already", key.0),
+            ));
+        }
         // Ids are never reused within a room; a room that has seen 4 billion
         // joiners (only reachable by abuse) takes no more.
         let Some(next_peer) = room.next_peer.checked_add(1) else {
@@ -206,22 +274,70 @@ impl Rooms {
             ServerMessage::Welcome(Welcome {
                 version: PROTOCOL_VERSION,
                 peer_id: peer,
-                room: key.0,
-                players,
+                room: key.0.clone(),
+                players: key.1,
                 ice_servers,
+                spectator,
             }),
         ));
-        for &(other, other_conn) in &room.members {
-            out.push((conn, ServerMessage::PeerJoined { peer_id: other }));
-            out.push((other_conn, ServerMessage::PeerJoined { peer_id: peer }));
+        self.membership.insert(conn, (room_id, peer));
+        if spectator {
+            for &(player, player_conn) in &room.members {
+                out.push((
+                    conn,
+                    ServerMessage::PeerJoined {
+                        peer_id: player,
+                        spectator: false,
+                    },
+                ));
+                out.push((
+                    player_conn,
+                    ServerMessage::PeerJoined {
+                        peer_id: peer,
+                        spectator: true,
+                    },
+                ));
+            }
+            room.spectators.push((peer, conn));
+            if room.full {
+                let peers = room.player_ids();
+                out.push((conn, ServerMessage::RoomFull { peers }));
+            }
+            return Ok(());
+        }
+        for &(other, other_conn) in room.everyone() {
+            let other_is_spectator = room.spectators.iter().any(|s| s.0 == other);
+            if !other_is_spectator {
+                out.push((
+                    conn,
+                    ServerMessage::PeerJoined {
+                        peer_id: other,
+                        spectator: false,
+                    },
+                ));
+            }
+            out.push((
+                other_conn,
+                ServerMessage::PeerJoined {
+                    peer_id: peer,
+                    spectator: false,
+                },
+            ));
+        }
+        for &(spectator, _) in &room.spectators {
+            out.push((
+                conn,
+                ServerMessage::PeerJoined {
+                    peer_id: spectator,
+                    spectator: true,
+                },
+            ));
         }
         room.members.push((peer, conn));
-        self.membership.insert(conn, (room_id, peer));
         if room.members.len() == room.players as usize {
             room.full = true;
-            let mut peers: Vec<PeerId> = room.members.iter().map(|m| m.0).collect();
-            peers.sort_unstable();
-            for &(_, member) in &room.members {
+            let peers = room.player_ids();
+            for &(_, member) in room.everyone() {
                 out.push((
                     member,
                     ServerMessage::RoomFull {
@@ -229,16 +345,17 @@ impl Rooms {
                     },
                 ));
             }
-            let key = room.key.clone();
             if self.exclusive {
                 *self.playing.entry(key.0.clone()).or_default() += 1;
             }
             self.open.remove(&key);
+            self.last_full.insert(key, room_id);
         }
         Ok(())
     }
 
-    /// Take `conn` out of its room, announce `peer_left`, free the room if empty.
+    /// Take `conn` out of its room, announce `peer_left`, free the room once empty.
+    /// A room whose players have all left takes nobody any more.
     pub(crate) fn leave(&mut self, conn: ConnId, out: &mut Outbox) -> Result<(), Refusal> {
         let Some((room_id, peer)) = self.membership.remove(&conn) else {
             return Err((ErrorCode::NotInRoom, "not in a room".into()));
@@ -246,27 +363,40 @@ impl Rooms {
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return Ok(());
         };
+        let was_player = room.members.iter().any(|m| m.1 == conn);
         room.members.retain(|m| m.1 != conn);
-        for &(_, member) in &room.members {
-            out.push((member, ServerMessage::PeerLeft { peer_id: peer }));
+        room.spectators.retain(|m| m.1 != conn);
+        for &(_, member) in room.everyone() {
+            // Spectators hear only of players.
+            let to_spectator = room.spectators.iter().any(|s| s.1 == member);
+            if was_player || !to_spectator {
+                out.push((member, ServerMessage::PeerLeft { peer_id: peer }));
+            }
         }
-        if room.members.is_empty() {
+        if room.members.is_empty() && !room.abandoned {
+            room.abandoned = true;
+            let key = room.key.clone();
             if !room.full {
-                let key = room.key.clone();
                 self.open.remove(&key);
-            } else if let Some(count) = self.playing.get_mut(&room.key.0) {
+            } else if let Some(count) = self.playing.get_mut(&key.0) {
                 *count -= 1;
                 if *count == 0 {
-                    self.playing.remove(&room.key.0);
+                    self.playing.remove(&key.0);
                 }
             }
+            if self.last_full.get(&key) == Some(&room_id) {
+                self.last_full.remove(&key);
+            }
+        }
+        if room.members.is_empty() && room.spectators.is_empty() {
             self.rooms.remove(&room_id);
             self.freed += 1;
         }
         Ok(())
     }
 
-    /// Relay `data` from `conn` to the member `to` of the same room.
+    /// Relay `data` from `conn` to the member (player or spectator) `to` of the
+    /// same room.
     pub(crate) fn relay(
         &self,
         conn: ConnId,
@@ -280,7 +410,7 @@ impl Rooms {
         let target = self
             .rooms
             .get(&room_id)
-            .and_then(|room| room.members.iter().find(|m| m.0 == to && m.0 != from));
+            .and_then(|room| room.everyone().find(|m| m.0 == to && m.0 != from));
         match target {
             Some(&(_, target_conn)) => {
                 out.push((target_conn, ServerMessage::Signal { from, data }));
@@ -312,10 +442,30 @@ mod tests {
         Rooms::new(4, 8, Vec::new(), None)
     }
 
+    fn request(version: u32, name: &str, players: u8) -> JoinRequest {
+        JoinRequest {
+            version,
+            name: name.into(),
+            players,
+            secret: None,
+            spectator: false,
+        }
+    }
+
     fn join(r: &mut Rooms, conn: ConnId, name: &str, players: u8) -> Outbox {
         let mut out = Vec::new();
-        let res = r.join(conn, PROTOCOL_VERSION, name.into(), players, None, &mut out);
+        let res = r.join(conn, request(PROTOCOL_VERSION, name, players), &mut out);
         assert_eq!(res, Ok(()));
+        out
+    }
+
+    fn spectate(r: &mut Rooms, conn: ConnId, name: &str, players: u8) -> Outbox {
+        let mut out = Vec::new();
+        let req = JoinRequest {
+            spectator: true,
+            ..request(PROTOCOL_VERSION, name, players)
+        };
+        assert_eq!(r.join(conn, req, &mut out), Ok(()));
         out
     }
 
@@ -325,10 +475,10 @@ mod tests {
         r.set_exclusive(true);
         join(&mut r, 10, "a", 2);
         let mut out = Vec::new();
-        let wrong_size = r.join(11, PROTOCOL_VERSION, "a".into(), 3, None, &mut out);
+        let wrong_size = r.join(11, request(PROTOCOL_VERSION, "a", 3), &mut out);
         assert_eq!(wrong_size.map_err(|e| e.0), Err(ErrorCode::BadPlayers));
         join(&mut r, 12, "a", 2);
-        let late = r.join(13, PROTOCOL_VERSION, "a".into(), 2, None, &mut out);
+        let late = r.join(13, request(PROTOCOL_VERSION, "a", 2), &mut out);
         assert_eq!(late.map_err(|e| e.0), Err(ErrorCode::RoomFull));
         // Other names are unaffected; once the match's members have left, the name
         // is free again.
@@ -336,6 +486,87 @@ mod tests {
         assert_eq!(r.leave(10, &mut out), Ok(()));
         assert_eq!(r.leave(12, &mut out), Ok(()));
         join(&mut r, 13, "a", 2);
+    }
+
+    #[test]
+    fn spectators_join_the_running_match_and_hear_only_of_players() {
+        let mut r = rooms();
+        r.set_exclusive(true);
+        r.set_max_spectators(1);
+        join(&mut r, 10, "a", 2);
+        join(&mut r, 11, "a", 2);
+        let out = spectate(&mut r, 12, "a", 2);
+        let joined = |peer_id, spectator| ServerMessage::PeerJoined { peer_id, spectator };
+        assert!(
+            matches!(&out[0], (12, ServerMessage::Welcome(w)) if w.peer_id == PeerId(3) && w.spectator)
+        );
+        assert_eq!(
+            out[1..],
+            [
+                (12, joined(PeerId(1), false)),
+                (10, joined(PeerId(3), true)),
+                (12, joined(PeerId(2), false)),
+                (11, joined(PeerId(3), true)),
+                (
+                    12,
+                    ServerMessage::RoomFull {
+                        peers: vec![PeerId(1), PeerId(2)]
+                    }
+                ),
+            ]
+        );
+        // One spectator per room here; players of the name are still refused.
+        let mut out = Vec::new();
+        let req = JoinRequest {
+            spectator: true,
+            ..request(PROTOCOL_VERSION, "a", 2)
+        };
+        let second = r.join(13, req, &mut out);
+        assert_eq!(second.map_err(|e| e.0), Err(ErrorCode::RoomFull));
+        // Spectator and host signal each other.
+        r.relay(12, PeerId(1), SignalData::EndOfCandidates, &mut out)
+            .expect("spectator to host");
+        r.relay(10, PeerId(3), SignalData::EndOfCandidates, &mut out)
+            .expect("host to spectator");
+        assert_eq!(out.len(), 2);
+        // The spectator leaving is told to the players; a player leaving to everyone.
+        out.clear();
+        r.leave(12, &mut out).expect("spectator");
+        assert_eq!(
+            out,
+            [
+                (10, ServerMessage::PeerLeft { peer_id: PeerId(3) }),
+                (11, ServerMessage::PeerLeft { peer_id: PeerId(3) })
+            ]
+        );
+        spectate(&mut r, 12, "a", 2);
+        out.clear();
+        r.leave(10, &mut out).expect("player");
+        assert_eq!(out.len(), 2);
+        r.leave(11, &mut out).expect("player");
+        // The match is over: its name is free, the room lives until its spectator
+        // leaves.
+        assert_eq!(r.counts().rooms, 1);
+        join(&mut r, 20, "a", 2);
+        r.leave(12, &mut out).expect("spectator");
+        assert_eq!(r.counts().rooms, 1);
+        assert_eq!(r.counts().freed, 1);
+    }
+
+    #[test]
+    fn an_early_spectator_waits_in_the_open_room() {
+        let mut r = rooms();
+        let out = spectate(&mut r, 1, "a", 2);
+        assert_eq!(out.len(), 1);
+        join(&mut r, 2, "a", 2);
+        let out = join(&mut r, 3, "a", 2);
+        // The spectator hears of the second player and of the room being full.
+        let to_spectator: Vec<_> = out.iter().filter(|(c, _)| *c == 1).collect();
+        assert_eq!(to_spectator.len(), 2);
+        assert!(matches!(
+            to_spectator[1].1,
+            ServerMessage::RoomFull { ref peers } if peers == &[PeerId(2), PeerId(3)]
+        ));
     }
 
     #[test]
@@ -351,11 +582,23 @@ mod tests {
         assert!(matches!(&out[0], (11, ServerMessage::Welcome(w)) if w.peer_id == PeerId(2)));
         assert_eq!(
             out[1],
-            (11, ServerMessage::PeerJoined { peer_id: PeerId(1) })
+            (
+                11,
+                ServerMessage::PeerJoined {
+                    peer_id: PeerId(1),
+                    spectator: false
+                }
+            )
         );
         assert_eq!(
             out[2],
-            (10, ServerMessage::PeerJoined { peer_id: PeerId(2) })
+            (
+                10,
+                ServerMessage::PeerJoined {
+                    peer_id: PeerId(2),
+                    spectator: false
+                }
+            )
         );
         assert_eq!(out[3], (10, full.clone()));
         assert_eq!(out[4], (11, full));
@@ -445,19 +688,19 @@ mod tests {
         let mut out = Vec::new();
         let code = |res: Result<(), Refusal>| res.map_err(|e| e.0);
         assert_eq!(
-            code(r.join(1, 2, "a".into(), 2, None, &mut out)),
+            code(r.join(1, request(2, "a", 2), &mut out)),
             Err(ErrorCode::VersionMismatch)
         );
         assert_eq!(
-            code(r.join(1, 1, "a".into(), 1, None, &mut out)),
+            code(r.join(1, request(1, "a", 1), &mut out)),
             Err(ErrorCode::BadPlayers)
         );
         assert_eq!(
-            code(r.join(1, 1, "a".into(), 9, None, &mut out)),
+            code(r.join(1, request(1, "a", 9), &mut out)),
             Err(ErrorCode::BadPlayers)
         );
         assert_eq!(
-            code(r.join(1, 1, String::new(), 2, None, &mut out)),
+            code(r.join(1, request(1, "", 2), &mut out)),
             Err(ErrorCode::BadRoom)
         );
         assert!(out.is_empty());
@@ -465,11 +708,11 @@ mod tests {
             join(&mut r, conn, &format!("room{conn}"), 2);
         }
         assert_eq!(
-            code(r.join(9, 1, "x".into(), 2, None, &mut out)),
+            code(r.join(9, request(1, "x", 2), &mut out)),
             Err(ErrorCode::ServerFull)
         );
         assert_eq!(
-            code(r.join(0, 1, "room1".into(), 2, None, &mut out)),
+            code(r.join(0, request(1, "room1", 2), &mut out)),
             Err(ErrorCode::AlreadyInRoom)
         );
     }

@@ -25,7 +25,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::protocol::{ClientMessage, ErrorCode, IceServer, ServerMessage, MAX_PLAYERS};
 use super::rate_limit::TokenBucket;
-use super::rooms::{ConnId, Outbox, Refusal, Rooms};
+use super::rooms::{ConnId, JoinRequest, Outbox, Refusal, Rooms};
 use super::turn_credentials::TurnConfig;
 use super::SignalingError;
 
@@ -78,6 +78,8 @@ pub struct ServerConfig {
     /// One match per room name: while a room's match is on, further joiners of that
     /// name get `room_full` (instead of starting the next match of that name).
     pub exclusive_rooms: bool,
+    /// Most spectators per room; further ones get `room_full`.
+    pub max_spectators_per_room: usize,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +100,7 @@ impl Default for ServerConfig {
             ice_servers: Vec::new(),
             turn: None,
             exclusive_rooms: false,
+            max_spectators_per_room: 8,
         }
     }
 }
@@ -179,6 +182,7 @@ impl SignalingServer {
                     config.turn.clone(),
                 );
                 rooms.set_exclusive(config.exclusive_rooms);
+                rooms.set_max_spectators(config.max_spectators_per_room);
                 rooms
             },
             conns: HashMap::new(),
@@ -590,6 +594,7 @@ impl Connection {
                 players,
                 token,
                 room_secret,
+                spectator,
             } => {
                 if let Some(expected) = &shared.config.room_token {
                     if !token_matches(expected, token.as_deref()) {
@@ -604,9 +609,14 @@ impl Connection {
                 if !state.conns.contains_key(&id) {
                     return Flow::Continue; // being closed as too slow
                 }
-                let res = state
-                    .rooms
-                    .join(id, version, room, players, room_secret, &mut out);
+                let request = JoinRequest {
+                    version,
+                    name: room,
+                    players,
+                    secret: room_secret,
+                    spectator,
+                };
+                let res = state.rooms.join(id, request, &mut out);
                 state.deliver(id, std::mem::take(&mut out), &mut self.mine);
                 res
             }

@@ -86,6 +86,10 @@ pub struct SocketConfig {
     /// Speed up connection setup (short ICE check interval, a capped driver sleep while
     /// a connection is being set up). Costs nothing after setup.
     pub fast_connect: bool,
+    /// Join as a spectator: not one of the `players`; connects only to the room's
+    /// host (its first player), which sends the match's confirmed inputs. Joins
+    /// the running match of this room name and size.
+    pub spectator: bool,
 }
 
 impl SocketConfig {
@@ -109,6 +113,7 @@ impl SocketConfig {
             receive_queue: 4096,
             send_buffer_limit: 64 * 1024,
             fast_connect: true,
+            spectator: false,
         }
     }
 }

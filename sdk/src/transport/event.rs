@@ -15,23 +15,42 @@ pub enum DisconnectReason {
 
 /// An event for the game, drained with `Socket::events`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SocketEvent {
     /// This socket joined the room and got its id from the signaling server.
     Joined {
         /// Our own peer id in the room.
         me: PeerId,
     },
+    /// The room is still filling: `have` players are in it (this one included).
+    WaitingForPlayers {
+        /// Players in the room so far.
+        have: usize,
+        /// Players the room needs.
+        need: usize,
+    },
+    /// The room has all its players; connections to them are being set up.
+    RoomFull {
+        /// Every player's id, ascending (ours included unless we spectate). The
+        /// first is the host that spectators follow.
+        players: Vec<PeerId>,
+    },
     /// A peer is connected: both channels are open and a hello/ack round trip on each
     /// has succeeded, so messages sent from now on are delivered.
     PeerConnected(PeerId),
-    /// A previously connected peer is gone.
+    /// A spectator connected to this socket (only the room's host serves
+    /// spectators): send it the match's confirmed inputs, e.g. with
+    /// `P2PSession::add_spectator`.
+    SpectatorConnected(PeerId),
+    /// A previously connected peer (player or spectator) is gone.
     PeerDisconnected {
         /// The peer.
         peer: PeerId,
         /// Why.
         reason: DisconnectReason,
     },
-    /// The room is full and every peer in it is connected.
+    /// The room is full and every player in it is connected (for a spectator: the
+    /// host is connected).
     AllConnected,
     /// Something failed; see the error. The socket keeps serving the other peers.
     Error(TransportError),

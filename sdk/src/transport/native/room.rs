@@ -85,6 +85,12 @@ struct Room {
     attempts: u32,
     full: bool,
     all_connected_sent: bool,
+    /// Other players in the room so far (before it is full).
+    waiting: HashSet<PeerId>,
+    /// The room's players, once full (ascending; the first is the host).
+    players: Vec<PeerId>,
+    /// Spectators we know of (as a player), or our host (as a spectator: none).
+    spectators: HashSet<PeerId>,
 }
 
 impl Room {
@@ -96,22 +102,72 @@ impl Room {
         self.control(Control::Event(event));
     }
 
-    fn on_room_full(&mut self, members: Vec<PeerId>) {
+    fn is_spectator(&self) -> bool {
+        self.params.config.spectator
+    }
+
+    /// Whether we serve spectators: the room's first player does.
+    fn is_host(&self) -> bool {
+        self.players.first() == Some(&self.me)
+    }
+
+    fn on_peer_joined(&mut self, peer: PeerId, spectator: bool) {
+        if spectator {
+            self.spectators.insert(peer);
+            if self.full && self.is_host() {
+                self.connect_to(peer);
+            }
+        } else if !self.full && self.waiting.insert(peer) {
+            self.announce_waiting();
+        }
+    }
+
+    fn announce_waiting(&self) {
+        let have = self.waiting.len() + usize::from(!self.is_spectator());
+        self.event(SocketEvent::WaitingForPlayers {
+            have,
+            need: usize::from(self.params.config.players),
+        });
+    }
+
+    fn on_room_full(&mut self, mut players: Vec<PeerId>) {
         if self.full {
             return;
         }
         self.full = true;
         self.full_at = Some(tokio::time::Instant::now());
-        for remote in members {
-            if remote == self.me || self.peers.contains_key(&remote) {
-                continue;
-            }
-            self.start_attempt(remote, self.params.config.relay_only);
-            for data in self.early.remove(&remote).unwrap_or_default() {
-                self.on_signal(remote, data);
+        players.sort_unstable();
+        self.players = players.clone();
+        self.event(SocketEvent::RoomFull {
+            players: players.clone(),
+        });
+        let remotes: Vec<PeerId> = if self.is_spectator() {
+            // A spectator follows the host only.
+            players.first().copied().into_iter().collect()
+        } else if self.is_host() {
+            let mut remotes = players;
+            remotes.extend(self.spectators.iter().copied());
+            remotes
+        } else {
+            players
+        };
+        for remote in remotes {
+            if remote != self.me {
+                self.connect_to(remote);
             }
         }
         self.early.clear();
+    }
+
+    /// Start the first attempt to `remote` and hand it the signals that came early.
+    fn connect_to(&mut self, remote: PeerId) {
+        if self.peers.contains_key(&remote) {
+            return;
+        }
+        self.start_attempt(remote, self.params.config.relay_only);
+        for data in self.early.remove(&remote).unwrap_or_default() {
+            self.on_signal(remote, data);
+        }
     }
 
     /// Start connecting to `remote`, directly (all candidates) or over the relay.
@@ -173,7 +229,7 @@ impl Room {
                 attempt.got_offer |= is_offer;
                 attempt.handle.signal(to_peer_signal(data));
             }
-            None if !self.full => {
+            None if !self.full || self.spectators.contains(&from) => {
                 let queue = self.early.entry(from).or_default();
                 if queue.len() < MAX_EARLY_SIGNALS {
                     queue.push(data);
@@ -187,7 +243,12 @@ impl Room {
     /// signaling any more and is judged by its own keepalives; a link still being set
     /// up cannot finish without it.
     fn on_peer_left(&mut self, peer: PeerId) {
-        if !self.connected.contains(&peer) && self.peers.remove(&peer).is_some() {
+        self.early.remove(&peer);
+        if !self.full && self.waiting.remove(&peer) {
+            self.announce_waiting();
+        }
+        let spectator = self.spectators.remove(&peer);
+        if !self.connected.contains(&peer) && self.peers.remove(&peer).is_some() && !spectator {
             self.event(SocketEvent::Error(TransportError::PeerLeft(peer)));
         }
     }
@@ -211,9 +272,22 @@ impl Room {
             PeerEvent::Connected(link) => {
                 self.connected.insert(peer);
                 self.control(Control::Link(peer, link));
+                if self.spectators.contains(&peer) {
+                    self.event(SocketEvent::SpectatorConnected(peer));
+                    return;
+                }
                 self.event(SocketEvent::PeerConnected(peer));
-                let others = usize::from(self.params.config.players).saturating_sub(1);
-                if self.full && !self.all_connected_sent && self.connected.len() == others {
+                let others = if self.is_spectator() {
+                    1
+                } else {
+                    usize::from(self.params.config.players).saturating_sub(1)
+                };
+                let players = self
+                    .connected
+                    .iter()
+                    .filter(|p| !self.spectators.contains(p))
+                    .count();
+                if self.full && !self.all_connected_sent && players == others {
                     self.all_connected_sent = true;
                     self.event(SocketEvent::AllConnected);
                 }
@@ -231,6 +305,11 @@ impl Room {
                     return;
                 }
                 self.peers.remove(&peer);
+                if self.spectators.contains(&peer) {
+                    // A spectator's trouble is not the match's.
+                    tracing::warn!(%peer, %error, "could not connect a spectator");
+                    return;
+                }
                 self.event(SocketEvent::Error(error));
             }
         }
@@ -257,6 +336,7 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
         config.token.clone(),
         ClientConfig {
             room_secret: config.room_secret.clone(),
+            spectator: config.spectator,
             ..ClientConfig::default()
         },
     );
@@ -304,7 +384,13 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
         attempts: 0,
         full: false,
         all_connected_sent: false,
+        waiting: HashSet::new(),
+        players: Vec::new(),
+        spectators: HashSet::new(),
     };
+    if !room.is_spectator() {
+        room.announce_waiting();
+    }
     let mut client = Some(client);
 
     loop {
@@ -314,6 +400,9 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
                 Some(ServerMessage::RoomFull { peers }) => room.on_room_full(peers),
                 Some(ServerMessage::Signal { from, data }) => room.on_signal(from, data),
                 Some(ServerMessage::PeerLeft { peer_id }) => room.on_peer_left(peer_id),
+                Some(ServerMessage::PeerJoined { peer_id, spectator }) => {
+                    room.on_peer_joined(peer_id, spectator);
+                }
                 Some(ServerMessage::Error { code, message }) => {
                     room.event(SocketEvent::Error(TransportError::Signaling(format!(
                         "{code:?}: {message}"
