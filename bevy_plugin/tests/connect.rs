@@ -45,12 +45,18 @@ fn two_apps_connect_by_room_and_play_in_sync_over_webrtc() {
         .block_on(SignalingServer::bind(addr, ServerConfig::default()))
         .unwrap();
     let url = server.url();
-    let mut apps = [
-        connecting_app(&url, "bevy-connect", 1),
-        connecting_app(&url, "bevy-connect", 2),
-    ];
+    // The first app waits alone in the room: 1 of 2 players.
+    let mut first = connecting_app(&url, "bevy-connect", 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status(&first) != (ConnectStatus::WaitingForPlayers { have: 1, need: 2 }) {
+        assert!(Instant::now() < deadline, "{:?}", status(&first));
+        first.update();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let mut apps = [first, connecting_app(&url, "bevy-connect", 2)];
 
-    // Connect: statuses move through Connecting / WaitingForPlayers to Running.
+    // Connect: statuses move on through WaitingForPlayers / ConnectingPeers to
+    // Running.
     let mut seen_waiting = false;
     let deadline = Instant::now() + Duration::from_secs(30);
     while !apps.iter().all(|a| status(a) == ConnectStatus::Running) {
@@ -67,12 +73,13 @@ fn two_apps_connect_by_room_and_play_in_sync_over_webrtc() {
                     assert_eq!(need, 2);
                     seen_waiting = true;
                 }
+                ConnectStatus::ConnectingPeers => seen_waiting = true,
                 _ => {}
             }
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert!(seen_waiting, "no WaitingForPlayers status was shown");
+    assert!(seen_waiting, "no WaitingForPlayers or ConnectingPeers status");
     // Handles follow the peer order: the two apps got different handles.
     let handles: Vec<usize> = apps
         .iter()

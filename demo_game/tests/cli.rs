@@ -32,7 +32,8 @@ fn bad_flags_are_refused_with_a_message() {
             &["--ice-server", "turn:t.example:3478"][..],
             "needs --ice-username",
         ),
-        (&["--spectate"][..], "not supported yet"),
+        // A spectator needs a server to find the match on.
+        (&["--spectate"][..], "--signal <URL>"),
     ] {
         let (status, _, stderr) = Demo::start(args).finish(LIMIT);
         assert!(!status.success(), "{args:?} succeeded");
