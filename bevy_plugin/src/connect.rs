@@ -370,10 +370,7 @@ fn start_session<I: Input + Send + Sync + 'static>(
     let mut config = request.session.clone();
     config.num_players = request.players;
     let builder = SessionBuilder::<I>::new().with_config(config);
-    let conditions = request
-        .netem
-        .clone()
-        .unwrap_or_else(LinkConditions::perfect);
+    let conditions = request.netem.unwrap_or_else(LinkConditions::perfect);
     if request.spectate {
         let host = *players.first().ok_or("the room announced no players")?;
         let session = builder

@@ -79,7 +79,10 @@ fn two_apps_connect_by_room_and_play_in_sync_over_webrtc() {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert!(seen_waiting, "no WaitingForPlayers or ConnectingPeers status");
+    assert!(
+        seen_waiting,
+        "no WaitingForPlayers or ConnectingPeers status"
+    );
     // Handles follow the peer order: the two apps got different handles.
     let handles: Vec<usize> = apps
         .iter()

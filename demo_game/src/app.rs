@@ -27,9 +27,9 @@ pub struct DemoSettings {
     pub synctest: bool,
     /// Watch the match as a spectator (no local player).
     pub spectate: bool,
-    /// Keep playing rematches after a match ends (windowed play) instead of
-    /// ending the app.
-    pub rematch: bool,
+    /// Played in a window: a rematch follows each match, and an error stays on
+    /// screen until the window is closed (instead of ending the app).
+    pub windowed: bool,
     /// Stop after this many frames and print the state checksum.
     pub frames: Option<u32>,
     /// Print progress and stats (headless main endpoint).
@@ -189,7 +189,9 @@ fn follow_match(
         }
     };
     if let Some((code, _)) = &outcome.error {
-        exit.write(AppExit::Error(code_nz(*code)));
+        if !settings.windowed {
+            exit.write(AppExit::Error(code_nz(*code)));
+        }
         return;
     }
     if status.is_changed() && !settings.synctest {
@@ -299,7 +301,7 @@ fn follow_match(
             }
         } else if settings.frames.is_none() {
             if let (Some(end), Some(c)) = (arena.ended_at, confirmed) {
-                if c >= end && settings.rematch {
+                if c >= end && settings.windowed {
                     if *matches_announced != Some(arena.matches) {
                         *matches_announced = Some(arena.matches);
                         say(&result_line(&arena));

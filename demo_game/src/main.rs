@@ -106,7 +106,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         bot: cli.bot || headless || cli.synctest,
         synctest: cli.synctest,
         spectate: cli.spectate,
-        rematch: !headless,
+        windowed: !headless,
         frames: cli.frames,
         verbose: true,
         label: String::new(),

@@ -279,9 +279,9 @@ fn update_hud(
     };
     let message = if let Some((code, error)) = &outcome.error {
         if *code == EXIT_MATCH {
-            format!("Peer disconnected\n{error}")
+            format!("Peer disconnected\n{error}\n(close the window to quit)")
         } else {
-            format!("Error\n{error}")
+            format!("Error\n{error}\n(close the window to quit)")
         }
     } else {
         match &*status {
