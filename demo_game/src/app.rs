@@ -179,6 +179,7 @@ fn follow_match(
     peers: Res<ConnectedPeers>,
     mut spectators_seen: Local<usize>,
     mut matches_announced: Local<Option<u16>>,
+    mut caught_up: Local<bool>,
     mut events: MessageReader<RtcPlayEvent>,
     mut outcome: ResMut<Outcome>,
     mut exit: MessageWriter<AppExit>,
@@ -237,6 +238,17 @@ fn follow_match(
                 ),
             ));
             return;
+        }
+    }
+    if let Some(RtcPlaySession::Spectator { session: s, .. }) = session.as_deref() {
+        // Replaying the match from frame 0 until it is within a few frames of the host.
+        if !*caught_up && s.is_running() && s.current_frame() > 0 && s.frames_behind_host() <= 8 {
+            *caught_up = true;
+            let secs = outcome.running_since.map_or(0.0, |t| t.elapsed().as_secs_f64());
+            say(&format!(
+                "caught up with the match at frame {} ({secs:.1} s after the replay started)",
+                s.current_frame()
+            ));
         }
     }
     for peer in peers.spectators.iter().skip(*spectators_seen) {
@@ -415,13 +427,13 @@ fn update_live_stats(
     live.last = Some((now, rollbacks, frames));
     let mut lines = Vec::new();
     for (peer, s) in &stats.peers {
-        let handle = peers
-            .peers
-            .iter()
-            .position(|p| p == peer)
-            .map_or(0, |h| h + 1);
+        let who = match peers.peers.iter().position(|p| p == peer) {
+            Some(h) if peers.spectating && h == 0 => "host".to_string(),
+            Some(h) => format!("P{}", h + 1),
+            None => "spectator".to_string(),
+        };
         lines.push(format!(
-            "P{handle} {peer} {}: ping {} ms, advantage {:+}, in {:.1} kbps, out {:.1} kbps",
+            "{who} {peer} {}: ping {} ms, advantage {:+}, in {:.1} kbps, out {:.1} kbps",
             peers.connection_type(*peer),
             s.rtt.as_millis(),
             s.local_frame_advantage,

@@ -463,8 +463,13 @@ fn sockets_hear_the_room_fill_and_a_spectator_connects_to_the_host_only() {
     let server = Server::start();
     // Players join one by one and hear the room fill.
     let mut players: Vec<Socket> = Vec::new();
+    let player_config = || {
+        let mut c = config(&server, "watched", 3);
+        c.handshake_timeout = Duration::from_secs(1);
+        c
+    };
     for n in 1..=3 {
-        players.push(Socket::new(config(&server, "watched", 3)).expect("socket"));
+        players.push(Socket::new(player_config()).expect("socket"));
         // The newcomer hears of everyone here; the others of the newcomer.
         for socket in &mut players {
             expect_event(socket, PATIENCE, "WaitingForPlayers", |e| {
@@ -492,6 +497,9 @@ fn sockets_hear_the_room_fill_and_a_spectator_connects_to_the_host_only() {
         .iter()
         .position(|p| *p == host)
         .expect("host is a player");
+    // The match has now run longer than the players' handshake timeout: the host's
+    // attempt to a spectator gets a timeout of its own.
+    std::thread::sleep(Duration::from_millis(1500));
     // A spectator joins the running match and connects to the host alone.
     let mut watcher_config = config(&server, "watched", 3);
     watcher_config.spectator = true;

@@ -74,9 +74,10 @@ struct Room {
     ice_servers: Vec<IceServerConfig>,
     /// Whether a TURN server is known, so a failed direct attempt can fall back.
     has_turn: bool,
-    /// When the room became full: the fallback attempt gets what is left of the
+    /// When we started connecting to each remote (at "room full" for players, when
+    /// it joined for a spectator): a fallback attempt gets what is left of the
     /// handshake timeout.
-    full_at: Option<tokio::time::Instant>,
+    first_attempt: HashMap<PeerId, tokio::time::Instant>,
     peers: HashMap<PeerId, Attempt>,
     connected: HashSet<PeerId>,
     early: HashMap<PeerId, Vec<SignalData>>,
@@ -135,7 +136,6 @@ impl Room {
             return;
         }
         self.full = true;
-        self.full_at = Some(tokio::time::Instant::now());
         players.sort_unstable();
         self.players = players.clone();
         self.event(SocketEvent::RoomFull {
@@ -164,6 +164,8 @@ impl Room {
         if self.peers.contains_key(&remote) {
             return;
         }
+        self.first_attempt
+            .insert(remote, tokio::time::Instant::now());
         self.start_attempt(remote, self.params.config.relay_only);
         for data in self.early.remove(&remote).unwrap_or_default() {
             self.on_signal(remote, data);
@@ -177,7 +179,11 @@ impl Room {
         let handshake_timeout = if fallback {
             config.relay_fallback_after.min(config.handshake_timeout)
         } else {
-            let spent = self.full_at.map(|t| t.elapsed()).unwrap_or_default();
+            let spent = self
+                .first_attempt
+                .get(&remote)
+                .map(|t| t.elapsed())
+                .unwrap_or_default();
             config.handshake_timeout.saturating_sub(spent)
         };
         self.attempts += 1;
@@ -244,6 +250,7 @@ impl Room {
     /// up cannot finish without it.
     fn on_peer_left(&mut self, peer: PeerId) {
         self.early.remove(&peer);
+        self.first_attempt.remove(&peer);
         if !self.full && self.waiting.remove(&peer) {
             self.announce_waiting();
         }
@@ -376,7 +383,7 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
         me,
         ice_servers,
         has_turn,
-        full_at: None,
+        first_attempt: HashMap::new(),
         peers: HashMap::new(),
         connected: HashSet::new(),
         early: HashMap::new(),
