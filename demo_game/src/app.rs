@@ -244,7 +244,9 @@ fn follow_match(
         // Replaying the match from frame 0 until it is within a few frames of the host.
         if !*caught_up && s.is_running() && s.current_frame() > 0 && s.frames_behind_host() <= 8 {
             *caught_up = true;
-            let secs = outcome.running_since.map_or(0.0, |t| t.elapsed().as_secs_f64());
+            let secs = outcome
+                .running_since
+                .map_or(0.0, |t| t.elapsed().as_secs_f64());
             say(&format!(
                 "caught up with the match at frame {} ({secs:.1} s after the replay started)",
                 s.current_frame()
