@@ -76,6 +76,7 @@ pub(crate) fn update_stats<I: Input>(world: &mut World, session: &RtcPlaySession
         RtcPlaySession::P2P { session, .. } => session,
         RtcPlaySession::Spectator { session, .. } => {
             let mut stats = world.resource_mut::<NetworkStats>();
+            stats.session = session.stats();
             stats.peers.clear();
             stats.peers.push((session.host(), session.host_stats()));
             return;

@@ -10,6 +10,7 @@ use proptest::prelude::*;
 use rtcplay::netem::LinkConditions;
 use rtcplay::session::{
     Checksum, InputStatus, PlayerType, Request, SessionBuilder, SessionError, SessionEvent,
+    SessionStats,
 };
 use rtcplay::transport::{MemoryNetwork, PeerId, Transport};
 use sim::{scripted_input, Game, Sim, SimOptions};
@@ -125,6 +126,14 @@ fn input_delay_change_mid_session_and_adaptive_delay() {
 /// host's confirmed state at every frame both have, and returns the spectator's
 /// final frame and its worst lag once it has caught up.
 fn watch_match(late_join: Option<u64>) -> (u32, u32) {
+    let (frame, lag, stats) = watch_match_with_stats(late_join);
+    assert_eq!(stats.frames_advanced, u64::from(frame));
+    assert!(stats.datagrams_sent > 0 && stats.datagrams_received > 0);
+    assert_eq!(stats.rollbacks, 0);
+    (frame, lag)
+}
+
+fn watch_match_with_stats(late_join: Option<u64>) -> (u32, u32, SessionStats) {
     let (host, guest, watcher) = (PeerId(0), PeerId(1), PeerId(9));
     let mut net = MemoryNetwork::new(&[host, guest, watcher], LinkConditions::good(), 11);
     let mut host_b = SessionBuilder::<u8>::new()
@@ -218,7 +227,7 @@ fn watch_match(late_join: Option<u64>) -> (u32, u32) {
             }
         }
     }
-    (spec.current_frame(), worst_lag)
+    (spec.current_frame(), worst_lag, spec.stats())
 }
 
 #[test]

@@ -12,7 +12,7 @@ use super::peer::{ms16, RemotePeer, Role};
 use super::protocol::Datagram;
 use super::{
     decode_input, encode_input, DropCounters, Frame, Input, InputStatus, PeerStats, Request,
-    SessionError, SessionEvent,
+    SessionError, SessionEvent, SessionStats,
 };
 use crate::transport::{PeerId, Transport};
 
@@ -87,6 +87,19 @@ impl<I: Input> SpectatorSession<I> {
             datagrams_in_per_sec: din,
             bytes_in_per_sec: bin,
             ..PeerStats::default()
+        }
+    }
+
+    /// Totals: frames advanced and the traffic with the host (a spectator never
+    /// rolls back or compares checksums).
+    pub fn stats(&self) -> SessionStats {
+        let traffic = &self.host.traffic;
+        SessionStats {
+            frames_advanced: u64::from(self.current_frame),
+            datagrams_sent: traffic.datagrams_out,
+            bytes_sent: traffic.bytes_out,
+            datagrams_received: traffic.datagrams_in,
+            ..SessionStats::default()
         }
     }
 
