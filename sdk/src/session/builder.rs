@@ -55,8 +55,10 @@ pub struct SessionConfig {
     /// Filters out datagrams of other matches or protocol versions.
     pub session_id: u16,
     /// Keep every confirmed input since frame 0 so spectators can join mid-match
-    /// ([`P2PSession::add_spectator`]). Costs about 50 bytes per player and frame
-    /// (about 20 MB per hour for 2 players at 60 Hz); off by default.
+    /// ([`P2PSession::add_spectator`]). Inputs are stored as runs of equal values:
+    /// about 60 bytes each time a player's input changes, nothing while it is held
+    /// (a player changing input 10 times a second: about 2 MB per hour); off by
+    /// default.
     pub keep_input_history: bool,
 }
 

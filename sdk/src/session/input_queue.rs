@@ -13,38 +13,51 @@ pub(crate) struct BadRuns;
 /// Called for each appended frame with the input held before it and the new one.
 pub(crate) type OnAppend<'a> = dyn FnMut(Frame, &[u8], &[u8]) + 'a;
 
-/// Confirmed inputs of one player for frames `first ..= last`.
+/// Confirmed inputs of one player for frames `first ..= last`, stored as runs of
+/// equal inputs (a held button costs nothing per frame, so a whole match's history
+/// stays small).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct InputQueue {
     first: Frame,
-    inputs: VecDeque<Vec<u8>>,
+    /// Frames held: `first .. first + len`.
+    len: Frame,
+    /// (first frame, input) of each run, ascending; a run lasts until the next
+    /// one starts (the last one until `first + len - 1`).
+    runs: VecDeque<(Frame, Vec<u8>)>,
 }
 
 impl InputQueue {
     /// The last frame with a confirmed input.
     pub(crate) fn last_frame(&self) -> Option<Frame> {
-        (!self.inputs.is_empty()).then(|| self.first + self.inputs.len() as Frame - 1)
+        (self.len > 0).then(|| self.first + self.len - 1)
     }
 
     /// The frame the next confirmed input must be for.
     pub(crate) fn next_frame(&self) -> Frame {
-        self.first + self.inputs.len() as Frame
+        self.first + self.len
     }
 
     /// The confirmed input of `frame`, if held.
     pub(crate) fn get(&self, frame: Frame) -> Option<&[u8]> {
-        let i = frame.checked_sub(self.first)? as usize;
-        self.inputs.get(i).map(Vec::as_slice)
+        if frame < self.first || frame >= self.next_frame() {
+            return None;
+        }
+        let run = self.runs.partition_point(|(start, _)| *start <= frame);
+        self.runs.get(run.checked_sub(1)?).map(|(_, v)| v.as_slice())
     }
 
     /// The newest confirmed input (the basis of predictions).
     pub(crate) fn latest(&self) -> Option<&[u8]> {
-        self.inputs.back().map(Vec::as_slice)
+        self.runs.back().map(|(_, v)| v.as_slice())
     }
 
     /// Append the input of the next frame.
     pub(crate) fn push(&mut self, bytes: Vec<u8>) {
-        self.inputs.push_back(bytes);
+        let frame = self.next_frame();
+        if self.latest() != Some(bytes.as_slice()) {
+            self.runs.push_back((frame, bytes));
+        }
+        self.len += 1;
     }
 
     /// Add a local input for `frame`: frames skipped since the last input (input
@@ -65,10 +78,21 @@ impl InputQueue {
 
     /// Forget inputs before `frame`, always keeping the newest one.
     pub(crate) fn discard_before(&mut self, frame: Frame) {
-        while self.first < frame && self.inputs.len() > 1 {
-            self.inputs.pop_front();
-            self.first += 1;
+        let Some(last) = self.last_frame() else {
+            return;
+        };
+        let keep = frame.min(last);
+        if keep <= self.first {
+            return;
         }
+        while self.runs.get(1).is_some_and(|(start, _)| *start <= keep) {
+            self.runs.pop_front();
+        }
+        if let Some(run) = self.runs.front_mut() {
+            run.0 = keep;
+        }
+        self.len -= keep - self.first;
+        self.first = keep;
     }
 
     /// Decode `runs` (starting at frame `start`) and append the frames this queue
@@ -148,5 +172,25 @@ mod tests {
         assert_eq!(q.get(4), Some(&[5][..]));
         q.discard_before(100);
         assert_eq!(q.latest(), Some(&[6][..]));
+        assert_eq!((q.first_frame(), q.last_frame()), (5, Some(5)));
+    }
+
+    #[test]
+    fn runs_of_equal_inputs_share_one_entry() {
+        let mut q = InputQueue::default();
+        for f in 0..1000u32 {
+            q.push(vec![(f / 100) as u8]);
+        }
+        assert_eq!(q.runs.len(), 10);
+        for f in [0, 99, 100, 555, 999] {
+            assert_eq!(q.get(f), Some(&[(f / 100) as u8][..]), "frame {f}");
+        }
+        assert_eq!(q.get(1000), None);
+        q.discard_before(250);
+        assert_eq!(q.get(249), None);
+        assert_eq!(q.get(250), Some(&[2][..]));
+        assert_eq!(q.get(300), Some(&[3][..]));
+        assert_eq!((q.first_frame(), q.next_frame()), (250, 1000));
+        assert_eq!(q.runs.len(), 8);
     }
 }
