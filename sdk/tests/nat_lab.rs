@@ -155,12 +155,7 @@ fn play_through_loss(percent: u32, extra: &[&str]) {
 fn a_match_finishes_in_sync_with_5_percent_loss() {
     play_through_loss(
         5,
-        &[
-            "--disconnect-ms",
-            "5000",
-            "--session-disconnect-ms",
-            "5000",
-        ],
+        &["--disconnect-ms", "5000", "--session-disconnect-ms", "5000"],
     );
 }
 

@@ -43,7 +43,9 @@ impl InputQueue {
             return None;
         }
         let run = self.runs.partition_point(|(start, _)| *start <= frame);
-        self.runs.get(run.checked_sub(1)?).map(|(_, v)| v.as_slice())
+        self.runs
+            .get(run.checked_sub(1)?)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// The newest confirmed input (the basis of predictions).
