@@ -87,6 +87,13 @@ fn open_room(server: &Server, room: &str, n: u8, tweak: impl Fn(&mut SocketConfi
         expect_event(socket, PATIENCE, "AllConnected", |e| {
             *e == SocketEvent::AllConnected
         });
+        // A link's stats are there as soon as it is reported connected (CI once
+        // saw none yet: they used to follow the event).
+        for peer in socket.connected_peers() {
+            let stats = socket.stats(peer).expect("stats on AllConnected");
+            assert!(stats.candidate_type.is_some(), "{stats:?}");
+            assert!(stats.setup.hello_acked.is_some(), "{stats:?}");
+        }
     }
     sockets
 }

@@ -690,9 +690,11 @@ impl PeerTask {
             self.link.clone(),
         )));
         self.candidate_types = selected_candidate_types(self.pc.as_ref()).await;
-        self.emit(PeerEvent::Connected(handle));
+        // Stats first: the socket applies both in order, so a game that asks for
+        // the link's stats on `PeerConnected`/`AllConnected` always finds them.
         let stats = self.stats(ConnectionState::Connected);
         self.emit(PeerEvent::Stats(stats));
+        self.emit(PeerEvent::Connected(handle));
     }
 
     async fn send_ping(&self) {
