@@ -434,11 +434,17 @@ fn update_live_stats(
             Some(h) => format!("P{}", h + 1),
             None => "spectator".to_string(),
         };
+        // A spectator has no frame advantage (it may be replaying far behind):
+        // show how many of our frames it has yet to confirm instead.
+        let timing = if who == "spectator" {
+            format!("behind {}", s.unacked_frames)
+        } else {
+            format!("advantage {:+}", s.local_frame_advantage)
+        };
         lines.push(format!(
-            "{who} {peer} {}: ping {} ms, advantage {:+}, in {:.1} kbps, out {:.1} kbps",
+            "{who} {peer} {}: ping {} ms, {timing}, in {:.1} kbps, out {:.1} kbps",
             peers.connection_type(*peer),
             s.rtt.as_millis(),
-            s.local_frame_advantage,
             f64::from(s.bytes_in_per_sec) * 8.0 / 1000.0,
             f64::from(s.bytes_out_per_sec) * 8.0 / 1000.0,
         ));
