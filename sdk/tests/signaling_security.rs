@@ -6,59 +6,15 @@
 #![cfg(feature = "native")]
 #![allow(clippy::unwrap_used)]
 
+mod signaling_support;
+
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use rtcplay::signaling::protocol::{ClientMessage, PROTOCOL_VERSION};
 use rtcplay::signaling::{
-    ClientConfig, ErrorCode, PeerId, ServerConfig, ServerMessage, SignalData, SignalingClient,
-    SignalingError, SignalingServer, TurnConfig,
+    ErrorCode, PeerId, ServerConfig, ServerMessage, SignalData, SignalingClient, TurnConfig,
 };
-use tokio_tungstenite::tungstenite::Message;
-
-const DEADLINE: Duration = Duration::from_secs(10);
-
-async fn server(config: ServerConfig) -> SignalingServer {
-    SignalingServer::bind("127.0.0.1:0", config).await.unwrap()
-}
-
-async fn join_secret(
-    server: &SignalingServer,
-    room: &str,
-    players: u8,
-    secret: Option<&str>,
-) -> Result<(SignalingClient, PeerId), SignalingError> {
-    let config = ClientConfig {
-        room_secret: secret.map(str::to_owned),
-        ..ClientConfig::default()
-    };
-    SignalingClient::join_with_config(&server.url(), room, players, None, config)
-        .await
-        .map(|(client, welcome)| (client, welcome.peer_id))
-}
-
-async fn next(client: &mut SignalingClient) -> ServerMessage {
-    tokio::time::timeout(DEADLINE, client.next_event())
-        .await
-        .expect("event within the deadline")
-        .expect("connection open")
-}
-
-async fn until_full(client: &mut SignalingClient) -> Vec<PeerId> {
-    loop {
-        if let ServerMessage::RoomFull { peers } = next(client).await {
-            return peers;
-        }
-    }
-}
-
-fn refused_with(result: Result<(SignalingClient, PeerId), SignalingError>, code: ErrorCode) {
-    match result {
-        Err(SignalingError::Refused { code: got, .. }) => assert_eq!(got, code),
-        Err(other) => panic!("expected {code}, got {other}"),
-        Ok(_) => panic!("expected {code}, the join was accepted"),
-    }
-}
+use signaling_support::{join_secret, next, refused_with, server, until_full, Raw};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_rooms_match_only_joiners_with_the_same_secret() {
@@ -132,18 +88,16 @@ async fn a_member_can_never_signal_a_peer_of_another_room() {
         ..ServerConfig::default()
     })
     .await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(server.url())
-        .await
-        .unwrap();
-    let join = ClientMessage::Join {
+    let mut raw = Raw::connect(&server).await;
+    raw.send(&ClientMessage::Join {
         version: PROTOCOL_VERSION,
         room: "left".into(),
         players: 2,
         token: None,
         room_secret: None,
         spectator: false,
-    };
-    ws.send(Message::text(join.to_json())).await.unwrap();
+    })
+    .await;
     let (mut mate, mate_id) = join_secret(&server, "left", 2, None).await.unwrap();
     let (mut r1, r1_id) = join_secret(&server, "right", 2, None).await.unwrap();
     let (mut r2, r2_id) = join_secret(&server, "right", 2, None).await.unwrap();
@@ -159,25 +113,18 @@ async fn a_member_can_never_signal_a_peer_of_another_room() {
                 sdp: format!("to {id}"),
             },
         };
-        ws.send(Message::text(signal.to_json())).await.unwrap();
+        raw.send(&signal).await;
     }
     // Every id but the mate's is refused; the mate gets exactly one signal.
     let mut refused = 0;
     let mut other = Vec::new();
     while refused < ids.len() - 1 {
-        let frame = tokio::time::timeout(DEADLINE, ws.next())
-            .await
-            .expect("answer within the deadline")
-            .expect("open")
-            .unwrap();
-        if let Message::Text(text) = frame {
-            match ServerMessage::from_json(&text).unwrap() {
-                ServerMessage::Error {
-                    code: ErrorCode::UnknownPeer,
-                    ..
-                } => refused += 1,
-                message => other.push(message),
-            }
+        match raw.recv().await.expect("connection open") {
+            ServerMessage::Error {
+                code: ErrorCode::UnknownPeer,
+                ..
+            } => refused += 1,
+            message => other.push(message),
         }
     }
     assert!(
