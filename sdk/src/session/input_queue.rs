@@ -42,6 +42,12 @@ impl InputQueue {
         if frame < self.first || frame >= self.next_frame() {
             return None;
         }
+        // Most lookups are of recent frames: try the newest runs before searching.
+        for (start, input) in self.runs.iter().rev().take(4) {
+            if *start <= frame {
+                return Some(input.as_slice());
+            }
+        }
         let run = self.runs.partition_point(|(start, _)| *start <= frame);
         self.runs
             .get(run.checked_sub(1)?)
@@ -184,7 +190,8 @@ mod tests {
             q.push(vec![(f / 100) as u8]);
         }
         assert_eq!(q.runs.len(), 10);
-        for f in [0, 99, 100, 555, 999] {
+        // Both the newest-first scan (the last four runs) and the binary search.
+        for f in [0, 99, 100, 555, 650, 999] {
             assert_eq!(q.get(f), Some(&[(f / 100) as u8][..]), "frame {f}");
         }
         assert_eq!(q.get(1000), None);
