@@ -227,8 +227,9 @@ impl Socket {
         self.events.drain(..).collect()
     }
 
-    /// Statistics of the link to `peer` (also after it disconnected). Byte and drop
-    /// counters are live; RTT, loss and rates are refreshed every ping interval.
+    /// Statistics of the link to `peer`: there from its `PeerConnected` event on,
+    /// kept after it disconnects. Byte and drop counters are live; RTT, loss and
+    /// rates are refreshed every ping interval.
     pub fn stats(&mut self, peer: PeerId) -> Option<PeerStats> {
         self.poll_control();
         if let Some(link) = self.links.get(&peer) {
