@@ -428,6 +428,9 @@ fn update_live_stats(
     }
     live.last = Some((now, rollbacks, frames));
     let mut lines = Vec::new();
+    if peers.spectating {
+        lines.push("spectating: following the host's confirmed frames".to_string());
+    }
     for (peer, s) in &stats.peers {
         let who = match peers.peers.iter().position(|p| p == peer) {
             Some(h) if peers.spectating && h == 0 => "host".to_string(),

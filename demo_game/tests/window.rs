@@ -1,15 +1,19 @@
-//! Windowed smoke test: the demo opens a window under Xvfb (software rendering),
-//! plays a local match against a bot peer over WebRTC, and saves a screenshot that
-//! is not blank. `.ci/test` installs xvfb and mesa-vulkan-drivers.
+//! Windowed smoke tests: the demo opens a window under Xvfb (software rendering),
+//! plays a local match against a bot peer over WebRTC (or watches one as a
+//! spectator), and saves a screenshot that is not blank. `.ci/test` installs xvfb
+//! and mesa-vulkan-drivers.
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashSet;
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_rtcplay-demo");
+use common::BIN;
 
 /// Start Xvfb on a free display; returns the process and the display name.
 fn xvfb() -> (std::process::Child, String) {
@@ -37,17 +41,21 @@ fn xvfb() -> (std::process::Child, String) {
     (child, format!(":{}", number.trim()))
 }
 
-#[test]
-fn windowed_match_renders_a_non_blank_screenshot() {
-    let (mut x, display) = xvfb();
-    let dir = std::env::temp_dir().join(format!("rtcplay-demo-shot-{}", std::process::id()));
+/// A fresh screenshot path in a directory of its own.
+fn shot_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rtcplay-demo-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let shot = dir.join("shot.png");
     let _ = std::fs::remove_file(&shot);
+    shot
+}
+
+/// Run the demo with a window on `display` until it exits (killed after 120 s);
+/// its exit status, stdout and stderr.
+fn run_windowed(args: &[&str], display: &str) -> (ExitStatus, String, String) {
     let mut demo = Command::new(BIN)
-        .args(["--bot", "--room", "window-smoke", "--screenshot"])
-        .arg(&shot)
-        .env("DISPLAY", &display)
+        .args(args)
+        .env("DISPLAY", display)
         .env_remove("WAYLAND_DISPLAY")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -76,15 +84,12 @@ fn windowed_match_renders_a_non_blank_screenshot() {
         .unwrap()
         .read_to_string(&mut stderr)
         .unwrap();
-    let _ = x.kill();
-    let _ = x.wait();
-    assert!(
-        status.success(),
-        "exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    assert!(stdout.contains("screenshot"), "{stdout}");
+    (status, stdout, stderr)
+}
 
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).unwrap()));
+/// The screenshot is a window-sized image with more than a few colours.
+fn assert_not_blank(shot: &Path) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(shot).unwrap()));
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buf).unwrap();
@@ -103,5 +108,91 @@ fn windowed_match_renders_a_non_blank_screenshot() {
         "screenshot looks blank: {} colours",
         colors.len()
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    if let Some(dir) = shot.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[test]
+fn windowed_match_renders_a_non_blank_screenshot() {
+    let (mut x, display) = xvfb();
+    let shot = shot_path("shot");
+    let shot_arg = shot.to_str().unwrap();
+    let args = ["--bot", "--room", "window-smoke", "--screenshot", shot_arg];
+    let (status, stdout, stderr) = run_windowed(&args, &display);
+    let _ = x.kill();
+    let _ = x.wait();
+    assert!(
+        status.success(),
+        "exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("screenshot"), "{stdout}");
+    assert_not_blank(&shot);
+}
+
+/// Two headless bot players; a windowed spectator joins their match once it runs,
+/// draws it, saves a screenshot and leaves; the players play on to the end, in sync.
+#[test]
+fn windowed_spectator_draws_a_running_match_and_the_players_finish() {
+    let common = [
+        "--headless",
+        "--bot",
+        "--players",
+        "2",
+        "--frames",
+        "1800",
+        "--room",
+        "window-watched",
+    ];
+    let (mut host, url) = common::host(&common);
+    let mut guest_args = vec!["--signal", url.as_str()];
+    guest_args.extend(common);
+    let guest = common::Demo::start(&guest_args);
+    host.wait_line("match running", Duration::from_secs(60));
+
+    let (mut x, display) = xvfb();
+    let shot = shot_path("spectator");
+    let shot_arg = shot.to_str().unwrap();
+    let args = [
+        "--spectate",
+        "--signal",
+        url.as_str(),
+        "--players",
+        "2",
+        "--room",
+        "window-watched",
+        "--screenshot",
+        shot_arg,
+    ];
+    let (status, stdout, stderr) = run_windowed(&args, &display);
+    let _ = x.kill();
+    let _ = x.wait();
+    assert!(
+        status.success(),
+        "spectator exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(stdout.contains("screenshot"), "{stdout}");
+    assert_not_blank(&shot);
+
+    let mut sums = Vec::new();
+    for (i, demo) in [host, guest].into_iter().enumerate() {
+        let (status, out, err) = demo.finish(Duration::from_secs(120));
+        assert!(
+            status.success(),
+            "player exit {status}; stdout:\n{}\nstderr:\n{err}",
+            out.join("\n")
+        );
+        if i == 0 {
+            let saw = |what: &str| {
+                out.iter()
+                    .any(|l| l.contains("spectator") && l.contains(what))
+            };
+            assert!(
+                saw("joined") && saw("left"),
+                "the host never saw the spectator come and go: {out:?}"
+            );
+        }
+        sums.push(common::checksum(&out));
+    }
+    assert_eq!(sums[0], sums[1], "players differ");
 }
