@@ -432,17 +432,16 @@ fn update_live_stats(
         lines.push("spectating: following the host's confirmed frames".to_string());
     }
     for (peer, s) in &stats.peers {
-        let who = match peers.peers.iter().position(|p| p == peer) {
-            Some(h) if peers.spectating && h == 0 => "host".to_string(),
-            Some(h) => format!("P{}", h + 1),
-            None => "spectator".to_string(),
-        };
         // A spectator has no frame advantage (it may be replaying far behind):
-        // show how many of our frames it has yet to confirm instead.
-        let timing = if who == "spectator" {
-            format!("behind {}", s.unacked_frames)
-        } else {
-            format!("advantage {:+}", s.local_frame_advantage)
+        // its row shows how many of our frames it has yet to confirm instead.
+        let (who, timing) = match peers.peers.iter().position(|p| p == peer) {
+            Some(0) if peers.spectating => ("host".to_string(), None),
+            Some(h) => (format!("P{}", h + 1), None),
+            None => ("spectator".to_string(), Some(s.unacked_frames)),
+        };
+        let timing = match timing {
+            Some(behind) => format!("behind {behind}"),
+            None => format!("advantage {:+}", s.local_frame_advantage),
         };
         lines.push(format!(
             "{who} {peer} {}: ping {} ms, {timing}, in {:.1} kbps, out {:.1} kbps",
