@@ -113,21 +113,27 @@ fn assert_not_blank(shot: &Path) {
     }
 }
 
-#[test]
-fn windowed_match_renders_a_non_blank_screenshot() {
+/// Run the demo with `args` in a window under a fresh Xvfb with `--screenshot`:
+/// it exits 0 after saving a screenshot that is not blank.
+fn assert_windowed_screenshot(name: &str, args: &[&str]) {
     let (mut x, display) = xvfb();
-    let shot = shot_path("shot");
-    let shot_arg = shot.to_str().unwrap();
-    let args = ["--bot", "--room", "window-smoke", "--screenshot", shot_arg];
+    let shot = shot_path(name);
+    let mut args = args.to_vec();
+    args.extend(["--screenshot", shot.to_str().unwrap()]);
     let (status, stdout, stderr) = run_windowed(&args, &display);
     let _ = x.kill();
     let _ = x.wait();
     assert!(
         status.success(),
-        "exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        "{name}: exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(stdout.contains("screenshot"), "{stdout}");
     assert_not_blank(&shot);
+}
+
+#[test]
+fn windowed_match_renders_a_non_blank_screenshot() {
+    assert_windowed_screenshot("shot", &["--bot", "--room", "window-smoke"]);
 }
 
 /// Two headless bot players; a windowed spectator joins their match once it runs,
@@ -150,29 +156,18 @@ fn windowed_spectator_draws_a_running_match_and_the_players_finish() {
     let guest = common::Demo::start(&guest_args);
     host.wait_line("match running", Duration::from_secs(60));
 
-    let (mut x, display) = xvfb();
-    let shot = shot_path("spectator");
-    let shot_arg = shot.to_str().unwrap();
-    let args = [
-        "--spectate",
-        "--signal",
-        url.as_str(),
-        "--players",
-        "2",
-        "--room",
-        "window-watched",
-        "--screenshot",
-        shot_arg,
-    ];
-    let (status, stdout, stderr) = run_windowed(&args, &display);
-    let _ = x.kill();
-    let _ = x.wait();
-    assert!(
-        status.success(),
-        "spectator exit {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    assert_windowed_screenshot(
+        "spectator",
+        &[
+            "--spectate",
+            "--signal",
+            url.as_str(),
+            "--players",
+            "2",
+            "--room",
+            "window-watched",
+        ],
     );
-    assert!(stdout.contains("screenshot"), "{stdout}");
-    assert_not_blank(&shot);
 
     let mut sums = Vec::new();
     for (i, demo) in [host, guest].into_iter().enumerate() {
