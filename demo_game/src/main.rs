@@ -208,9 +208,20 @@ fn default_bind(meeting: &Meeting, url: &str) -> IpAddr {
     }
 }
 
+/// Log filter directives that keep webrtc-rs's own warnings out of the console:
+/// during every setup it warns about benign races (a connectivity check before the
+/// remote credentials, no candidate pairs yet, DTLS without a server name). Real
+/// failures still reach the player through the socket's errors; `RUST_LOG`
+/// overrides all of this. A target directive matches by prefix, so `rtc` also
+/// matches our `rtcplay*` crates: whoever uses this names their levels after it.
+pub const QUIET_WEBRTC: &str = "rtc=error,webrtc=error";
+
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "warn,{QUIET_WEBRTC},rtcplay=warn,bevy_rtcplay=warn,rtcplay_demo=warn"
+        ))
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -30,7 +30,10 @@ pub struct WindowOptions {
 pub fn window_plugins() -> bevy::app::PluginGroupBuilder {
     DefaultPlugins
         .set(bevy::log::LogPlugin {
-            filter: "warn,rtcplay=info,bevy_rtcplay=info,rtcplay_demo=info".into(),
+            filter: format!(
+                "warn,{},rtcplay=info,bevy_rtcplay=info,rtcplay_demo=info",
+                crate::QUIET_WEBRTC
+            ),
             ..default()
         })
         .set(WindowPlugin {
