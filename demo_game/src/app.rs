@@ -434,14 +434,14 @@ fn update_live_stats(
     for (peer, s) in &stats.peers {
         // A spectator has no frame advantage (it may be replaying far behind):
         // its row shows how many of our frames it has yet to confirm instead.
+        let advantage = || format!("advantage {:+}", s.local_frame_advantage);
         let (who, timing) = match peers.peers.iter().position(|p| p == peer) {
-            Some(0) if peers.spectating => ("host".to_string(), None),
-            Some(h) => (format!("P{}", h + 1), None),
-            None => ("spectator".to_string(), Some(s.unacked_frames)),
-        };
-        let timing = match timing {
-            Some(behind) => format!("behind {behind}"),
-            None => format!("advantage {:+}", s.local_frame_advantage),
+            Some(0) if peers.spectating => ("host".to_string(), advantage()),
+            Some(h) => (format!("P{}", h + 1), advantage()),
+            None => (
+                "spectator".to_string(),
+                format!("behind {}", s.unacked_frames),
+            ),
         };
         lines.push(format!(
             "{who} {peer} {}: ping {} ms, {timing}, in {:.1} kbps, out {:.1} kbps",
