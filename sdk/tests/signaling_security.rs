@@ -96,6 +96,8 @@ async fn a_member_can_never_signal_a_peer_of_another_room() {
         token: None,
         room_secret: None,
         spectator: false,
+        spectator_secret: None,
+        no_spectators: false,
     })
     .await;
     let (mut mate, mate_id) = join_secret(&server, "left", 2, None).await.unwrap();
@@ -158,7 +160,7 @@ async fn a_member_can_never_signal_a_peer_of_another_room() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn turn_credentials_are_issued_per_peer_and_expire() {
+async fn turn_credentials_are_issued_per_client_and_expire() {
     let server = server(ServerConfig {
         turn: Some(TurnConfig {
             urls: vec!["turn:127.0.0.1:3478?transport=udp".into()],
@@ -184,10 +186,12 @@ async fn turn_credentials_are_issued_per_peer_and_expire() {
             .find(|s| s.urls[0].starts_with("turn:"))
             .expect("a TURN server in welcome");
         let user = turn.username.clone().unwrap();
-        let (expiry, peer) = user.split_once(':').unwrap();
+        let (expiry, client_id) = user.split_once(':').unwrap();
         let expiry: u64 = expiry.parse().unwrap();
         assert!((now + 299..=now + 302).contains(&expiry), "{user}");
-        assert_eq!(peer, welcome.peer_id.0.to_string());
+        // A random id per connection (16 hex digits), not the room's peer id.
+        assert_eq!(client_id.len(), 16, "{user}");
+        assert!(client_id.chars().all(|c| c.is_ascii_hexdigit()), "{user}");
         let password = turn.credential.clone().unwrap();
         assert_eq!(
             password,

@@ -296,6 +296,8 @@ fn join_msg(room: String) -> Message {
             token: None,
             room_secret: None,
             spectator: false,
+            spectator_secret: None,
+            no_spectators: false,
         }
         .to_json(),
     )

@@ -3,19 +3,29 @@
 //! ```text
 //! rtcplay-signal --bind 0.0.0.0:3536 --stun stun:stun.l.google.com:19302
 //! ```
-//! The wire protocol is described in `docs/signaling.md`.
+//! The wire protocol and every limit are described in `docs/signaling.md`.
+//!
+//! The first line on stdout is the server's URL; logs go to stderr (colored only
+//! when stderr is a terminal). SIGTERM or SIGINT (Ctrl-C) shut it down
+//! gracefully: every client gets a WebSocket close with code 1001, then the
+//! process exits 0.
 
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use rtcplay::signaling::{IceServer, ServerConfig, SignalingServer, TurnConfig};
+
+/// How long a graceful shutdown waits for clients to take their close frames.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// rtcplay signaling server: rooms, N-player matchmaking and relay of WebRTC
 /// offers, answers and ICE candidates over WebSocket.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Address to listen on.
+    /// Address to listen on (`[::]:3536` for IPv6 and IPv4).
     #[arg(long, default_value = "0.0.0.0:3536")]
     bind: String,
     /// Largest accepted WebSocket frame, in bytes.
@@ -27,41 +37,65 @@ struct Args {
     /// Messages per second a client may send on average.
     #[arg(long, default_value_t = 50)]
     rate_per_sec: u32,
+    /// Bytes per second a client's input is read at, at most (faster clients are
+    /// slowed down).
+    #[arg(long, default_value_t = 64 * 1024)]
+    rate_bytes_per_sec: u32,
+    /// Joins a client may send per minute (after a burst of 5).
+    #[arg(long, default_value_t = 30)]
+    joins_per_minute: u32,
     /// Largest room size (2..=8).
     #[arg(long, default_value_t = 8)]
     max_peers_per_room: u8,
     /// Most spectators per room.
     #[arg(long, default_value_t = 8)]
     max_spectators_per_room: usize,
+    /// Admit spectators only to rooms whose creator set a spectator secret.
+    #[arg(long)]
+    spectators_need_secret: bool,
     /// Most rooms at once.
     #[arg(long, default_value_t = 50_000)]
     max_rooms: usize,
-    /// Most connections at once.
+    /// Most connections at once (lowered to what the open-file limit allows).
     #[arg(long, default_value_t = 100_000)]
     max_connections: usize,
-    /// Most connections from one IP address.
+    /// Most connections from one IPv4 address or IPv6 prefix.
     #[arg(long, default_value_t = 64)]
     max_connections_per_ip: usize,
-    /// Seconds of silence after which a client is disconnected.
+    /// IPv6 clients count per prefix of this many bits for --max-connections-per-ip.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u8).range(0..=128))]
+    ipv6_prefix_len: u8,
+    /// Bytes of unfinished (fragmented) messages all clients together may hold.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    max_unfinished_bytes: usize,
+    /// Seconds without a complete message after which a client is disconnected.
     #[arg(long, default_value_t = 30)]
     idle_timeout: u64,
-    /// Shared secret clients must send in `join` (or set RTCPLAY_ROOM_TOKEN).
+    /// Shared secret clients must send in `join`. Prefer RTCPLAY_ROOM_TOKEN or
+    /// --room-token-file: other local users can read a process's command line.
     #[arg(long, env = "RTCPLAY_ROOM_TOKEN", hide_env_values = true)]
     room_token: Option<String>,
+    /// File holding the room token (its first line).
+    #[arg(long, conflicts_with = "room_token")]
+    room_token_file: Option<PathBuf>,
     /// STUN server URL handed to clients (repeatable).
     #[arg(long)]
     stun: Vec<String>,
     /// TURN server URL handed to clients (repeatable).
     #[arg(long)]
     turn: Vec<String>,
-    /// TURN server URL for which each peer gets its own time-limited credentials
-    /// (coturn `use-auth-secret`; repeatable). Needs --turn-secret.
+    /// TURN server URL for which each client gets its own time-limited credentials
+    /// (coturn `use-auth-secret`; repeatable). Needs a TURN secret.
     #[arg(long)]
     turn_url: Vec<String>,
-    /// Secret shared with the TURN server (coturn `static-auth-secret`), or set
-    /// RTCPLAY_TURN_SECRET.
+    /// Secret shared with the TURN server (coturn `static-auth-secret`). Prefer
+    /// RTCPLAY_TURN_SECRET or --turn-secret-file: other local users can read a
+    /// process's command line.
     #[arg(long, env = "RTCPLAY_TURN_SECRET", hide_env_values = true)]
     turn_secret: Option<String>,
+    /// File holding the TURN secret (its first line).
+    #[arg(long, conflicts_with = "turn_secret")]
+    turn_secret_file: Option<PathBuf>,
     /// Seconds an issued TURN credential stays valid.
     #[arg(long, default_value_t = 3600)]
     turn_ttl: u64,
@@ -81,12 +115,144 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
+    let stderr = std::io::stderr();
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(stderr.is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&args.log)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    let config = match server_config(&args) {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("rtcplay-signal: {message}");
+            std::process::exit(2);
+        }
+    };
+    raise_open_file_limit();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(threads) = args.threads {
+        builder.worker_threads(threads.max(1));
+    }
+    let runtime = match builder.build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rtcplay-signal: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(serve(&args.bind, config));
+    std::process::exit(code);
+}
+
+/// Run the server until SIGTERM or SIGINT; returns the exit code.
+async fn serve(bind: &str, config: ServerConfig) -> i32 {
+    let server = match SignalingServer::bind(bind, config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("rtcplay-signal: cannot listen on {bind}: {e}");
+            return 1;
+        }
+    };
+    // The first line on stdout is the URL, so scripts can bind port 0.
+    println!("{}", server.url());
+    tracing::info!(
+        "listening on {} (at most {} connections)",
+        server.url(),
+        server.stats().max_connections
+    );
+    let signal = match shutdown_signal() {
+        Ok(signal) => signal,
+        Err(e) => {
+            eprintln!("rtcplay-signal: cannot handle SIGTERM/SIGINT: {e}");
+            return 1;
+        }
+    };
+    tokio::pin!(signal);
+    let mut last = server.stats();
+    let name = loop {
+        tokio::select! {
+            name = &mut signal => break name,
+            () = tokio::time::sleep(Duration::from_secs(60)) => {
+                let stats = server.stats();
+                if stats != last {
+                    tracing::info!(?stats, "signaling server");
+                    last = stats;
+                }
+            }
+        }
+    };
+    let open = server.stats().connections;
+    tracing::info!("{name}: closing {open} connections (code 1001) and shutting down");
+    let left = server.shutdown_gracefully(SHUTDOWN_GRACE).await;
+    if left > 0 {
+        tracing::warn!("{left} connections still open after {SHUTDOWN_GRACE:?}; exiting anyway");
+    }
+    tracing::info!("shut down");
+    0
+}
+
+/// Resolves with the signal's name on the first SIGTERM or SIGINT.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    })
+}
+
+/// Servers want many sockets: raise the soft open-file limit to the hard one.
+#[cfg(unix)]
+fn raise_open_file_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => tracing::debug!(
+                "open-file limit raised from {:?} to {:?}",
+                limit.current,
+                limit.maximum
+            ),
+            Err(e) => tracing::debug!("open-file limit stays at {:?}: {e}", limit.current),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_file_limit() {}
+
+/// The first line of a secret file, without its line ending.
+fn read_secret(path: &PathBuf, what: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
+    let secret = text.lines().next().unwrap_or("").to_owned();
+    if secret.is_empty() {
+        return Err(format!("the {what} file {} is empty", path.display()));
+    }
+    Ok(secret)
+}
+
+fn server_config(args: &Args) -> Result<ServerConfig, String> {
     let mut ice_servers = Vec::new();
     if !args.stun.is_empty() {
         ice_servers.push(IceServer {
@@ -102,64 +268,41 @@ fn main() {
             credential: args.turn_credential.clone(),
         });
     }
-    let turn = match (&args.turn_secret, args.turn_url.is_empty()) {
+    let turn_secret = match &args.turn_secret_file {
+        Some(path) => Some(read_secret(path, "TURN secret")?),
+        None => args.turn_secret.clone(),
+    };
+    let room_token = match &args.room_token_file {
+        Some(path) => Some(read_secret(path, "room token")?),
+        None => args.room_token.clone(),
+    };
+    let turn = match (turn_secret, args.turn_url.is_empty()) {
         (Some(secret), false) => Some(TurnConfig {
             urls: args.turn_url.clone(),
-            secret: secret.clone(),
+            secret,
             ttl: Duration::from_secs(args.turn_ttl.max(1)),
         }),
         (None, true) => None,
-        _ => {
-            eprintln!("rtcplay-signal: --turn-url and --turn-secret go together");
-            std::process::exit(2);
-        }
+        _ => return Err("--turn-url and a TURN secret go together".into()),
     };
-    let config = ServerConfig {
+    Ok(ServerConfig {
         max_frame_size: args.max_frame_size,
         rate_limit_burst: args.rate_burst,
         rate_limit_per_sec: args.rate_per_sec,
+        rate_limit_bytes_per_sec: args.rate_bytes_per_sec,
+        joins_per_minute: args.joins_per_minute,
         max_peers_per_room: args.max_peers_per_room,
         max_spectators_per_room: args.max_spectators_per_room,
+        require_spectator_secret: args.spectators_need_secret,
         max_rooms: args.max_rooms,
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,
+        ipv6_prefix_len: args.ipv6_prefix_len,
+        max_unfinished_bytes: args.max_unfinished_bytes,
         idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
-        room_token: args.room_token.clone(),
+        room_token,
         ice_servers,
         turn,
         ..ServerConfig::default()
-    };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all();
-    if let Some(threads) = args.threads {
-        builder.worker_threads(threads.max(1));
-    }
-    let runtime = match builder.build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("rtcplay-signal: cannot start the runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    runtime.block_on(async move {
-        let server = match SignalingServer::bind(&args.bind, config).await {
-            Ok(server) => server,
-            Err(e) => {
-                eprintln!("rtcplay-signal: cannot listen on {}: {e}", args.bind);
-                std::process::exit(1);
-            }
-        };
-        // The first line on stdout is the URL, so scripts can bind port 0.
-        println!("{}", server.url());
-        tracing::info!("listening on {}", server.url());
-        let mut last = server.stats();
-        loop {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            let stats = server.stats();
-            if stats != last {
-                tracing::info!(?stats, "signaling server");
-                last = stats;
-            }
-        }
-    });
+    })
 }

@@ -39,6 +39,11 @@ pub struct ClientConfig {
     /// know spectators makes the client a player; [`SignalingClient::join`] then
     /// fails with [`SignalingError::Protocol`] rather than take a player's seat.
     pub spectator: bool,
+    /// As a spectator: the secret the room's creator set. As the player who
+    /// creates a room: the secret spectators must give to watch it.
+    pub spectator_secret: Option<String>,
+    /// As the player who creates a room: admit no spectators at all.
+    pub no_spectators: bool,
 }
 
 impl Default for ClientConfig {
@@ -51,6 +56,8 @@ impl Default for ClientConfig {
             max_frame_size: 64 * 1024,
             room_secret: None,
             spectator: false,
+            spectator_secret: None,
+            no_spectators: false,
         }
     }
 }
@@ -97,6 +104,8 @@ impl SignalingClient {
             token,
             room_secret: config.room_secret.clone(),
             spectator: config.spectator,
+            spectator_secret: config.spectator_secret.clone(),
+            no_spectators: config.no_spectators,
         };
         let (ws, welcome) =
             tokio::time::timeout(config.join_timeout, connect_and_join(url, join, &config))

@@ -67,6 +67,6 @@ pub use protocol::{
     PROTOCOL_VERSION,
 };
 #[cfg(feature = "native")]
-pub use server::{ServerConfig, ServerStats, SignalingServer};
+pub use server::{ServerConfig, ServerStats, SignalingServer, JOIN_BURST, SIGNAL_HEADROOM};
 #[cfg(feature = "native")]
 pub use turn_credentials::{turn_password, TurnConfig};

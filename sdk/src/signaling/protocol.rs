@@ -25,6 +25,13 @@ pub const MAX_PLAYERS: u8 = 8;
 /// Longest accepted room name, in bytes.
 pub const MAX_ROOM_NAME_LEN: usize = 64;
 
+/// Longest accepted private-room or spectator secret, in bytes.
+pub const MAX_SECRET_LEN: usize = 128;
+
+/// Longest `message` text of an `error` the server sends, in bytes: anything it
+/// quotes from the client is cut to fit.
+pub const MAX_ERROR_MESSAGE_LEN: usize = 160;
+
 /// A message from a client to the signaling server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -52,6 +59,14 @@ pub enum ClientMessage {
         /// spectators ignore the field; their `welcome` then lacks `spectator`.
         #[serde(default, skip_serializing_if = "is_false")]
         spectator: bool,
+        /// Spectator secret, ≤ 128 bytes. From the player who creates the room: a
+        /// spectator must give the same secret to watch. From a spectator: the
+        /// secret it gives. Ignored from later players.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spectator_secret: Option<String>,
+        /// From the player who creates the room: admit no spectators at all.
+        #[serde(default, skip_serializing_if = "is_false")]
+        no_spectators: bool,
     },
     /// Relay `data` to the member `to` of the sender's room.
     Signal {
@@ -210,6 +225,15 @@ pub enum ErrorCode {
     IdleTimeout,
     /// The client did not read its messages fast enough (it is closed).
     TooSlow,
+    /// The recipient of a `signal` has too much queued already; the signal was
+    /// dropped (the sender may send it again later). The recipient is unaffected.
+    PeerBusy,
+    /// A spectator was refused: the room admits no spectators, or the spectator
+    /// secret is missing or wrong.
+    SpectatorRefused,
+    /// The client broke the WebSocket protocol (bad framing, invalid UTF-8 in a
+    /// text frame); the connection is closed.
+    ProtocolViolation,
     /// A code from a newer server this client does not know.
     #[serde(other)]
     Unknown,
@@ -234,6 +258,9 @@ impl ErrorCode {
             ErrorCode::ServerFull => "server_full",
             ErrorCode::IdleTimeout => "idle_timeout",
             ErrorCode::TooSlow => "too_slow",
+            ErrorCode::PeerBusy => "peer_busy",
+            ErrorCode::SpectatorRefused => "spectator_refused",
+            ErrorCode::ProtocolViolation => "protocol_violation",
             ErrorCode::Unknown => "unknown",
         }
     }
@@ -302,12 +329,16 @@ impl ServerMessage {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// Shorthand for an `error` message.
+    /// Shorthand for an `error` message. The message is cut to
+    /// [`MAX_ERROR_MESSAGE_LEN`] bytes (at a character boundary), so nothing a
+    /// client sent is echoed back at length.
     pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
-        ServerMessage::Error {
-            code,
-            message: message.into(),
+        let mut message = message.into();
+        if message.len() > MAX_ERROR_MESSAGE_LEN {
+            message.truncate(floor_char_boundary(&message, MAX_ERROR_MESSAGE_LEN - 3));
+            message.push_str("...");
         }
+        ServerMessage::Error { code, message }
     }
 }
 
@@ -336,9 +367,41 @@ fn floor_char_boundary(s: &str, max: usize) -> usize {
         .unwrap_or(0)
 }
 
-/// Check a room name: 1 to [`MAX_ROOM_NAME_LEN`] bytes, no control characters.
+/// Check a room name: 1 to [`MAX_ROOM_NAME_LEN`] bytes of printable characters.
+///
+/// Refused: control characters, invisible formatting characters (bidi overrides
+/// and isolates, zero-width spaces and joiners, the byte-order mark, soft hyphen),
+/// any whitespace other than the plain space, and a space at either end (so no
+/// name is blank or looks like another).
 pub fn valid_room_name(room: &str) -> bool {
-    !room.is_empty() && room.len() <= MAX_ROOM_NAME_LEN && !room.chars().any(char::is_control)
+    !room.is_empty()
+        && room.len() <= MAX_ROOM_NAME_LEN
+        && !room.starts_with(' ')
+        && !room.ends_with(' ')
+        && room.chars().all(printable_name_char)
+}
+
+/// A character a room name may hold (see [`valid_room_name`]).
+fn printable_name_char(c: char) -> bool {
+    let invisible = matches!(
+        c,
+        '\u{00AD}'                     // soft hyphen
+            | '\u{034F}'               // combining grapheme joiner
+            | '\u{061C}'               // Arabic letter mark
+            | '\u{115F}' | '\u{1160}'   // Hangul fillers
+            | '\u{17B4}' | '\u{17B5}'   // Khmer inherent vowels
+            | '\u{180B}'..='\u{180F}'  // Mongolian variation selectors, vowel separator
+            | '\u{200B}'..='\u{200F}'  // zero-width space/joiners, LRM, RLM
+            | '\u{202A}'..='\u{202E}'  // bidi embeddings and overrides
+            | '\u{2060}'..='\u{206F}'  // word joiner, invisible operators, isolates
+            | '\u{3164}'               // Hangul filler
+            | '\u{FE00}'..='\u{FE0F}'  // variation selectors
+            | '\u{FEFF}'               // byte-order mark
+            | '\u{FFA0}'               // halfwidth Hangul filler
+            | '\u{FFF0}'..='\u{FFFF}'  // specials
+            | '\u{E0000}'..='\u{E0FFF}' // tags, variation selectors supplement
+    );
+    !c.is_control() && !invisible && (c == ' ' || !c.is_whitespace())
 }
 
 /// Who sends the offer between two room members: the one with the higher id.
@@ -359,6 +422,8 @@ mod tests {
             token: None,
             room_secret: None,
             spectator: false,
+            spectator_secret: None,
+            no_spectators: false,
         };
         let json = msg.to_json();
         assert_eq!(
@@ -371,6 +436,8 @@ mod tests {
             ClientMessage::from_json(spectate),
             Ok(ClientMessage::Join {
                 spectator: true,
+                spectator_secret: None,
+                no_spectators: false,
                 ..
             })
         ));
@@ -500,10 +567,48 @@ mod tests {
     }
 
     #[test]
+    fn error_messages_are_bounded() {
+        let long = format!("unknown variant `{}`", "é".repeat(30_000));
+        let ServerMessage::Error { message, .. } = ServerMessage::error(ErrorCode::BadJson, long)
+        else {
+            unreachable!()
+        };
+        assert!(message.len() <= MAX_ERROR_MESSAGE_LEN);
+        assert!(message.ends_with("..."));
+        let short = ServerMessage::error(ErrorCode::BadJson, "short");
+        assert_eq!(
+            short,
+            ServerMessage::Error {
+                code: ErrorCode::BadJson,
+                message: "short".into()
+            }
+        );
+    }
+
+    #[test]
     fn room_names() {
         assert!(valid_room_name("lobby-1"));
+        assert!(valid_room_name("Salle de jeu 3"));
+        assert!(valid_room_name("対戦ルーム"));
         assert!(!valid_room_name(""));
         assert!(!valid_room_name("a\nb"));
+        for bad in [
+            " ",
+            "   ",
+            " lobby",
+            "lobby ",
+            "a\u{3000}b",
+            "a\tb",
+            "a\u{00A0}b",
+            "ad\u{202E}nimda",
+            "a\u{2067}b",
+            "lob\u{200B}by",
+            "\u{FEFF}lobby",
+            "\u{200D}",
+            "a\u{E0041}",
+        ] {
+            assert!(!valid_room_name(bad), "{bad:?} accepted");
+        }
         assert!(!valid_room_name(&"x".repeat(MAX_ROOM_NAME_LEN + 1)));
         assert!(is_offerer(PeerId(2), PeerId(1)));
         assert!(!is_offerer(PeerId(1), PeerId(2)));

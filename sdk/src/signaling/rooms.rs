@@ -8,10 +8,9 @@
 use std::collections::HashMap;
 
 use super::protocol::{
-    valid_room_name, ErrorCode, IceServer, PeerId, ServerMessage, SignalData, Welcome, MIN_PLAYERS,
-    PROTOCOL_VERSION,
+    valid_room_name, ErrorCode, IceServer, PeerId, ServerMessage, SignalData, Welcome,
+    MAX_SECRET_LEN, MIN_PLAYERS, PROTOCOL_VERSION,
 };
-use super::turn_credentials::TurnConfig;
 
 /// Identifies one WebSocket connection inside the server.
 pub(crate) type ConnId = u64;
@@ -37,6 +36,23 @@ struct Room {
     abandoned: bool,
     /// The key under which the room waits for joiners while it is not full.
     key: RoomKey,
+    /// Who may watch, as its creator (first player) asked; `None` until a player
+    /// has joined.
+    spectator_policy: Option<SpectatorPolicy>,
+    /// The secrets of spectators that joined before any player (checked once the
+    /// creator has set the policy).
+    early_spectator_secrets: Vec<(ConnId, Option<String>)>,
+}
+
+/// Which spectators a room admits, set by the player who creates it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SpectatorPolicy {
+    /// Anyone who knows the room's name, size and private-room secret.
+    Open,
+    /// Only spectators that give this secret.
+    Secret(String),
+    /// Nobody.
+    Refused,
 }
 
 impl Room {
@@ -50,10 +66,51 @@ impl Room {
     fn everyone(&self) -> impl Iterator<Item = &(PeerId, ConnId)> {
         self.members.iter().chain(&self.spectators)
     }
+
+    /// Whether a spectator with `secret` may watch (any may wait while no
+    /// player has set the room's policy).
+    fn admits_spectator(&self, secret: Option<&str>) -> Result<(), Refusal> {
+        let Some(policy) = &self.spectator_policy else {
+            return Ok(());
+        };
+        policy.admits(secret)
+    }
 }
 
-/// Longest accepted private-room secret, in bytes.
-const MAX_ROOM_SECRET_LEN: usize = 128;
+impl SpectatorPolicy {
+    /// The policy a room's creator asks for; with `require_secret`, a room without
+    /// a spectator secret admits nobody.
+    fn from_creator(req: &JoinRequest, require_secret: bool) -> Self {
+        match (&req.spectator_secret, req.no_spectators) {
+            (_, true) => SpectatorPolicy::Refused,
+            (Some(secret), false) => SpectatorPolicy::Secret(secret.clone()),
+            (None, false) if require_secret => SpectatorPolicy::Refused,
+            (None, false) => SpectatorPolicy::Open,
+        }
+    }
+
+    fn admits(&self, secret: Option<&str>) -> Result<(), Refusal> {
+        let refused = |why: &str| Err((ErrorCode::SpectatorRefused, why.to_owned()));
+        match (self, secret) {
+            (SpectatorPolicy::Open, _) => Ok(()),
+            (SpectatorPolicy::Refused, _) => refused("this room admits no spectators"),
+            (SpectatorPolicy::Secret(expected), Some(given)) if secrets_match(expected, given) => {
+                Ok(())
+            }
+            (SpectatorPolicy::Secret(_), _) => refused("missing or wrong spectator secret"),
+        }
+    }
+}
+
+/// Compare secrets without an early exit on the first differing byte.
+pub(crate) fn secrets_match(expected: &str, given: &str) -> bool {
+    let (a, b) = (expected.as_bytes(), given.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for (i, &x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
 
 /// Rooms wait for joiners under (name, size, private-room secret).
 type RoomKey = (String, u8, Option<String>);
@@ -66,6 +123,13 @@ pub(crate) struct JoinRequest {
     pub players: u8,
     pub secret: Option<String>,
     pub spectator: bool,
+    /// From the room's creator: the secret spectators must give; from a
+    /// spectator: the secret it gives.
+    pub spectator_secret: Option<String>,
+    /// From the room's creator: admit no spectators.
+    pub no_spectators: bool,
+    /// One more ICE server for this joiner's `welcome` (its TURN credentials).
+    pub turn: Option<IceServer>,
 }
 
 /// Counts of what the rooms hold.
@@ -92,8 +156,9 @@ pub(crate) struct Rooms {
     max_rooms: usize,
     max_players: u8,
     max_spectators: usize,
+    /// Spectators are admitted only to rooms whose creator set a spectator secret.
+    require_spectator_secret: bool,
     ice_servers: Vec<IceServer>,
-    turn: Option<TurnConfig>,
     created: u64,
     freed: u64,
     /// One match per room name: joiners of a name whose room is full are refused.
@@ -103,12 +168,7 @@ pub(crate) struct Rooms {
 }
 
 impl Rooms {
-    pub(crate) fn new(
-        max_rooms: usize,
-        max_players: u8,
-        ice_servers: Vec<IceServer>,
-        turn: Option<TurnConfig>,
-    ) -> Self {
+    pub(crate) fn new(max_rooms: usize, max_players: u8, ice_servers: Vec<IceServer>) -> Self {
         Self {
             rooms: HashMap::new(),
             open: HashMap::new(),
@@ -118,8 +178,8 @@ impl Rooms {
             max_rooms,
             max_players,
             max_spectators: 8,
+            require_spectator_secret: false,
             ice_servers,
-            turn,
             created: 0,
             freed: 0,
             exclusive: false,
@@ -137,6 +197,11 @@ impl Rooms {
     /// Most spectators one room takes (further ones get `room_full`).
     pub(crate) fn set_max_spectators(&mut self, max: usize) {
         self.max_spectators = max;
+    }
+
+    /// Admit spectators only to rooms whose creator set a spectator secret.
+    pub(crate) fn set_require_spectator_secret(&mut self, required: bool) {
+        self.require_spectator_secret = required;
     }
 
     fn check_join(&self, conn: ConnId, req: &JoinRequest) -> Result<(), Refusal> {
@@ -167,18 +232,17 @@ impl Rooms {
         if !valid_room_name(&req.name) {
             return Err((
                 ErrorCode::BadRoom,
-                "room name must be 1-64 bytes without control characters".into(),
+                "room name must be 1-64 bytes of printable characters, no space at either end"
+                    .into(),
             ));
         }
-        if req
-            .secret
-            .as_ref()
-            .is_some_and(|s| s.len() > MAX_ROOM_SECRET_LEN)
-        {
-            return Err((
-                ErrorCode::BadRoom,
-                format!("room secret longer than {MAX_ROOM_SECRET_LEN} bytes"),
-            ));
+        for secret in [&req.secret, &req.spectator_secret] {
+            if secret.as_ref().is_some_and(|s| s.len() > MAX_SECRET_LEN) {
+                return Err((
+                    ErrorCode::BadRoom,
+                    format!("room or spectator secret longer than {MAX_SECRET_LEN} bytes"),
+                ));
+            }
         }
         if self.exclusive && !req.spectator {
             let name = &req.name;
@@ -224,6 +288,8 @@ impl Rooms {
                 full: false,
                 abandoned: false,
                 key: key.clone(),
+                spectator_policy: None,
+                early_spectator_secrets: Vec::new(),
             },
         );
         self.open.insert(key.clone(), id);
@@ -240,7 +306,7 @@ impl Rooms {
     ) -> Result<(), Refusal> {
         self.check_join(conn, &req)?;
         let spectator = req.spectator;
-        let key = (req.name, req.players, req.secret);
+        let key = (req.name.clone(), req.players, req.secret.clone());
         let running = spectator
             .then(|| self.last_full.get(&key).copied())
             .flatten();
@@ -249,14 +315,18 @@ impl Rooms {
             None => self.open_room(&key)?,
         };
         let max_spectators = self.max_spectators;
+        let require_spectator_secret = self.require_spectator_secret;
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return Err((ErrorCode::ServerFull, "room vanished".into()));
         };
-        if spectator && room.spectators.len() >= max_spectators {
-            return Err((
-                ErrorCode::RoomFull,
-                format!("room `{}` has {max_spectators} spectators already", key.0),
-            ));
+        if spectator {
+            room.admits_spectator(req.spectator_secret.as_deref())?;
+            if room.spectators.len() >= max_spectators {
+                return Err((
+                    ErrorCode::RoomFull,
+                    format!("room `{}` has {max_spectators} spectators already", key.0),
+                ));
+            }
         }
         // Ids are never reused within a room; a room that has seen 4 billion
         // joiners (only reachable by abuse) takes no more.
@@ -266,9 +336,7 @@ impl Rooms {
         let peer = PeerId(room.next_peer);
         room.next_peer = next_peer;
         let mut ice_servers = self.ice_servers.clone();
-        if let Some(turn) = &self.turn {
-            ice_servers.push(turn.credentials(peer, std::time::SystemTime::now()));
-        }
+        ice_servers.extend(req.turn.clone());
         out.push((
             conn,
             ServerMessage::Welcome(Welcome {
@@ -299,11 +367,28 @@ impl Rooms {
                 ));
             }
             room.spectators.push((peer, conn));
+            if room.spectator_policy.is_none() {
+                room.early_spectator_secrets
+                    .push((conn, req.spectator_secret.clone()));
+            }
             if room.full {
                 let peers = room.player_ids();
                 out.push((conn, ServerMessage::RoomFull { peers }));
             }
             return Ok(());
+        }
+        if room.spectator_policy.is_none() {
+            // The creator decides who may watch; spectators that came early and
+            // are not admitted are sent away before anyone hears of them.
+            let policy = SpectatorPolicy::from_creator(&req, require_spectator_secret);
+            for (early, secret) in std::mem::take(&mut room.early_spectator_secrets) {
+                if let Err(refusal) = policy.admits(secret.as_deref()) {
+                    room.spectators.retain(|s| s.1 != early);
+                    self.membership.remove(&early);
+                    out.push((early, ServerMessage::error(refusal.0, refusal.1)));
+                }
+            }
+            room.spectator_policy = Some(policy);
         }
         for &(other, other_conn) in room.everyone() {
             let other_is_spectator = room.spectators.iter().any(|s| s.0 == other);
@@ -366,6 +451,7 @@ impl Rooms {
         let was_player = room.members.iter().any(|m| m.1 == conn);
         room.members.retain(|m| m.1 != conn);
         room.spectators.retain(|m| m.1 != conn);
+        room.early_spectator_secrets.retain(|e| e.0 != conn);
         for &(_, member) in room.everyone() {
             // Spectators hear only of players.
             let to_spectator = room.spectators.iter().any(|s| s.1 == member);
@@ -439,7 +525,7 @@ mod tests {
     use super::*;
 
     fn rooms() -> Rooms {
-        Rooms::new(4, 8, Vec::new(), None)
+        Rooms::new(4, 8, Vec::new())
     }
 
     fn request(version: u32, name: &str, players: u8) -> JoinRequest {
@@ -449,6 +535,9 @@ mod tests {
             players,
             secret: None,
             spectator: false,
+            spectator_secret: None,
+            no_spectators: false,
+            turn: None,
         }
     }
 
@@ -551,6 +640,96 @@ mod tests {
         r.leave(12, &mut out).expect("spectator");
         assert_eq!(r.counts().rooms, 1);
         assert_eq!(r.counts().freed, 1);
+    }
+
+    fn spectate_with(
+        r: &mut Rooms,
+        conn: ConnId,
+        name: &str,
+        secret: Option<&str>,
+    ) -> Result<(), ErrorCode> {
+        let req = JoinRequest {
+            spectator: true,
+            spectator_secret: secret.map(str::to_owned),
+            ..request(PROTOCOL_VERSION, name, 2)
+        };
+        r.join(conn, req, &mut Vec::new()).map_err(|e| e.0)
+    }
+
+    fn create_with(r: &mut Rooms, conn: ConnId, name: &str, secret: Option<&str>, none: bool) {
+        let req = JoinRequest {
+            spectator_secret: secret.map(str::to_owned),
+            no_spectators: none,
+            ..request(PROTOCOL_VERSION, name, 2)
+        };
+        assert_eq!(r.join(conn, req, &mut Vec::new()), Ok(()));
+    }
+
+    #[test]
+    fn the_creator_decides_who_may_watch() {
+        let mut r = Rooms::new(10, 8, Vec::new());
+        create_with(&mut r, 1, "secret", Some("eyes"), false);
+        create_with(&mut r, 2, "closed", None, true);
+        create_with(&mut r, 3, "open", None, false);
+        // A later player cannot change the policy.
+        create_with(&mut r, 4, "secret", None, true);
+        assert_eq!(
+            spectate_with(&mut r, 10, "secret", None),
+            Err(ErrorCode::SpectatorRefused)
+        );
+        assert_eq!(
+            spectate_with(&mut r, 10, "secret", Some("eye")),
+            Err(ErrorCode::SpectatorRefused)
+        );
+        assert_eq!(spectate_with(&mut r, 10, "secret", Some("eyes")), Ok(()));
+        assert_eq!(
+            spectate_with(&mut r, 11, "closed", Some("eyes")),
+            Err(ErrorCode::SpectatorRefused)
+        );
+        assert_eq!(spectate_with(&mut r, 12, "open", None), Ok(()));
+        // The server may demand a secret everywhere.
+        let mut strict = Rooms::new(10, 8, Vec::new());
+        strict.set_require_spectator_secret(true);
+        create_with(&mut strict, 1, "open", None, false);
+        create_with(&mut strict, 2, "secret", Some("eyes"), false);
+        assert_eq!(
+            spectate_with(&mut strict, 10, "open", None),
+            Err(ErrorCode::SpectatorRefused)
+        );
+        assert_eq!(
+            spectate_with(&mut strict, 11, "secret", Some("eyes")),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn early_spectators_the_creator_does_not_admit_are_sent_away() {
+        let mut r = rooms();
+        assert_eq!(spectate_with(&mut r, 1, "a", None), Ok(()));
+        assert_eq!(spectate_with(&mut r, 2, "a", Some("eyes")), Ok(()));
+        let req = JoinRequest {
+            spectator_secret: Some("eyes".into()),
+            ..request(PROTOCOL_VERSION, "a", 2)
+        };
+        let mut out = Vec::new();
+        assert_eq!(r.join(3, req, &mut out), Ok(()));
+        // Spectator 1 is refused and out of the room; the creator hears only of 2.
+        assert!(out.contains(&(
+            1,
+            ServerMessage::error(
+                ErrorCode::SpectatorRefused,
+                "missing or wrong spectator secret"
+            )
+        )));
+        assert!(!out.iter().any(|(c, m)| *c == 3
+            && matches!(m, ServerMessage::PeerJoined { peer_id, .. } if *peer_id == PeerId(1))));
+        assert!(out.iter().any(|(c, m)| *c == 3
+            && matches!(m, ServerMessage::PeerJoined { peer_id, spectator: true } if *peer_id == PeerId(2))));
+        assert_eq!(
+            r.leave(1, &mut out).map_err(|e| e.0),
+            Err(ErrorCode::NotInRoom)
+        );
+        assert_eq!(r.counts().members, 2);
     }
 
     #[test]

@@ -2,9 +2,13 @@
 //!
 //! This is the "TURN REST API" scheme coturn implements with `use-auth-secret`:
 //! the server and coturn share a secret; a credential is the user name
-//! `"<expiry unix time>:<peer>"` and the password `base64(HMAC-SHA1(secret, user))`.
+//! `"<expiry unix time>:<client>"` and the password `base64(HMAC-SHA1(secret, user))`.
 //! coturn checks the HMAC and refuses a user name whose expiry has passed, so a
 //! client never holds the secret and a leaked credential stops working by itself.
+//!
+//! The server makes `<client>` a fresh random id per connection, so no two
+//! clients (of any room, or of two servers sharing the secret) hold the same
+//! credential, and caches it for the connection (see the server's `join`).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,7 +16,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
-use super::protocol::{IceServer, PeerId};
+use super::protocol::IceServer;
 
 /// A TURN server that accepts time-limited credentials signed with a shared secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -36,16 +40,18 @@ impl std::fmt::Debug for TurnConfig {
 }
 
 impl TurnConfig {
-    /// The ICE server entry for `peer`, valid for [`ttl`](Self::ttl) from `now`.
-    pub fn credentials(&self, peer: PeerId, now: SystemTime) -> IceServer {
+    /// The ICE server entry for the client `client` (an id unique to one client),
+    /// valid for [`ttl`](Self::ttl) from `now`. Returns the entry and its expiry.
+    pub fn credentials(&self, client: &str, now: SystemTime) -> (IceServer, SystemTime) {
         let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
         let expiry = since_epoch.saturating_add(self.ttl).as_secs();
-        let username = format!("{expiry}:{}", peer.0);
-        IceServer {
+        let username = format!("{expiry}:{client}");
+        let server = IceServer {
             urls: self.urls.clone(),
             credential: Some(turn_password(&self.secret, &username)),
             username: Some(username),
-        }
+        };
+        (server, UNIX_EPOCH + Duration::from_secs(expiry))
     }
 }
 
@@ -78,18 +84,19 @@ mod tests {
     }
 
     #[test]
-    fn credentials_expire_after_the_ttl_and_name_the_peer() {
+    fn credentials_expire_after_the_ttl_and_name_the_client() {
         let turn = TurnConfig {
             urls: vec!["turn:10.0.0.1:3478".into()],
             secret: "s3cret".into(),
             ttl: Duration::from_secs(600),
         };
         let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
-        let server = turn.credentials(PeerId(7), now);
-        assert_eq!(server.username.as_deref(), Some("1000600:7"));
+        let (server, expiry) = turn.credentials("c0ffee", now);
+        assert_eq!(server.username.as_deref(), Some("1000600:c0ffee"));
+        assert_eq!(expiry, UNIX_EPOCH + Duration::from_secs(1_000_600));
         assert_eq!(
             server.credential.as_deref(),
-            Some(turn_password("s3cret", "1000600:7").as_str())
+            Some(turn_password("s3cret", "1000600:c0ffee").as_str())
         );
         assert_eq!(server.urls, turn.urls);
         assert!(!format!("{turn:?}").contains("s3cret"));

@@ -90,6 +90,11 @@ pub struct SocketConfig {
     /// host (its first player), which sends the match's confirmed inputs. Joins
     /// the running match of this room name and size.
     pub spectator: bool,
+    /// As a spectator: the room's spectator secret. As the player who creates the
+    /// room (its first player): the secret spectators must give to watch.
+    pub spectator_secret: Option<String>,
+    /// As the player who creates the room: admit no spectators at all.
+    pub no_spectators: bool,
 }
 
 impl SocketConfig {
@@ -114,6 +119,8 @@ impl SocketConfig {
             send_buffer_limit: 64 * 1024,
             fast_connect: true,
             spectator: false,
+            spectator_secret: None,
+            no_spectators: false,
         }
     }
 }

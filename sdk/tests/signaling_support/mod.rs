@@ -82,6 +82,8 @@ impl Raw {
             token: token.map(str::to_owned),
             room_secret: None,
             spectator: false,
+            spectator_secret: None,
+            no_spectators: false,
         })
         .await;
         self.recv().await.expect("answer to join")

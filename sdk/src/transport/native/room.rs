@@ -344,6 +344,8 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
         ClientConfig {
             room_secret: config.room_secret.clone(),
             spectator: config.spectator,
+            spectator_secret: config.spectator_secret.clone(),
+            no_spectators: config.no_spectators,
             ..ClientConfig::default()
         },
     );

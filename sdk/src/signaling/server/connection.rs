@@ -1,0 +1,501 @@
+//! One client connection of the signaling server: the task that reads its
+//! messages, applies its limits, hands requests to the rooms and writes what is
+//! queued for it.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+use super::ip_group::IpGroup;
+use super::metered_stream::MeteredStream;
+use super::{error_frame, Shared, JOIN_BURST, SIGNAL_HEADROOM};
+use crate::signaling::protocol::{ClientMessage, ErrorCode, IceServer, ServerMessage};
+use crate::signaling::rate_limit::{LeakyCounter, TokenBucket};
+use crate::signaling::rooms::{secrets_match, ConnId, JoinRequest, Refusal};
+
+/// How long a closing connection waits for the client to close its side.
+const LINGER: Duration = Duration::from_secs(1);
+/// How much a closing connection reads (and discards) at most while lingering.
+const LINGER_MAX_BYTES: usize = 1 << 20;
+/// Frames written per batch at most (then the task looks at its input again).
+const BATCH_FRAMES: usize = 64;
+
+/// Releases a connection's state however its task ends.
+pub(super) struct ConnGuard {
+    shared: Arc<Shared>,
+    id: ConnId,
+    ip: IpGroup,
+}
+
+impl ConnGuard {
+    pub(super) fn new(shared: Arc<Shared>, id: ConnId, ip: IpGroup) -> Self {
+        Self { shared, id, ip }
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.shared.lock().remove(self.id, self.ip, &self.shared);
+        self.shared.conn_closed.notify_waiters();
+    }
+}
+
+/// What to do after handling a frame.
+enum Flow {
+    Continue,
+    /// Send this error, then close with this code.
+    Close(ErrorCode, CloseCode, String),
+}
+
+/// A connection's TURN credential, reused for its later joins while it is
+/// valid for at least half its lifetime.
+struct CachedTurn {
+    server: IceServer,
+    expiry: SystemTime,
+}
+
+struct Connection {
+    guard: ConnGuard,
+    ws: WebSocketStream<MeteredStream>,
+    messages: TokenBucket,
+    /// How far over its message rate the client is (drains at the rate).
+    flood: LeakyCounter,
+    /// Messages are being dropped (one `rate_limited` error per streak).
+    dropping: bool,
+    joins: TokenBucket,
+    turn: Option<CachedTurn>,
+    /// Frames for this connection, written before the next read.
+    mine: Vec<Utf8Bytes>,
+}
+
+/// Serve one accepted TCP connection until it closes.
+pub(super) async fn serve(
+    guard: ConnGuard,
+    tcp: TcpStream,
+    wake: Arc<Notify>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let shared = Arc::clone(&guard.shared);
+    let config = &shared.config;
+    let _ = tcp.set_nodelay(true);
+    let now = Instant::now();
+    let byte_burst = config
+        .rate_limit_bytes_burst
+        .max(u32::try_from(config.max_frame_size).unwrap_or(u32::MAX));
+    let bytes = TokenBucket::new(byte_burst, config.rate_limit_bytes_per_sec, now);
+    let stream = MeteredStream::new(tcp, bytes, Arc::clone(&shared.unfinished));
+    let handshake = tokio_tungstenite::accept_async_with_config(stream, Some(shared.ws_config));
+    let ws = match tokio::time::timeout(config.handshake_timeout, handshake).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            tracing::debug!(
+                conn = guard.id,
+                "signaling: websocket handshake failed: {e}"
+            );
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(conn = guard.id, "signaling: websocket handshake timed out");
+            return;
+        }
+    };
+    let now = Instant::now();
+    let mut conn = Connection {
+        guard,
+        ws,
+        messages: TokenBucket::new(config.rate_limit_burst, config.rate_limit_per_sec, now),
+        flood: LeakyCounter::new(config.rate_limit_per_sec, now),
+        dropping: false,
+        joins: TokenBucket::per_minute(JOIN_BURST, config.joins_per_minute, now),
+        turn: None,
+        mine: Vec::new(),
+    };
+    let mut last_heard = now;
+    let idle = tokio::time::sleep_until(now + config.idle_timeout);
+    tokio::pin!(idle);
+    loop {
+        // Biased: shutdown first, then frames already queued for this client (so
+        // they reach it before the reply to anything it sends later).
+        let flow = tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                conn.close(CloseCode::Away, "server shutting down", config.write_timeout).await;
+                break;
+            }
+            () = wake.notified() => conn.take_queued(),
+            frame = conn.ws.next() => {
+                let now = Instant::now();
+                match frame {
+                    Some(Ok(msg)) => {
+                        if conn.count_activity(&msg) {
+                            last_heard = now;
+                        }
+                        conn.on_frame(msg, now)
+                    }
+                    Some(Err(e)) => match conn.read_error(e) {
+                        Some(flow) => flow,
+                        None => break,
+                    },
+                    None => break,
+                }
+            }
+            () = &mut idle => {
+                if last_heard.elapsed() >= config.idle_timeout {
+                    Flow::Close(
+                        ErrorCode::IdleTimeout,
+                        CloseCode::Policy,
+                        format!("no complete message received for {:?}", config.idle_timeout),
+                    )
+                } else {
+                    idle.as_mut().reset(last_heard + config.idle_timeout);
+                    Flow::Continue
+                }
+            }
+        };
+        match flow {
+            Flow::Continue => {
+                if !conn.flush(config.write_timeout).await {
+                    break;
+                }
+            }
+            Flow::Close(code, close_code, message) => {
+                tracing::debug!(conn = conn.guard.id, %code, "signaling: closing connection: {message}");
+                conn.mine.push(Utf8Bytes::from(
+                    ServerMessage::error(code, message).to_json(),
+                ));
+                if conn.flush(config.write_timeout).await {
+                    conn.close(close_code, code.as_str(), config.write_timeout)
+                        .await;
+                }
+                break;
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// Move what the rooms queued for this connection into `mine`; a connection
+    /// whose queue was taken away (too slow) is closed.
+    fn take_queued(&mut self) -> Flow {
+        let shared = Arc::clone(&self.guard.shared);
+        let mut state = shared.lock();
+        match state.conns.get_mut(&self.guard.id) {
+            Some(queue) => {
+                queue.take(&mut self.mine, BATCH_FRAMES, shared.queue_limits.bytes);
+                Flow::Continue
+            }
+            None => Flow::Close(
+                ErrorCode::TooSlow,
+                CloseCode::Policy,
+                "messages were not read fast enough".into(),
+            ),
+        }
+    }
+
+    /// Keep the unfinished-input count right; true when `msg` counts as activity
+    /// (a complete data message: pings and pongs do not keep a connection open).
+    fn count_activity(&mut self, msg: &Message) -> bool {
+        let stream = self.ws.get_mut();
+        match msg {
+            Message::Text(_) | Message::Binary(_) => {
+                stream.message_complete();
+                true
+            }
+            Message::Ping(payload) | Message::Pong(payload) => {
+                stream.control_frame(payload.len());
+                false
+            }
+            Message::Close(_) | Message::Frame(_) => false,
+        }
+    }
+
+    /// What to do about a read error: close with an error where the client can
+    /// still be told why, `None` to drop the connection at once.
+    fn read_error(&mut self, error: WsError) -> Option<Flow> {
+        let stream = self.ws.get_ref();
+        if stream.over_budget() {
+            return Some(Flow::Close(
+                ErrorCode::ServerFull,
+                CloseCode::Again,
+                format!(
+                    "the server holds too much unfinished input; this connection's {} bytes \
+                     are over the 4 KiB it may always hold",
+                    stream.unfinished()
+                ),
+            ));
+        }
+        match error {
+            WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
+                Some(Flow::Close(
+                    ErrorCode::TooLarge,
+                    CloseCode::Size,
+                    format!("frame of {size} bytes exceeds the limit of {max_size}"),
+                ))
+            }
+            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+            WsError::Protocol(violation) => Some(Flow::Close(
+                ErrorCode::ProtocolViolation,
+                CloseCode::Protocol,
+                format!("websocket protocol violation: {violation}"),
+            )),
+            WsError::Utf8(_) => Some(Flow::Close(
+                ErrorCode::ProtocolViolation,
+                CloseCode::Invalid,
+                "text frame is not valid UTF-8".into(),
+            )),
+            _ => None,
+        }
+    }
+
+    fn on_frame(&mut self, msg: Message, now: Instant) -> Flow {
+        if let Message::Close(_) = msg {
+            // tungstenite answers the close; the next read ends the stream.
+            return Flow::Continue;
+        }
+        if !self.messages.try_take(now) {
+            let config = &self.guard.shared.config;
+            let level = self.flood.add(now);
+            if level > f64::from(config.rate_limit_burst.max(1)) {
+                return Flow::Close(
+                    ErrorCode::RateLimited,
+                    CloseCode::Policy,
+                    "kept sending over the rate limit".into(),
+                );
+            }
+            if !self.dropping {
+                self.dropping = true;
+                self.push_error(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "more than {} messages/s; message dropped",
+                        config.rate_limit_per_sec
+                    ),
+                );
+            }
+            return Flow::Continue;
+        }
+        self.dropping = false;
+        match msg {
+            Message::Text(text) => self.on_text(&text, now),
+            Message::Binary(_) => {
+                self.push_error(
+                    ErrorCode::BadJson,
+                    "binary frames are not part of the protocol",
+                );
+                Flow::Continue
+            }
+            // Pings are answered by tungstenite; pongs and raw frames carry nothing.
+            _ => Flow::Continue,
+        }
+    }
+
+    fn on_text(&mut self, text: &str, now: Instant) -> Flow {
+        let msg = match ClientMessage::from_json(text) {
+            Ok(msg) => msg,
+            Err(e) => {
+                self.push_error(e.code(), e.to_string());
+                return Flow::Continue;
+            }
+        };
+        let shared = Arc::clone(&self.guard.shared);
+        let id = self.guard.id;
+        let mut out = Vec::new();
+        let result: Result<(), Refusal> = match msg {
+            ClientMessage::Ping => {
+                self.mine
+                    .push(Utf8Bytes::from(ServerMessage::Pong.to_json()));
+                Ok(())
+            }
+            ClientMessage::Join {
+                version,
+                room,
+                players,
+                token,
+                room_secret,
+                spectator,
+                spectator_secret,
+                no_spectators,
+            } => {
+                if let Some(expected) = &shared.config.room_token {
+                    if !token.is_some_and(|given| secrets_match(expected, &given)) {
+                        return Flow::Close(
+                            ErrorCode::Unauthorized,
+                            CloseCode::Policy,
+                            "missing or wrong room token".into(),
+                        );
+                    }
+                }
+                if !self.joins.try_take(now) {
+                    self.push_error(
+                        ErrorCode::RateLimited,
+                        format!(
+                            "more than {} joins/minute; join dropped",
+                            shared.config.joins_per_minute
+                        ),
+                    );
+                    return Flow::Continue;
+                }
+                let request = JoinRequest {
+                    version,
+                    name: room,
+                    players,
+                    secret: room_secret,
+                    spectator,
+                    spectator_secret,
+                    no_spectators,
+                    turn: self.turn_credential(),
+                };
+                let mut state = shared.lock();
+                if !state.conns.contains_key(&id) {
+                    return Flow::Continue; // being closed as too slow
+                }
+                let res = state.rooms.join(id, request, &mut out);
+                state.deliver(id, std::mem::take(&mut out), &mut self.mine, &shared);
+                if res.is_err() {
+                    // A refused join changes nothing: it costs only the message rate.
+                    self.joins.refund();
+                }
+                res
+            }
+            ClientMessage::Signal { to, data } => {
+                let limit = shared.config.max_frame_size.saturating_sub(SIGNAL_HEADROOM);
+                if text.len() > limit {
+                    Err((
+                        ErrorCode::TooLarge,
+                        format!(
+                            "a signal may be at most {limit} bytes (the frame limit minus \
+                             {SIGNAL_HEADROOM}); this one was {} and was dropped",
+                            text.len()
+                        ),
+                    ))
+                } else {
+                    let mut state = shared.lock();
+                    let res = state.rooms.relay(id, to, data, &mut out);
+                    state.deliver(id, std::mem::take(&mut out), &mut self.mine, &shared);
+                    res
+                }
+            }
+            ClientMessage::Leave => {
+                let mut state = shared.lock();
+                let res = state.rooms.leave(id, &mut out);
+                state.deliver(id, std::mem::take(&mut out), &mut self.mine, &shared);
+                res
+            }
+        };
+        match result {
+            Ok(()) => Flow::Continue,
+            Err((ErrorCode::VersionMismatch, message)) => {
+                Flow::Close(ErrorCode::VersionMismatch, CloseCode::Policy, message)
+            }
+            Err((code, message)) => {
+                self.push_error(code, message);
+                Flow::Continue
+            }
+        }
+    }
+
+    /// This connection's TURN credential (made on its first join, made anew once
+    /// less than half its lifetime is left), if the server hands them out.
+    fn turn_credential(&mut self) -> Option<IceServer> {
+        let turn = self.guard.shared.config.turn.as_ref()?;
+        let now = SystemTime::now();
+        let fresh = self.turn.as_ref().is_some_and(|cached| {
+            cached
+                .expiry
+                .duration_since(now)
+                .is_ok_and(|left| left >= turn.ttl / 2)
+        });
+        if !fresh {
+            let (server, expiry) = turn.credentials(&client_nonce(), now);
+            self.turn = Some(CachedTurn { server, expiry });
+        }
+        self.turn.as_ref().map(|cached| cached.server.clone())
+    }
+
+    fn push_error(&mut self, code: ErrorCode, message: impl Into<String>) {
+        self.mine.push(error_frame(code, &message.into()));
+    }
+
+    /// Write every pending frame; false when the connection is broken, or stalled
+    /// for `limit` (the client does not read: counted as too slow).
+    async fn flush(&mut self, limit: Duration) -> bool {
+        if self.mine.is_empty() {
+            return true;
+        }
+        let ws = &mut self.ws;
+        let frames = self.mine.drain(..);
+        let write = async move {
+            for text in frames {
+                ws.feed(Message::Text(text)).await?;
+            }
+            ws.flush().await
+        };
+        match tokio::time::timeout(limit, write).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                tracing::debug!(
+                    conn = self.guard.id,
+                    "signaling: closing a connection that did not read for {limit:?}"
+                );
+                self.guard.shared.lock().too_slow += 1;
+                false
+            }
+        }
+    }
+
+    async fn close(&mut self, code: CloseCode, reason: &str, limit: Duration) {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason.to_owned()),
+        };
+        if tokio::time::timeout(limit, self.ws.close(Some(frame)))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        // Half-close and drain what the client still sends (its close frame, the
+        // rest of an oversized frame) for a moment: closing a socket with unread
+        // input makes the kernel send a reset, which can discard our error message
+        // before the client reads it.
+        let tcp = self.ws.get_mut().tcp_mut();
+        let drain = async {
+            let _ = tcp.shutdown().await;
+            let mut buf = [0u8; 1024];
+            let mut total = 0usize;
+            while total < LINGER_MAX_BYTES {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, drain).await;
+    }
+}
+
+/// A fresh random id for one client's TURN user name (16 hex digits). Falls back
+/// to the time (still distinct per call within a process) if the OS has no
+/// random source.
+fn client_nonce() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let random = getrandom::u64().unwrap_or_else(|_| {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        (nanos as u64) ^ COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    });
+    format!("{random:016x}")
+}
