@@ -52,6 +52,11 @@ pub struct RtcPlayConnect {
     pub session: SessionConfig,
     /// Watch the room's match as a spectator instead of playing.
     pub spectate: bool,
+    /// As a spectator: the room's spectator secret. As the player who creates
+    /// the room: the secret spectators must give to watch (none: anyone may).
+    pub spectator_secret: Option<String>,
+    /// As the player who creates the room: admit no spectators at all.
+    pub no_spectators: bool,
 }
 
 impl RtcPlayConnect {
@@ -71,6 +76,8 @@ impl RtcPlayConnect {
                 ..SessionConfig::default()
             },
             spectate: false,
+            spectator_secret: None,
+            no_spectators: false,
         }
     }
 
@@ -84,6 +91,19 @@ impl RtcPlayConnect {
             spectate: true,
             ..Self::new(signal_url, room, players)
         }
+    }
+
+    /// Spectators need `secret` to watch this room (as its creator), or this is
+    /// the secret to watch with (as a spectator).
+    pub fn with_spectator_secret(mut self, secret: impl Into<String>) -> Self {
+        self.spectator_secret = Some(secret.into());
+        self
+    }
+
+    /// As the room's creator, admit no spectators.
+    pub fn without_spectators(mut self) -> Self {
+        self.no_spectators = true;
+        self
     }
 
     /// Frames of input delay.
@@ -108,6 +128,8 @@ impl RtcPlayConnect {
         config.ice_servers = self.ice_servers.clone();
         config.bind_ip = self.bind_ip;
         config.spectator = self.spectate;
+        config.spectator_secret = self.spectator_secret.clone();
+        config.no_spectators = self.no_spectators;
         config
     }
 }

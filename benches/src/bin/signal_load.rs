@@ -14,6 +14,10 @@
 //! 3. **Pairing with fresh connections**: every new room is two new WebSocket
 //!    connections (TCP + WebSocket handshake + join), timed from the start of the
 //!    connects to the last `room_full`, then closed.
+//! 4. **Unfinished messages** (an attacker's worst case): N connections each send
+//!    the first 60,000 bytes of a text message and never finish it; the server's
+//!    RSS is read with the default server-wide budget for unfinished input and
+//!    with the budget lifted, and the connections the server refused are counted.
 //!
 //! With `--matchbox PATH` the same idle and fresh-connection runs are made against
 //! `matchbox_server` (0.15, `ws://host/<room>?next=2`; pairing ends when the first
@@ -87,6 +91,12 @@ struct Args {
     /// Skip the fresh-connection pairing test.
     #[arg(long)]
     skip_fresh: bool,
+    /// Connection counts for the unfinished-message test, cumulative.
+    #[arg(long, value_delimiter = ',', default_values_t = [2000usize, 10000])]
+    unfinished: Vec<usize>,
+    /// Skip the unfinished-message test.
+    #[arg(long)]
+    skip_unfinished: bool,
 }
 
 fn main() -> Result<(), BoxError> {
@@ -134,6 +144,15 @@ fn main() -> Result<(), BoxError> {
             runtime.block_on(fresh_pairing(&server, &args))?;
         }
     }
+    if !args.skip_unfinished {
+        for (label, extra) in [
+            ("default budget (64 MiB)", &[][..]),
+            ("budget lifted", &["--max-unfinished-bytes", "1000000000000"][..]),
+        ] {
+            let server = Server::spawn_rtcplay_with(&kinds[0].1, args.server_threads, extra)?;
+            runtime.block_on(unfinished_memory(&server, &args.unfinished, label))?;
+        }
+    }
     Ok(())
 }
 
@@ -171,7 +190,19 @@ impl Server {
     }
 
     fn spawn_rtcplay(path: &PathBuf, threads: Option<usize>) -> Result<Server, BoxError> {
+        Self::spawn_rtcplay_with(path, threads, &[])
+    }
+
+    fn spawn_rtcplay_with(
+        path: &PathBuf,
+        threads: Option<usize>,
+        extra: &[&str],
+    ) -> Result<Server, BoxError> {
         let mut cmd = Command::new(path);
+        // The pool clients join many rooms each: lift the per-connection join
+        // rate (30/min by default), which is not what is measured here.
+        cmd.args(["--joins-per-minute", "100000000"]);
+        cmd.args(extra);
         cmd.args([
             "--bind",
             "127.0.0.1:0",
@@ -382,6 +413,69 @@ async fn idle_memory(server: &Server, checkpoints: &[usize]) -> Result<(), BoxEr
             kb(rss.saturating_sub(prev_rss)) / (n - prev_n) as f64,
         );
         (prev_n, prev_rss) = (n, rss);
+    }
+    Ok(())
+}
+
+/// Connections that each hold an unfinished 60,000-byte text message.
+async fn unfinished_memory(
+    server: &Server,
+    checkpoints: &[usize],
+    label: &str,
+) -> Result<(), BoxError> {
+    use futures_util::FutureExt;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let base = server.rss()?;
+    println!("\n## Unfinished 60,000-byte messages, rtcplay-signal, {label}");
+    println!("server RSS before clients: {:.1} MiB", mib(base));
+    println!("| connections opened | refused by the server (server_full) | server RSS | per connection opened |");
+    println!("|---:|---:|---:|---:|");
+    let mut held: Vec<Ws> = Vec::new();
+    let mut refused = 0usize;
+    let mut opened_total = 0usize;
+    for &target in checkpoints {
+        let start = opened_total;
+        if target <= start {
+            continue;
+        }
+        let url = server.url.clone();
+        let opened: Vec<Result<Ws, BoxError>> = futures_util::stream::iter(start..target)
+            .map(|_| {
+                let url = url.clone();
+                async move {
+                    let mut ws = connect(&url).await?;
+                    let part = Frame::message(vec![b' '; 60_000], OpCode::Data(Data::Text), false);
+                    ws.send(Message::Frame(part)).await?;
+                    Ok(ws)
+                }
+            })
+            .buffer_unordered(200)
+            .collect()
+            .await;
+        for ws in opened {
+            held.push(ws?);
+        }
+        opened_total = target;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        // A refused connection has its error and close frame waiting.
+        let before = held.len();
+        held.retain_mut(|ws| {
+            !matches!(
+                ws.next().now_or_never(),
+                Some(Some(Ok(Message::Text(_) | Message::Close(_)) | Err(_)) | None)
+            )
+        });
+        refused += before - held.len();
+        let rss = server.rss()?;
+        println!(
+            "| {} | {} | {:.1} MiB | {:.1} KB |",
+            opened_total,
+            refused,
+            mib(rss),
+            kb(rss.saturating_sub(base)) / opened_total as f64,
+        );
     }
     Ok(())
 }

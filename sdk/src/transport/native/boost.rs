@@ -6,7 +6,7 @@
 //! asks for returns after at most 1 ms, which brings a loopback setup from ~700 ms to
 //! under 10 ms. Once the connection is up the boost is switched off and the driver
 //! sleeps exactly as long as it asked to, so nothing runs at a high rate afterwards.
-//! See `shared/notes/webrtc-setup-latency.md` for the analysis.
+//! See `docs/webrtc-setup-latency.md` for the analysis.
 
 use std::future::Future;
 use std::io;
