@@ -394,11 +394,16 @@ fn printable_name_char(c: char) -> bool {
             | '\u{200B}'..='\u{200F}'  // zero-width space/joiners, LRM, RLM
             | '\u{202A}'..='\u{202E}'  // bidi embeddings and overrides
             | '\u{2060}'..='\u{206F}'  // word joiner, invisible operators, isolates
+            | '\u{0600}'..='\u{0605}'  // Arabic number signs (format characters)
+            | '\u{06DD}' | '\u{070F}' | '\u{08E2}' // more format characters
+            | '\u{2800}'               // Braille blank
             | '\u{3164}'               // Hangul filler
             | '\u{FE00}'..='\u{FE0F}'  // variation selectors
             | '\u{FEFF}'               // byte-order mark
             | '\u{FFA0}'               // halfwidth Hangul filler
             | '\u{FFF0}'..='\u{FFFF}'  // specials
+            | '\u{110BD}' | '\u{110CD}' // Kaithi number signs
+            | '\u{1D173}'..='\u{1D17A}' // musical formatting
             | '\u{E0000}'..='\u{E0FFF}' // tags, variation selectors supplement
     );
     !c.is_control() && !invisible && (c == ' ' || !c.is_whitespace())
@@ -606,6 +611,8 @@ mod tests {
             "\u{FEFF}lobby",
             "\u{200D}",
             "a\u{E0041}",
+            "\u{2800}",
+            "a\u{0601}b",
         ] {
             assert!(!valid_room_name(bad), "{bad:?} accepted");
         }

@@ -70,8 +70,12 @@ impl TokenBucket {
     /// How long until `n` tokens (at most the burst) are available.
     pub(crate) fn time_until(&self, n: u64) -> Duration {
         let missing = (n as f64).min(self.burst) - self.tokens;
-        if missing <= 0.0 || self.per_second <= 0.0 {
+        if missing <= 0.0 {
             return Duration::ZERO;
+        }
+        if self.per_second <= 0.0 {
+            // Never refills: look again in a second rather than spin.
+            return Duration::from_secs(1);
         }
         Duration::from_secs_f64(missing / self.per_second)
     }

@@ -459,7 +459,9 @@ impl Rooms {
                 out.push((member, ServerMessage::PeerLeft { peer_id: peer }));
             }
         }
-        if room.members.is_empty() && !room.abandoned {
+        // Abandoned when its last player leaves (a spectator leaving a room that
+        // has no players yet leaves it open for them).
+        if was_player && room.members.is_empty() && !room.abandoned {
             room.abandoned = true;
             let key = room.key.clone();
             if !room.full {
@@ -730,6 +732,19 @@ mod tests {
             Err(ErrorCode::NotInRoom)
         );
         assert_eq!(r.counts().members, 2);
+    }
+
+    #[test]
+    fn a_spectator_leaving_a_room_without_players_leaves_it_open() {
+        let mut r = rooms();
+        spectate(&mut r, 1, "a", 2);
+        spectate(&mut r, 2, "a", 2);
+        r.leave(1, &mut Vec::new()).expect("spectator");
+        join(&mut r, 3, "a", 2);
+        let out = join(&mut r, 4, "a", 2);
+        // The waiting spectator is in the room that fills.
+        assert!(out.iter().any(|(c, m)| *c == 2 && matches!(m, ServerMessage::RoomFull { .. })));
+        assert_eq!(r.counts().rooms, 1);
     }
 
     #[test]

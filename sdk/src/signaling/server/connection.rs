@@ -50,6 +50,16 @@ impl Drop for ConnGuard {
     }
 }
 
+/// How writing the pending frames went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    All,
+    /// The connection is broken.
+    Broken,
+    /// The client did not take the frames within the write timeout.
+    Stalled,
+}
+
 /// What to do after handling a frame.
 enum Flow {
     Continue,
@@ -109,6 +119,9 @@ pub(super) async fn serve(
             return;
         }
     };
+    // The HTTP upgrade request is not part of any message.
+    let mut ws = ws;
+    ws.get_mut().message_complete();
     let now = Instant::now();
     let mut conn = Connection {
         guard,
@@ -163,17 +176,25 @@ pub(super) async fn serve(
             }
         };
         match flow {
-            Flow::Continue => {
-                if !conn.flush(config.write_timeout).await {
+            Flow::Continue => match conn.flush(config.write_timeout).await {
+                Written::All => {}
+                Written::Broken => break,
+                Written::Stalled => {
+                    tracing::debug!(
+                        conn = conn.guard.id,
+                        "signaling: closing a connection that did not read for {:?}",
+                        config.write_timeout
+                    );
+                    shared.lock().too_slow += 1;
                     break;
                 }
-            }
+            },
             Flow::Close(code, close_code, message) => {
                 tracing::debug!(conn = conn.guard.id, %code, "signaling: closing connection: {message}");
                 conn.mine.push(Utf8Bytes::from(
                     ServerMessage::error(code, message).to_json(),
                 ));
-                if conn.flush(config.write_timeout).await {
+                if conn.flush(config.write_timeout).await == Written::All {
                     conn.close(close_code, code.as_str(), config.write_timeout)
                         .await;
                 }
@@ -426,11 +447,10 @@ impl Connection {
         self.mine.push(error_frame(code, &message.into()));
     }
 
-    /// Write every pending frame; false when the connection is broken, or stalled
-    /// for `limit` (the client does not read: counted as too slow).
-    async fn flush(&mut self, limit: Duration) -> bool {
+    /// Write every pending frame, waiting at most `limit`.
+    async fn flush(&mut self, limit: Duration) -> Written {
         if self.mine.is_empty() {
-            return true;
+            return Written::All;
         }
         let ws = &mut self.ws;
         let frames = self.mine.drain(..);
@@ -441,16 +461,9 @@ impl Connection {
             ws.flush().await
         };
         match tokio::time::timeout(limit, write).await {
-            Ok(Ok(())) => true,
-            Ok(Err(_)) => false,
-            Err(_) => {
-                tracing::debug!(
-                    conn = self.guard.id,
-                    "signaling: closing a connection that did not read for {limit:?}"
-                );
-                self.guard.shared.lock().too_slow += 1;
-                false
-            }
+            Ok(Ok(())) => Written::All,
+            Ok(Err(_)) => Written::Broken,
+            Err(_) => Written::Stalled,
         }
     }
 
