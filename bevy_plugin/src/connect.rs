@@ -7,7 +7,7 @@
 //! [`RtcPlaySession`]. Player handles follow the peers' ids in ascending order, so
 //! every peer numbers the players alike.
 //!
-//! With [`RtcPlayConnect::spectate`] the app watches the room's running match
+//! With [`RtcPlayConnect::spectator`] the app watches the room's running match
 //! instead: it connects to the host (the first player) and runs a
 //! [`SpectatorSession`](rtcplay::session::SpectatorSession). The host admits
 //! spectators on its own (its session keeps the whole input history so they can
@@ -25,7 +25,8 @@ use rtcplay::netem::{ConditionedTransport, LinkConditions};
 use rtcplay::session::{Input, PlayerHandle, PlayerType, SessionBuilder, SessionConfig};
 use rtcplay::transport::native::Socket;
 use rtcplay::transport::{
-    CandidateType, IceServerConfig, PeerId, PeerStats, SocketConfig, SocketEvent, Transport,
+    CandidateType, DisconnectReason, IceServerConfig, PeerId, PeerStats, SocketConfig,
+    SocketEvent, Transport,
 };
 
 use crate::plugin::RtcPlaySystems;
@@ -128,6 +129,8 @@ impl RtcPlayConnect {
         config.ice_servers = self.ice_servers.clone();
         config.bind_ip = self.bind_ip;
         config.spectator = self.spectate;
+        // The socket must not give up on a peer before the session would.
+        config.disconnect_timeout = config.disconnect_timeout.max(self.session.disconnect_timeout);
         config.spectator_secret = self.spectator_secret.clone();
         config.no_spectators = self.no_spectators;
         config
@@ -151,8 +154,13 @@ pub enum ConnectStatus {
     },
     /// The room is full; connections to the peers are being set up.
     ConnectingPeers,
-    /// Every peer is connected and [`RtcPlaySession`] is inserted.
+    /// Every peer is connected and [`RtcPlaySession`] is inserted. Players may
+    /// leave during the match ([`PeerLeft`] messages, [`ConnectedPeers::departed`]);
+    /// the match goes on while another player remains.
     Running,
+    /// The match cannot go on: every other player left (for a spectator: the
+    /// host left). The reason names who left and why.
+    Ended(String),
     /// Connecting failed; the socket is closed. Insert [`RtcPlayConnect`] again to retry.
     Failed(String),
 }
@@ -171,9 +179,26 @@ pub struct ConnectedPeers {
     pub spectating: bool,
     /// Spectators watching through us (we are the host).
     pub spectators: Vec<PeerId>,
-    /// Latest transport statistics of each remote peer (connection type, RTT, bytes),
-    /// refreshed about twice a second.
+    /// Latest transport statistics of each connected remote peer (connection
+    /// type, RTT, bytes), refreshed about twice a second; a peer that left is
+    /// removed.
     pub transport: HashMap<PeerId, PeerStats>,
+    /// Peers (players and spectators) that left during the match, and why.
+    pub departed: Vec<(PeerId, DisconnectReason)>,
+}
+
+/// A peer (player or spectator) left the running match: sent the moment the
+/// socket knows (a peer that closes its game says goodbye, so this does not wait
+/// for a timeout). The session marks a departed player's inputs `Disconnected`
+/// from an agreed frame on.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerLeft {
+    /// The peer.
+    pub peer: PeerId,
+    /// Why it is gone.
+    pub reason: DisconnectReason,
+    /// It was a spectator watching through us.
+    pub spectator: bool,
 }
 
 impl ConnectedPeers {
@@ -203,12 +228,14 @@ impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayConnectPlugin<I> {
     fn build(&self, app: &mut App) {
         app.init_resource::<ConnectStatus>()
             .init_resource::<ConnectedPeers>()
+            .add_message::<PeerLeft>()
             .add_systems(
                 PreUpdate,
                 (
                     drive_connect::<I>,
                     update_transport_clock,
                     admit_spectators::<I>,
+                    forward_departures::<I>,
                 )
                     .chain()
                     .before(RtcPlaySystems::Advance),
@@ -241,6 +268,8 @@ struct LinkShared {
     stats: Mutex<HashMap<PeerId, PeerStats>>,
     /// Spectators connected since the last look (the host admits them).
     new_spectators: Mutex<Vec<PeerId>>,
+    /// Peers the socket reported gone since the last look.
+    departed: Mutex<Vec<(PeerId, DisconnectReason)>>,
 }
 
 /// The socket (with the conditioner, if any) as the session's transport.
@@ -268,14 +297,26 @@ impl Transport for SocketTransport {
         let now = self.now();
         self.socket.set_now(now);
         self.socket.receive(out);
-        // Socket events after the start: spectators arrive; disconnects are also
-        // seen by the session through its own timeouts.
+        // Socket events after the start: spectators arrive; peers leave (handed
+        // to the session at once instead of waiting for its timeout).
         for event in self.socket.inner_mut().events() {
-            if let SocketEvent::SpectatorConnected(peer) = event {
-                if let Ok(mut new) = self.link.new_spectators.lock() {
-                    new.push(peer);
+            match event {
+                SocketEvent::SpectatorConnected(peer) => {
+                    if let Ok(mut new) = self.link.new_spectators.lock() {
+                        new.push(peer);
+                    }
+                    self.peers.push(peer);
                 }
-                self.peers.push(peer);
+                SocketEvent::PeerDisconnected { peer, reason } => {
+                    self.peers.retain(|p| *p != peer);
+                    if let Ok(mut stats) = self.link.stats.lock() {
+                        stats.remove(&peer);
+                    }
+                    if let Ok(mut departed) = self.link.departed.lock() {
+                        departed.push((peer, reason));
+                    }
+                }
+                _ => {}
             }
         }
         if now >= self.last_stats + Duration::from_millis(500) || self.last_stats.is_zero() {
@@ -411,6 +452,7 @@ fn start_session<I: Input + Send + Sync + 'static>(
             spectating: true,
             spectators: Vec::new(),
             transport: HashMap::new(),
+            departed: Vec::new(),
         };
         return Ok((RtcPlaySession::spectator(session, transport), peers));
     }
@@ -445,6 +487,7 @@ fn start_session<I: Input + Send + Sync + 'static>(
         spectating: false,
         spectators: Vec::new(),
         transport: HashMap::new(),
+        departed: Vec::new(),
     };
     Ok((RtcPlaySession::p2p(session, transport), peers))
 }
@@ -469,11 +512,67 @@ fn admit_spectators<I: Input + Send + Sync + 'static>(
     for peer in new {
         match session.add_spectator(peer, time.elapsed()) {
             Ok(()) => {
-                info!("spectator {peer} joined");
+                tracing::info!("rtcplay: spectator {peer} joined");
                 peers.spectators.push(peer);
             }
-            Err(e) => warn!("spectator {peer} refused: {e}"),
+            Err(e) => tracing::warn!("rtcplay: spectator {peer} refused: {e}"),
         }
+    }
+}
+
+/// Peers the socket reported gone: the session disconnects them at once, the
+/// game gets [`PeerLeft`], and [`ConnectStatus`] becomes `Ended` when no other
+/// player (for a spectator: no host) is left.
+fn forward_departures<I: Input + Send + Sync + 'static>(
+    link: Option<Res<TransportLink>>,
+    session: Option<ResMut<RtcPlaySession<I>>>,
+    mut peers: ResMut<ConnectedPeers>,
+    mut status: ResMut<ConnectStatus>,
+    mut left: MessageWriter<PeerLeft>,
+) {
+    let (Some(link), Some(mut session)) = (link, session) else {
+        return;
+    };
+    let departed: Vec<(PeerId, DisconnectReason)> = match link.0.departed.lock() {
+        Ok(mut departed) => std::mem::take(&mut *departed),
+        Err(_) => return,
+    };
+    for (peer, reason) in departed {
+        if peers.departed.iter().any(|(p, _)| *p == peer) {
+            continue;
+        }
+        let spectator = peers.spectators.contains(&peer);
+        peers.spectators.retain(|p| *p != peer);
+        peers.transport.remove(&peer);
+        peers.departed.push((peer, reason));
+        if let RtcPlaySession::P2P { session, .. } = &mut *session {
+            session.disconnect_peer(peer);
+        }
+        tracing::info!("rtcplay: {peer} left ({reason:?})");
+        left.write(PeerLeft {
+            peer,
+            reason,
+            spectator,
+        });
+    }
+    if *status != ConnectStatus::Running {
+        return;
+    }
+    let gone = |p: &PeerId| peers.departed.iter().any(|(d, _)| d == p);
+    let remaining = peers
+        .peers
+        .iter()
+        .filter(|p| Some(**p) != peers.me && !gone(p))
+        .count();
+    let host_gone = peers.spectating && peers.peers.first().is_some_and(gone);
+    if remaining == 0 || host_gone {
+        let who: Vec<String> = peers
+            .departed
+            .iter()
+            .filter(|(p, _)| peers.peers.contains(p))
+            .map(|(p, reason)| format!("{p} ({reason:?})"))
+            .collect();
+        *status = ConnectStatus::Ended(format!("left: {}", who.join(", ")));
     }
 }
 

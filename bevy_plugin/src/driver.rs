@@ -6,12 +6,16 @@ use bevy::prelude::*;
 use rtcplay::session::{Input, Request, SessionError};
 
 use crate::desync::SyncTestTrace;
-use crate::inputs::{LocalInputs, PlayerInputs};
+use crate::inputs::{LocalInputs, LocalPlayers, PlayerInputs};
 use crate::messages::MessageRegistry;
 use crate::plugin::{DriverSettings, ReadInputs, RollbackFrame, RollbackSchedule, RollbackTime};
 use crate::session::RtcPlaySession;
 use crate::snapshot::SnapshotRegistry;
 use crate::stats::{update_stats, RtcPlayEvent};
+
+/// Whether the game was told that it wrote input for players it does not play.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct ForeignInputWarning(bool);
 
 /// Time owed to the simulation.
 #[derive(Resource, Debug, Default)]
@@ -69,12 +73,29 @@ fn tick<I: Input + Send + Sync + 'static>(
     session: &mut RtcPlaySession<I>,
     now: Duration,
 ) {
+    let handles = session.local_handles();
+    if world.resource::<LocalPlayers>().0 != handles {
+        world.resource_mut::<LocalPlayers>().0 = handles.clone();
+    }
     let _ = world.try_run_schedule(ReadInputs);
     let mut local = std::mem::take(&mut world.resource_mut::<LocalInputs<I>>().0);
-    for handle in session.local_handles() {
+    for &handle in &handles {
         let input = local.remove(&handle).unwrap_or_default();
         if let Err(e) = session.add_local_input(handle, input) {
             tracing::warn!("rtcplay: local input for player {handle} refused: {e}");
+        }
+    }
+    if !local.is_empty() {
+        let mut warned = world.resource_mut::<ForeignInputWarning>();
+        if !warned.0 {
+            warned.0 = true;
+            let mut foreign: Vec<_> = local.keys().copied().collect();
+            foreign.sort_unstable();
+            tracing::warn!(
+                "rtcplay: LocalInputs holds input for player(s) {foreign:?}, but this endpoint \
+                 plays {handles:?}: that input is dropped. Write input for the handles in \
+                 LocalPlayers (warned once)"
+            );
         }
     }
     let requests = match session.advance(now) {

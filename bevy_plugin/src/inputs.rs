@@ -22,6 +22,35 @@ impl<I> LocalInputs<I> {
     }
 }
 
+/// The player handles this endpoint plays (its local players), kept up to date
+/// by the plugin: in P2P one handle (its place in the room), in sync-test every
+/// handle, as a spectator none. Write [`LocalInputs`] for exactly these handles;
+/// input for any other handle is dropped (with one warning).
+///
+/// ```
+/// use bevy::prelude::*;
+/// use bevy_rtcplay::prelude::*;
+///
+/// fn read_input(
+///     players: Res<LocalPlayers>,
+///     keys: Res<ButtonInput<KeyCode>>,
+///     mut inputs: ResMut<LocalInputs<u8>>,
+/// ) {
+///     for &handle in &players.0 {
+///         inputs.set(handle, keys.pressed(KeyCode::ArrowRight) as u8);
+///     }
+/// }
+/// # let mut app = App::new();
+/// # app.add_plugins((MinimalPlugins, RtcPlayPlugin::<u8>::default()))
+/// #     .init_resource::<ButtonInput<KeyCode>>()
+/// #     .insert_resource(RtcPlaySession::<u8>::sync_test(2, 4).unwrap())
+/// #     .add_systems(ReadInputs, read_input);
+/// # app.update();
+/// # assert_eq!(app.world().resource::<LocalPlayers>().0, vec![0, 1]);
+/// ```
+#[derive(Resource, Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalPlayers(pub Vec<PlayerHandle>);
+
 /// Every player's input for the frame being simulated, with its status. Read it in
 /// [`RollbackSchedule`](crate::RollbackSchedule).
 #[derive(Resource, Debug)]

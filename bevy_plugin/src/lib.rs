@@ -11,8 +11,10 @@
 //! #[derive(Component, Clone, Copy, Hash, PartialEq, Default)]
 //! struct Position(i32, i32);
 //!
-//! fn read_input(mut inputs: ResMut<LocalInputs<u8>>) {
-//!     inputs.set(0, 0b0001); // this endpoint's player 0 presses "right"
+//! fn read_input(players: Res<LocalPlayers>, mut inputs: ResMut<LocalInputs<u8>>) {
+//!     for &handle in &players.0 {
+//!         inputs.set(handle, 0b0001); // every player of this endpoint presses "right"
+//!     }
 //! }
 //!
 //! fn movement(inputs: Res<PlayerInputs<u8>>, mut q: Query<&mut Position>) {
@@ -53,9 +55,11 @@ mod stats;
 pub use app_ext::RollbackApp;
 pub use checksum::StableHasher;
 #[cfg(feature = "native")]
-pub use connect::{ConnectStatus, ConnectedPeers, RtcPlayConnect, RtcPlayConnectPlugin};
+pub use connect::{
+    ConnectStatus, ConnectedPeers, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin,
+};
 pub use desync::DivergedValue;
-pub use inputs::{LocalInputs, PlayerInputs};
+pub use inputs::{LocalInputs, LocalPlayers, PlayerInputs};
 pub use messages::Confirmed;
 pub use plugin::{
     ReadInputs, RollbackFrame, RollbackSchedule, RollbackTime, RtcPlayPlugin, RtcPlaySystems,
@@ -65,12 +69,23 @@ pub use session::{BoxedTransport, RtcPlayError, RtcPlaySession};
 pub use snapshot::{load_world, save_world};
 pub use stats::{NetworkStats, RtcPlayDiagnostics, RtcPlayEvent};
 
+/// The link conditioner, re-exported so a game needs no direct `rtcplay`
+/// dependency to simulate latency and loss: `LinkConditions::good()`, or
+/// `"poor".parse::<Preset>()?.conditions()` (presets `perfect`, `lan`, `good`,
+/// `average`, `poor`, `lossy`). Conditions apply to this peer's traffic in both
+/// directions, so `poor` on both peers of a match doubles its effect (~870 ms
+/// RTT instead of ~435 ms).
+pub use rtcplay::netem::{LinkConditions, Preset};
+
 /// Everything a game usually needs.
 pub mod prelude {
     pub use crate::{
-        Confirmed, LocalInputs, NetworkStats, PlayerInputs, ReadInputs, Rollback, RollbackApp,
-        RollbackFrame, RollbackSchedule, RtcPlayEvent, RtcPlayPlugin, RtcPlaySession,
-        RtcPlaySystems,
+        Confirmed, LinkConditions, LocalInputs, LocalPlayers, NetworkStats, PlayerInputs, Preset,
+        ReadInputs,
+        Rollback, RollbackApp, RollbackFrame, RollbackSchedule, RtcPlayEvent, RtcPlayPlugin,
+        RtcPlaySession, RtcPlaySystems,
     };
+    #[cfg(feature = "native")]
+    pub use crate::{ConnectStatus, ConnectedPeers, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin};
     pub use rtcplay::session::{InputStatus, SessionEvent};
 }

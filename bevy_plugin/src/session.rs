@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use rtcplay::session::{
-    Checksum, Frame, Input, P2PSession, PlayerHandle, Request, SessionBuilder, SessionError,
-    SessionEvent, SpectatorSession, SyncTestSession,
+    Checksum, Frame, Input, P2PSession, PlayerHandle, Request, SessionBuilder, SessionConfig,
+    SessionError, SessionEvent, SpectatorSession, SyncTestSession,
 };
 use rtcplay::transport::Transport;
 
@@ -63,25 +63,40 @@ impl<I: Input> RtcPlaySession<I> {
     }
 
     /// A sync-test session for `players` local players that re-simulates the last
-    /// `check_distance` frames every frame.
+    /// `check_distance` frames every frame, at the default 60 Hz.
     pub fn sync_test(players: usize, check_distance: u32) -> Result<Self, RtcPlayError> {
+        let config = SessionConfig {
+            num_players: players,
+            ..SessionConfig::default()
+        };
+        Self::sync_test_with_config(config, check_distance)
+    }
+
+    /// A sync-test session with the given configuration (tick rate, players).
+    pub fn sync_test_with_config(
+        config: SessionConfig,
+        check_distance: u32,
+    ) -> Result<Self, RtcPlayError> {
         let session = SessionBuilder::<I>::new()
-            .with_num_players(players)
+            .with_config(config)
             .start_synctest_session(check_distance)?;
         Ok(RtcPlaySession::SyncTest(session))
     }
 
+    /// How long the app waits between frames now (P2P: with time-sync advice).
     pub(crate) fn frame_duration(&self) -> Duration {
         match self {
             RtcPlaySession::P2P { session, .. } => session.recommended_frame_duration(),
-            _ => Duration::from_secs(1) / 60,
+            _ => self.nominal_frame_duration(),
         }
     }
 
+    /// One frame at the session's tick rate.
     pub(crate) fn nominal_frame_duration(&self) -> Duration {
         match self {
             RtcPlaySession::P2P { session, .. } => session.config().frame_duration(),
-            _ => Duration::from_secs(1) / 60,
+            RtcPlaySession::Spectator { session, .. } => session.config().frame_duration(),
+            RtcPlaySession::SyncTest(s) => s.config().frame_duration(),
         }
     }
 
@@ -166,8 +181,9 @@ impl<I: Input> RtcPlaySession<I> {
                 .confirmed_frame()
                 .map(|c| c.min(session.current_frame().saturating_sub(1))),
             RtcPlaySession::Spectator { session, .. } => session.current_frame().checked_sub(1),
-            // Sync-test re-simulates the last frames; older ones are final.
-            RtcPlaySession::SyncTest(s) => s.current_frame().checked_sub(65),
+            // Sync-test re-simulates the last `check_distance` frames; older ones
+            // are final.
+            RtcPlaySession::SyncTest(s) => s.current_frame().checked_sub(s.check_distance() + 1),
         }
     }
 

@@ -146,3 +146,45 @@ fn time_in_the_rollback_schedule_follows_the_rollback_frame() {
         std::time::Duration::ZERO
     );
 }
+
+/// `Time` deltas seen inside the rollback schedule.
+#[derive(Resource, Default)]
+struct Deltas(Vec<std::time::Duration>);
+
+/// The rollback schedule's `Time` follows the session's tick rate, not 60 Hz
+/// (it used to be hard-coded for sync-test and spectator sessions).
+#[test]
+fn sync_test_at_30_hz_steps_time_by_a_thirtieth() {
+    let thirtieth = std::time::Duration::from_secs(1) / 30;
+    let mut app = App::new();
+    app.add_plugins((MinimalPlugins, RtcPlayPlugin::<u8>::default()))
+        .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(thirtieth))
+        .init_resource::<Deltas>()
+        .insert_resource(
+            RtcPlaySession::<u8>::sync_test_with_config(
+                rtcplay::session::SessionConfig {
+                    num_players: 1,
+                    fps: 30,
+                    ..Default::default()
+                },
+                4,
+            )
+            .unwrap(),
+        )
+        .add_systems(RollbackSchedule, |time: Res<Time>, mut d: ResMut<Deltas>| {
+            d.0.push(time.delta());
+        });
+    for _ in 0..60 {
+        app.update();
+    }
+    let deltas = &app.world().resource::<Deltas>().0;
+    assert!(deltas.len() >= 50, "{} rollback steps", deltas.len());
+    assert!(
+        deltas.iter().all(|d| *d == thirtieth),
+        "deltas: {:?}",
+        &deltas[..deltas.len().min(8)]
+    );
+    // Sync-test frames become final `check_distance` frames back.
+    let frame = app.world().resource::<RollbackFrame>();
+    assert_eq!(frame.confirmed, Some(frame.frame - 5));
+}

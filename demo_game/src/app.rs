@@ -213,6 +213,7 @@ fn follow_match(
                 outcome.error =
                     Some((EXIT_CONNECT, format!("could not start the match: {reason}")));
             }
+            ConnectStatus::Ended(reason) => say(&format!("no other player is left ({reason})")),
             ConnectStatus::Idle => {}
         }
     }
@@ -274,11 +275,22 @@ fn follow_match(
             RtcPlayEvent::Session(SessionEvent::Disconnected { peer, frame }) if !done => {
                 outcome.error = Some((
                     EXIT_MATCH,
-                    format!("{peer} left the match at frame {frame} (mid-round): match abandoned"),
+                    format!("{peer} left the match at frame {frame}: match abandoned"),
                 ));
             }
-            RtcPlayEvent::Session(SessionEvent::NetworkInterrupted { peer, .. }) if !done => {
-                say(&format!("{peer} is not responding…"))
+            RtcPlayEvent::Session(SessionEvent::NetworkInterrupted { peer, disconnect_in })
+                if !done =>
+            {
+                say(&format!(
+                    "{peer} is not responding… (counts as gone in {:.1} s)",
+                    disconnect_in.as_secs_f64()
+                ))
+            }
+            RtcPlayEvent::Session(SessionEvent::NetworkResumed { peer }) if !done => {
+                say(&format!("{peer} is back"))
+            }
+            RtcPlayEvent::Session(SessionEvent::InputDelayChanged { frames }) => {
+                say(&format!("input delay now {frames} frames"))
             }
             RtcPlayEvent::Session(SessionEvent::DesyncDetected {
                 frame, peer, parts, ..
@@ -411,6 +423,7 @@ pub fn result_line(arena: &Arena) -> String {
 
 fn update_live_stats(
     settings: Res<DemoSettings>,
+    session: Option<Res<RtcPlaySession<ArenaInput>>>,
     stats: Res<NetworkStats>,
     peers: Res<ConnectedPeers>,
     frame: Res<RollbackFrame>,
@@ -451,8 +464,12 @@ fn update_live_stats(
             f64::from(s.bytes_out_per_sec) * 8.0 / 1000.0,
         ));
     }
+    let delay = match session.as_deref() {
+        Some(RtcPlaySession::P2P { session, .. }) => format!(", input delay {}", session.input_delay()),
+        _ => String::new(),
+    };
     lines.push(format!(
-        "frame {} ({:.0} fps), rollbacks {:.1}/s, depth {} (max {})",
+        "frame {} ({:.0} fps){delay}, rollbacks {:.1}/s, depth {} (max {})",
         frame.frame,
         (frames.saturating_sub(last_frames)) as f64 / dt,
         (rollbacks.saturating_sub(last_rb)) as f64 / dt,

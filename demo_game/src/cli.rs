@@ -37,9 +37,17 @@ pub struct Cli {
     #[arg(long)]
     pub bot: bool,
 
-    /// Frames of input delay (0-8).
-    #[arg(long, value_name = "F", default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=8))]
-    pub input_delay: u32,
+    /// Pin the input delay to F frames (0-8). Without it the delay adapts to the
+    /// measured round trip and jitter (2 to 8 frames), so one slow link does not
+    /// slow the whole match down.
+    #[arg(long, value_name = "F", value_parser = clap::value_parser!(u32).range(0..=8))]
+    pub input_delay: Option<u32>,
+
+    /// Seconds of silence after which a peer counts as gone (the match ends when
+    /// no other player is left). Lossy WebRTC links can go silent for 2-3 s while
+    /// SCTP retransmits, so the default is 5.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_timeout)]
+    pub disconnect_timeout: f64,
 
     /// Link conditioner preset on this peer's traffic: perfect, lan, good, average,
     /// poor, lossy.
@@ -91,6 +99,14 @@ pub struct Cli {
     /// Give up if the room is not complete after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub wait_timeout: u64,
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if (0.5..=60.0).contains(&secs) => Ok(secs),
+        Ok(_) => Err("must be between 0.5 and 60 seconds".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn parse_preset(s: &str) -> Result<Preset, String> {

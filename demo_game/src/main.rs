@@ -89,8 +89,15 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     };
     let bind_ip = cli.bind.unwrap_or_else(|| default_bind(&meeting, &url));
     let connect = |seed: u64| {
-        let mut c = RtcPlayConnect::new(url.clone(), cli.room.clone(), usize::from(cli.players))
-            .with_input_delay(cli.input_delay);
+        let mut c = RtcPlayConnect::new(url.clone(), cli.room.clone(), usize::from(cli.players));
+        match cli.input_delay {
+            Some(frames) => c = c.with_input_delay(frames),
+            None => {
+                c.session.adaptive_input_delay = true;
+                c.session.max_input_delay = 8;
+            }
+        }
+        c.session.disconnect_timeout = Duration::from_secs_f64(cli.disconnect_timeout);
         c.ice_servers = ice_servers.clone();
         c.bind_ip = bind_ip;
         c.session.checksum_interval = 30;
@@ -162,7 +169,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     let sink = app::configure(&mut app, settings);
     let request = match meeting {
         Meeting::SyncTest => None,
-        _ => Some(connect(1)),
+        // Each process conditions its link with its own seed.
+        _ => Some(connect(process_seed())),
     };
     app::start_session(&mut app, request, players);
     let exit = app.run();
@@ -226,4 +234,13 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// A netem seed of this process: its id and the time, so two demo processes on
+/// one machine do not lose the same packets.
+fn process_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (u64::from(std::process::id()) << 32) ^ u64::from(nanos)
 }

@@ -458,15 +458,20 @@ async fn unfinished_memory(
             held.push(ws?);
         }
         opened_total = target;
-        tokio::time::sleep(Duration::from_millis(1000)).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         // A refused connection has its error and close frame waiting.
         let before = held.len();
-        held.retain_mut(|ws| {
-            !matches!(
-                ws.next().now_or_never(),
-                Some(Some(Ok(Message::Text(_) | Message::Close(_)) | Err(_)) | None)
-            )
-        });
+        // Unconstrained: tokio's cooperative budget would make all but ~128 of
+        // these polls report "pending" within one task poll.
+        tokio::task::unconstrained(async {
+            held.retain_mut(|ws| {
+                !matches!(
+                    ws.next().now_or_never(),
+                    Some(Some(Ok(Message::Text(_) | Message::Close(_)) | Err(_)) | None)
+                )
+            });
+        })
+        .await;
         refused += before - held.len();
         let rss = server.rss()?;
         println!(

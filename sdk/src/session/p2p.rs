@@ -225,9 +225,14 @@ impl<I: Input> P2PSession<I> {
         })
     }
 
-    /// The remote peers (players and spectators).
+    /// The remote peers (players and spectators) still connected: a peer that
+    /// left or timed out is not among them.
     pub fn remote_peers(&self) -> Vec<PeerId> {
-        self.peers.iter().map(|p| p.id).collect()
+        self.peers
+            .iter()
+            .filter(|p| !p.disconnected)
+            .map(|p| p.id)
+            .collect()
     }
 
     /// Drain pending events.

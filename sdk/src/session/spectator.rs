@@ -64,6 +64,11 @@ impl<I: Input> SpectatorSession<I> {
         self.running
     }
 
+    /// The session's configuration (tick rate, players, ...).
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
     /// The host this spectator follows.
     pub fn host(&self) -> PeerId {
         self.host.id

@@ -46,6 +46,16 @@ impl<I: Input> SyncTestSession<I> {
         self.current_frame
     }
 
+    /// The session's configuration (tick rate, players, ...).
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// How many frames back each frame is re-simulated from.
+    pub fn check_distance(&self) -> u32 {
+        self.check_distance
+    }
+
     /// Number of players (all local).
     pub fn num_players(&self) -> usize {
         self.config.num_players
