@@ -25,8 +25,8 @@ use rtcplay::netem::{ConditionedTransport, LinkConditions};
 use rtcplay::session::{Input, PlayerHandle, PlayerType, SessionBuilder, SessionConfig};
 use rtcplay::transport::native::Socket;
 use rtcplay::transport::{
-    CandidateType, DisconnectReason, IceServerConfig, PeerId, PeerStats, SocketConfig,
-    SocketEvent, Transport,
+    CandidateType, DisconnectReason, IceServerConfig, PeerId, PeerStats, SocketConfig, SocketEvent,
+    Transport,
 };
 
 use crate::plugin::RtcPlaySystems;
@@ -130,7 +130,9 @@ impl RtcPlayConnect {
         config.bind_ip = self.bind_ip;
         config.spectator = self.spectate;
         // The socket must not give up on a peer before the session would.
-        config.disconnect_timeout = config.disconnect_timeout.max(self.session.disconnect_timeout);
+        config.disconnect_timeout = config
+            .disconnect_timeout
+            .max(self.session.disconnect_timeout);
         config.spectator_secret = self.spectator_secret.clone();
         config.no_spectators = self.no_spectators;
         config

@@ -55,9 +55,7 @@ mod stats;
 pub use app_ext::RollbackApp;
 pub use checksum::StableHasher;
 #[cfg(feature = "native")]
-pub use connect::{
-    ConnectStatus, ConnectedPeers, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin,
-};
+pub use connect::{ConnectStatus, ConnectedPeers, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin};
 pub use desync::DivergedValue;
 pub use inputs::{LocalInputs, LocalPlayers, PlayerInputs};
 pub use messages::Confirmed;
@@ -81,11 +79,12 @@ pub use rtcplay::netem::{LinkConditions, Preset};
 pub mod prelude {
     pub use crate::{
         Confirmed, LinkConditions, LocalInputs, LocalPlayers, NetworkStats, PlayerInputs, Preset,
-        ReadInputs,
-        Rollback, RollbackApp, RollbackFrame, RollbackSchedule, RtcPlayEvent, RtcPlayPlugin,
-        RtcPlaySession, RtcPlaySystems,
+        ReadInputs, Rollback, RollbackApp, RollbackFrame, RollbackSchedule, RtcPlayEvent,
+        RtcPlayPlugin, RtcPlaySession, RtcPlaySystems,
     };
     #[cfg(feature = "native")]
-    pub use crate::{ConnectStatus, ConnectedPeers, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin};
+    pub use crate::{
+        ConnectStatus, ConnectedPeers, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin,
+    };
     pub use rtcplay::session::{InputStatus, SessionEvent};
 }

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use bevy_rtcplay::prelude::*;
-use bevy_rtcplay::{ConnectStatus, ConnectedPeers, RtcPlayConnect, RtcPlayConnectPlugin};
+use bevy_rtcplay::{ConnectStatus, ConnectedPeers, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin};
 use common::*;
 use rtcplay::netem::LinkConditions;
 use rtcplay::signaling::{ServerConfig, SignalingServer};
+use rtcplay::transport::DisconnectReason;
 
 fn connecting_app(url: &str, room: &str, seed: u64) -> App {
     let mut app = game_app(2, 0);
@@ -25,8 +26,20 @@ fn connecting_app(url: &str, room: &str, seed: u64) -> App {
         .with_netem(LinkConditions::good(), seed);
     connect.bind_ip = Ipv4Addr::LOCALHOST.into();
     connect.session.checksum_interval = 10;
-    app.insert_resource(connect);
+    // Far above how long a goodbye takes, so the test tells the two apart.
+    connect.session.disconnect_timeout = Duration::from_secs(10);
+    app.insert_resource(connect)
+        .init_resource::<Departures>()
+        .add_systems(Update, collect_departures);
     app
+}
+
+/// `PeerLeft` messages seen so far.
+#[derive(Resource, Default)]
+struct Departures(Vec<PeerLeft>);
+
+fn collect_departures(mut reader: MessageReader<PeerLeft>, mut seen: ResMut<Departures>) {
+    seen.0.extend(reader.read().copied());
 }
 
 fn status(app: &App) -> ConnectStatus {
@@ -149,7 +162,53 @@ fn two_apps_connect_by_room_and_play_in_sync_over_webrtc() {
         let kind = peers.connection_type(*remote);
         assert!(kind == "host" || kind == "prflx", "connection type {kind}");
     }
-    drop(apps);
+
+    // A normal quit: the second app closes (its socket says goodbye). The first
+    // learns it at once, not after its 10 s disconnect timeout: a PeerLeft
+    // message, the session's Disconnected event, the peer gone from the stats,
+    // and the status Ended (no other player is left).
+    let [mut stays, leaves] = apps;
+    let gone = leaves.world().resource::<ConnectedPeers>().me.unwrap();
+    drop(leaves);
+    let quit = Instant::now();
+    while stays.world().resource::<Departures>().0.is_empty() {
+        assert!(
+            quit.elapsed() < Duration::from_secs(5),
+            "no PeerLeft 5 s after the other app closed"
+        );
+        stays.update();
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let noticed = quit.elapsed();
+    for _ in 0..5 {
+        stays.update();
+    }
+    let world = stays.world();
+    assert_eq!(
+        world.resource::<Departures>().0,
+        vec![PeerLeft {
+            peer: gone,
+            reason: DisconnectReason::Closed,
+            spectator: false
+        }]
+    );
+    assert!(
+        matches!(status(&stays), ConnectStatus::Ended(reason) if reason.contains(&gone.to_string())),
+        "{:?}",
+        status(&stays)
+    );
+    assert!(world.resource::<Events>().0.iter().any(|e| matches!(
+        e,
+        RtcPlayEvent::Session(SessionEvent::Disconnected { peer, .. }) if *peer == gone
+    )));
+    assert!(
+        world.resource::<NetworkStats>().peers.is_empty(),
+        "the departed peer is still in the stats"
+    );
+    let peers = world.resource::<ConnectedPeers>();
+    assert!(!peers.transport.contains_key(&gone));
+    println!("the other app's quit was noticed after {noticed:?}");
+    drop(stays);
     drop(server);
 }
 

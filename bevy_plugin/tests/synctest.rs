@@ -171,9 +171,12 @@ fn sync_test_at_30_hz_steps_time_by_a_thirtieth() {
             )
             .unwrap(),
         )
-        .add_systems(RollbackSchedule, |time: Res<Time>, mut d: ResMut<Deltas>| {
-            d.0.push(time.delta());
-        });
+        .add_systems(
+            RollbackSchedule,
+            |time: Res<Time>, mut d: ResMut<Deltas>| {
+                d.0.push(time.delta());
+            },
+        );
     for _ in 0..60 {
         app.update();
     }

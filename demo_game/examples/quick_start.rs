@@ -1,3 +1,5 @@
+//! A networked Bevy game in one file: two players meet in room `duel`.
+
 use bevy::prelude::*;
 use bevy_rtcplay::prelude::*;
 
@@ -11,7 +13,11 @@ struct Player(usize);
 
 fn spawn_players(mut commands: Commands) {
     for handle in 0..2 {
-        commands.spawn((Player(handle), Position(0, 40 * handle as i32), Rollback));
+        commands.spawn((
+            Player(handle),
+            Position(0, 40 * handle as i32),
+            Rollback::new(),
+        ));
     }
 }
 

@@ -267,8 +267,9 @@ fn follow_match(
                 outcome.running_since = Some(Instant::now());
                 say("match running");
             }
+            // Not one of the match's players: a spectator watching through us.
             RtcPlayEvent::Session(SessionEvent::Disconnected { peer, .. })
-                if peers.spectators.contains(peer) =>
+                if !peers.peers.contains(peer) =>
             {
                 say(&format!("spectator {peer} left"));
             }
@@ -278,14 +279,13 @@ fn follow_match(
                     format!("{peer} left the match at frame {frame}: match abandoned"),
                 ));
             }
-            RtcPlayEvent::Session(SessionEvent::NetworkInterrupted { peer, disconnect_in })
-                if !done =>
-            {
-                say(&format!(
-                    "{peer} is not responding… (counts as gone in {:.1} s)",
-                    disconnect_in.as_secs_f64()
-                ))
-            }
+            RtcPlayEvent::Session(SessionEvent::NetworkInterrupted {
+                peer,
+                disconnect_in,
+            }) if !done => say(&format!(
+                "{peer} is not responding… (counts as gone in {:.1} s)",
+                disconnect_in.as_secs_f64()
+            )),
             RtcPlayEvent::Session(SessionEvent::NetworkResumed { peer }) if !done => {
                 say(&format!("{peer} is back"))
             }
@@ -465,7 +465,9 @@ fn update_live_stats(
         ));
     }
     let delay = match session.as_deref() {
-        Some(RtcPlaySession::P2P { session, .. }) => format!(", input delay {}", session.input_delay()),
+        Some(RtcPlaySession::P2P { session, .. }) => {
+            format!(", input delay {}", session.input_delay())
+        }
         _ => String::new(),
     };
     lines.push(format!(

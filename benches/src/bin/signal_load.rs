@@ -147,7 +147,10 @@ fn main() -> Result<(), BoxError> {
     if !args.skip_unfinished {
         for (label, extra) in [
             ("default budget (64 MiB)", &[][..]),
-            ("budget lifted", &["--max-unfinished-bytes", "1000000000000"][..]),
+            (
+                "budget lifted",
+                &["--max-unfinished-bytes", "1000000000000"][..],
+            ),
         ] {
             let server = Server::spawn_rtcplay_with(&kinds[0].1, args.server_threads, extra)?;
             runtime.block_on(unfinished_memory(&server, &args.unfinished, label))?;

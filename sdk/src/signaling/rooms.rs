@@ -743,7 +743,9 @@ mod tests {
         join(&mut r, 3, "a", 2);
         let out = join(&mut r, 4, "a", 2);
         // The waiting spectator is in the room that fills.
-        assert!(out.iter().any(|(c, m)| *c == 2 && matches!(m, ServerMessage::RoomFull { .. })));
+        assert!(out
+            .iter()
+            .any(|(c, m)| *c == 2 && matches!(m, ServerMessage::RoomFull { .. })));
         assert_eq!(r.counts().rooms, 1);
     }
 
