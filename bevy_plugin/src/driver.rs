@@ -39,6 +39,11 @@ pub(crate) fn advance_session<I: Input + Send + Sync + 'static>(world: &mut Worl
         .map_or(4, |s| s.max_frames_per_update);
     world.resource_scope(|world, mut session: Mut<RtcPlaySession<I>>| {
         let session = &mut *session;
+        // Known as soon as the session is: the game may look before frame 0.
+        let handles = session.local_handles();
+        if world.resource::<LocalPlayers>().0 != handles {
+            world.resource_mut::<LocalPlayers>().0 = handles;
+        }
         let step = session.frame_duration();
         let ticks = {
             let mut clock = world.resource_mut::<TickClock>();
@@ -74,9 +79,6 @@ fn tick<I: Input + Send + Sync + 'static>(
     now: Duration,
 ) {
     let handles = session.local_handles();
-    if world.resource::<LocalPlayers>().0 != handles {
-        world.resource_mut::<LocalPlayers>().0 = handles.clone();
-    }
     let _ = world.try_run_schedule(ReadInputs);
     let mut local = std::mem::take(&mut world.resource_mut::<LocalInputs<I>>().0);
     for &handle in &handles {

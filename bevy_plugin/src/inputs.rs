@@ -31,18 +31,13 @@ impl<I> LocalInputs<I> {
 /// use bevy::prelude::*;
 /// use bevy_rtcplay::prelude::*;
 ///
-/// fn read_input(
-///     players: Res<LocalPlayers>,
-///     keys: Res<ButtonInput<KeyCode>>,
-///     mut inputs: ResMut<LocalInputs<u8>>,
-/// ) {
+/// fn read_input(players: Res<LocalPlayers>, mut inputs: ResMut<LocalInputs<u8>>) {
 ///     for &handle in &players.0 {
-///         inputs.set(handle, keys.pressed(KeyCode::ArrowRight) as u8);
+///         inputs.set(handle, 0b01); // e.g. "right" from the keyboard
 ///     }
 /// }
 /// # let mut app = App::new();
 /// # app.add_plugins((MinimalPlugins, RtcPlayPlugin::<u8>::default()))
-/// #     .init_resource::<ButtonInput<KeyCode>>()
 /// #     .insert_resource(RtcPlaySession::<u8>::sync_test(2, 4).unwrap())
 /// #     .add_systems(ReadInputs, read_input);
 /// # app.update();
