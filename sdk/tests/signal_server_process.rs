@@ -10,7 +10,7 @@ use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use rtcplay::signaling::protocol::{ClientMessage, PROTOCOL_VERSION};
+use rtcplay::signaling::protocol::ClientMessage;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
@@ -117,19 +117,7 @@ async fn connect(url: &str) -> Ws {
 }
 
 fn join(room: &str) -> Message {
-    Message::text(
-        ClientMessage::Join {
-            version: PROTOCOL_VERSION,
-            room: room.into(),
-            players: 2,
-            token: None,
-            room_secret: None,
-            spectator: false,
-            spectator_secret: None,
-            no_spectators: false,
-        }
-        .to_json(),
-    )
+    Message::text(ClientMessage::join(room, 2).to_json())
 }
 
 /// The close code the server ends `ws` with (skipping text frames before it).

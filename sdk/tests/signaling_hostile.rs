@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 use futures_util::{SinkExt, StreamExt};
-use rtcplay::signaling::protocol::{ClientMessage, MAX_ERROR_MESSAGE_LEN, PROTOCOL_VERSION};
+use rtcplay::signaling::protocol::{ClientMessage, MAX_ERROR_MESSAGE_LEN};
 use rtcplay::signaling::{
     ClientConfig, ErrorCode, PeerId, ServerConfig, ServerMessage, SignalData, SignalingClient,
     SignalingError, SignalingServer, TurnConfig, SIGNAL_HEADROOM,
@@ -33,17 +33,11 @@ async fn raw_member(
     spectator: bool,
 ) -> (Raw, PeerId) {
     let mut raw = Raw::connect(server).await;
-    raw.send(&ClientMessage::Join {
-        version: PROTOCOL_VERSION,
-        room: room.into(),
-        players,
-        token: None,
-        room_secret: None,
-        spectator,
-        spectator_secret: None,
-        no_spectators: false,
-    })
-    .await;
+    let mut join = ClientMessage::join(room, players);
+    if let ClientMessage::Join { spectator: s, .. } = &mut join {
+        *s = spectator;
+    }
+    raw.send(&join).await;
     match raw.recv().await {
         Some(ServerMessage::Welcome(w)) => (raw, w.peer_id),
         other => panic!("expected welcome, got {other:?}"),

@@ -10,7 +10,7 @@ mod signaling_support;
 
 use std::time::Duration;
 
-use rtcplay::signaling::protocol::{ClientMessage, PROTOCOL_VERSION};
+use rtcplay::signaling::protocol::ClientMessage;
 use rtcplay::signaling::{
     ErrorCode, PeerId, ServerConfig, ServerMessage, SignalData, SignalingClient, TurnConfig,
 };
@@ -89,17 +89,7 @@ async fn a_member_can_never_signal_a_peer_of_another_room() {
     })
     .await;
     let mut raw = Raw::connect(&server).await;
-    raw.send(&ClientMessage::Join {
-        version: PROTOCOL_VERSION,
-        room: "left".into(),
-        players: 2,
-        token: None,
-        room_secret: None,
-        spectator: false,
-        spectator_secret: None,
-        no_spectators: false,
-    })
-    .await;
+    raw.send(&ClientMessage::join("left", 2)).await;
     let (mut mate, mate_id) = join_secret(&server, "left", 2, None).await.unwrap();
     let (mut r1, r1_id) = join_secret(&server, "right", 2, None).await.unwrap();
     let (mut r2, r2_id) = join_secret(&server, "right", 2, None).await.unwrap();

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
-use rtcplay::signaling::protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
+use rtcplay::signaling::protocol::{ClientMessage, ServerMessage};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -322,19 +322,7 @@ async fn connect(url: &str) -> Result<Ws, BoxError> {
 }
 
 fn join_msg(room: String) -> Message {
-    Message::text(
-        ClientMessage::Join {
-            version: PROTOCOL_VERSION,
-            room,
-            players: 2,
-            token: None,
-            room_secret: None,
-            spectator: false,
-            spectator_secret: None,
-            no_spectators: false,
-        }
-        .to_json(),
-    )
+    Message::text(ClientMessage::join(room, 2).to_json())
 }
 
 /// Read until `room_full`; other messages (welcome, peer_joined, stale

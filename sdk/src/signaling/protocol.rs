@@ -305,6 +305,21 @@ const SERVER_TYPES: &[&str] = &[
 ];
 
 impl ClientMessage {
+    /// A plain `join` of this protocol version: room `room` of `players` players,
+    /// as a player, with no token or secrets (set those fields as needed).
+    pub fn join(room: impl Into<String>, players: u8) -> Self {
+        ClientMessage::Join {
+            version: PROTOCOL_VERSION,
+            room: room.into(),
+            players,
+            token: None,
+            room_secret: None,
+            spectator: false,
+            spectator_secret: None,
+            no_spectators: false,
+        }
+    }
+
     /// Decode one text frame. Distinguishes malformed input from an unknown type.
     pub fn from_json(text: &str) -> Result<Self, DecodeError> {
         serde_json::from_str(text).map_err(|e| classify(text, e, CLIENT_TYPES))

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use rtcplay::signaling::protocol::{ClientMessage, PROTOCOL_VERSION};
+use rtcplay::signaling::protocol::ClientMessage;
 use rtcplay::signaling::{
     ClientConfig, ErrorCode, PeerId, ServerConfig, ServerMessage, SignalData, SignalingClient,
     SignalingError, SignalingServer,
@@ -75,17 +75,11 @@ impl Raw {
     }
 
     pub async fn join(&mut self, room: &str, players: u8, token: Option<&str>) -> ServerMessage {
-        self.send(&ClientMessage::Join {
-            version: PROTOCOL_VERSION,
-            room: room.into(),
-            players,
-            token: token.map(str::to_owned),
-            room_secret: None,
-            spectator: false,
-            spectator_secret: None,
-            no_spectators: false,
-        })
-        .await;
+        let mut join = ClientMessage::join(room, players);
+        if let ClientMessage::Join { token: t, .. } = &mut join {
+            *t = token.map(str::to_owned);
+        }
+        self.send(&join).await;
         self.recv().await.expect("answer to join")
     }
 
