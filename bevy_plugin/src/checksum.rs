@@ -28,6 +28,63 @@ impl Hasher for StableHasher {
     }
 }
 
+/// How many confirmed checksums [`ConfirmedChecksums`] keeps.
+const KEEP_CONFIRMED: usize = 64;
+
+/// The plugin's state checksums of frames that can no longer change: the same
+/// value every peer computes (and compares) for that frame, over every type
+/// registered `*_with_checksum`. Use it to compare or print the final state of a
+/// match, e.g. end at frame N and log `get(N)` on every peer.
+///
+/// Checksums are taken every `SessionConfig::checksum_interval` frames (P2P, 30 by
+/// default; make it divide the frame you want) and every frame in sync-test; the
+/// newest 64 are kept. Spectators compute none.
+#[derive(bevy::prelude::Resource, Debug, Clone, Default)]
+pub struct ConfirmedChecksums {
+    /// Checksummed frames not confirmed yet (a rollback may still change them).
+    pending: Vec<(u32, u64)>,
+    confirmed: std::collections::VecDeque<(u32, u64)>,
+}
+
+impl ConfirmedChecksums {
+    /// The checksum of confirmed frame `frame`, if it was checksummed and is kept.
+    pub fn get(&self, frame: u32) -> Option<u64> {
+        self.confirmed
+            .iter()
+            .find(|(f, _)| *f == frame)
+            .map(|(_, sum)| *sum)
+    }
+
+    /// The newest confirmed checksum and its frame.
+    pub fn latest(&self) -> Option<(u32, u64)> {
+        self.confirmed.back().copied()
+    }
+
+    /// A checksum was computed for a saved frame (a re-simulation replaces it).
+    pub(crate) fn saved(&mut self, frame: u32, total: u64) {
+        self.pending.retain(|(f, _)| *f != frame);
+        self.pending.push((frame, total));
+    }
+
+    /// Frames up to `confirmed` can no longer change.
+    pub(crate) fn confirm(&mut self, confirmed: u32) {
+        let (now_final, still_pending): (Vec<_>, Vec<_>) =
+            self.pending.drain(..).partition(|(f, _)| *f <= confirmed);
+        self.pending = still_pending;
+        let mut now_final = now_final;
+        now_final.sort_unstable();
+        for entry in now_final {
+            if self.confirmed.back().is_some_and(|(f, _)| *f >= entry.0) {
+                continue;
+            }
+            self.confirmed.push_back(entry);
+            if self.confirmed.len() > KEEP_CONFIRMED {
+                self.confirmed.pop_front();
+            }
+        }
+    }
+}
+
 /// Hash one value with its rollback id.
 pub(crate) fn hash_item<T: Hash>(id: u64, value: &T) -> u64 {
     let mut h = StableHasher::default();

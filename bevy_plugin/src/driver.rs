@@ -5,6 +5,7 @@ use std::time::Duration;
 use bevy::prelude::*;
 use rtcplay::session::{Input, Request, SessionError};
 
+use crate::checksum::ConfirmedChecksums;
 use crate::desync::SyncTestTrace;
 use crate::inputs::{LocalInputs, LocalPlayers, PlayerInputs};
 use crate::messages::MessageRegistry;
@@ -142,6 +143,9 @@ fn tick<I: Input + Send + Sync + 'static>(
                         snapshots.save(world, frame);
                         if session.wants_checksum(frame) {
                             let checksum = snapshots.checksum(world);
+                            world
+                                .resource_mut::<ConfirmedChecksums>()
+                                .saved(frame, checksum.total);
                             session.report_checksum(frame, checksum);
                             if trace_values {
                                 world.resource_scope(|world, mut trace: Mut<SyncTestTrace>| {
@@ -166,6 +170,9 @@ fn tick<I: Input + Send + Sync + 'static>(
             rf.frame = session.current_frame();
             rf.confirmed = confirmed;
             if let Some(confirmed) = confirmed {
+                world
+                    .resource_mut::<ConfirmedChecksums>()
+                    .confirm(confirmed);
                 for collector in &mut messages.0 {
                     collector.release(world, confirmed);
                 }

@@ -53,7 +53,7 @@ mod snapshot;
 mod stats;
 
 pub use app_ext::RollbackApp;
-pub use checksum::StableHasher;
+pub use checksum::{ConfirmedChecksums, StableHasher};
 #[cfg(feature = "native")]
 pub use connect::{ConnectStatus, ConnectedPeers, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin};
 pub use desync::DivergedValue;
@@ -78,9 +78,9 @@ pub use rtcplay::netem::{LinkConditions, Preset};
 /// Everything a game usually needs.
 pub mod prelude {
     pub use crate::{
-        Confirmed, LinkConditions, LocalInputs, LocalPlayers, NetworkStats, PlayerInputs, Preset,
-        ReadInputs, Rollback, RollbackApp, RollbackFrame, RollbackSchedule, RtcPlayEvent,
-        RtcPlayPlugin, RtcPlaySession, RtcPlaySystems,
+        Confirmed, ConfirmedChecksums, LinkConditions, LocalInputs, LocalPlayers, NetworkStats,
+        PlayerInputs, Preset, ReadInputs, Rollback, RollbackApp, RollbackFrame, RollbackSchedule,
+        RtcPlayEvent, RtcPlayPlugin, RtcPlaySession, RtcPlaySystems,
     };
     #[cfg(feature = "native")]
     pub use crate::{

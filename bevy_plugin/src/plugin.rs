@@ -96,6 +96,7 @@ impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayPlugin<I> {
             .init_resource::<crate::driver::TickClock>()
             .init_resource::<crate::driver::ForeignInputWarning>()
             .init_resource::<crate::inputs::LocalPlayers>()
+            .init_resource::<crate::checksum::ConfirmedChecksums>()
             .init_resource::<crate::desync::SyncTestTrace>()
             .add_message::<RtcPlayEvent>()
             .configure_sets(

@@ -74,6 +74,21 @@ fn two_apps_stay_in_sync_through_rollbacks_spawns_and_despawns() {
             "no hits in 1400 frames"
         );
     }
+    // The game can read the confirmed state's checksum of a frame: the same on
+    // both peers (checksum interval 10 in these apps).
+    let sums: Vec<&ConfirmedChecksums> = apps
+        .iter()
+        .map(|a| a.world().resource::<ConfirmedChecksums>())
+        .collect();
+    let (frame, sum) = sums[0].latest().expect("a confirmed checksum");
+    assert_eq!(frame % 10, 0);
+    assert!(frame + 30 >= confirmed(&apps[0]), "latest {frame}");
+    let common = frame.min(sums[1].latest().expect("a confirmed checksum").0);
+    assert!(common > 1000);
+    assert_eq!(sums[0].get(common), sums[1].get(common));
+    assert!(sums[0].get(common).is_some());
+    assert_eq!(sums[0].get(frame), Some(sum));
+    assert_eq!(sums[0].get(frame + 1), None, "only checksummed frames");
 }
 
 #[test]
