@@ -25,7 +25,7 @@ use rtcplay::netem::{ConditionedTransport, LinkConditions};
 use rtcplay::session::{Input, PlayerHandle, PlayerType, SessionBuilder, SessionConfig};
 use rtcplay::transport::native::Socket;
 use rtcplay::transport::{
-    CandidateType, DisconnectReason, IceServerConfig, PeerId, PeerStats, SocketConfig, SocketEvent,
+    CandidateType, DisconnectReason, IceServerConfig, LinkStats, PeerId, SocketConfig, SocketEvent,
     Transport,
 };
 
@@ -184,7 +184,7 @@ pub struct ConnectedPeers {
     /// Latest transport statistics of each connected remote peer (connection
     /// type, RTT, bytes), refreshed about twice a second; a peer that left is
     /// removed.
-    pub transport: HashMap<PeerId, PeerStats>,
+    pub transport: HashMap<PeerId, LinkStats>,
     /// Peers (players and spectators) that left during the match, and why.
     pub departed: Vec<(PeerId, DisconnectReason)>,
 }
@@ -267,7 +267,7 @@ struct TransportLink(Arc<LinkShared>);
 struct LinkShared {
     /// `Time<Real>` elapsed, in nanoseconds, as of this update.
     now_nanos: AtomicU64,
-    stats: Mutex<HashMap<PeerId, PeerStats>>,
+    stats: Mutex<HashMap<PeerId, LinkStats>>,
     /// Spectators connected since the last look (the host admits them).
     new_spectators: Mutex<Vec<PeerId>>,
     /// Peers the socket reported gone since the last look.

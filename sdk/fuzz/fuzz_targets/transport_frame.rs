@@ -4,11 +4,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use rtcplay::transport::wire::Frame;
+use rtcplay::transport::wire::WireFrame;
 
 fuzz_target!(|data: &[u8]| {
-    if let Some(frame) = Frame::decode(data) {
+    if let Some(frame) = WireFrame::decode(data) {
         let bytes = frame.encode();
-        assert_eq!(Frame::decode(&bytes), Some(frame));
+        assert_eq!(WireFrame::decode(&bytes), Some(frame));
     }
 });

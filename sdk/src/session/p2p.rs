@@ -8,7 +8,7 @@ use super::builder::{PlayerType, SessionConfig};
 use super::checksum::{Checksum, ChecksumTracker, Mismatch};
 use super::input_queue::InputQueue;
 use super::peer::{ms16, RemotePeer, Role};
-use super::protocol::{self, ChecksumReport, Datagram, DecodeError, InputBlock, Run};
+use super::protocol::{self, ChecksumReport, Datagram, DatagramError, InputBlock, Run};
 use super::time_sync::{TickRateAdvice, TimeSync};
 use super::{
     decode_input, encode_input, DropCounters, Frame, Input, InputStatus, PeerStats, PlayerHandle,
@@ -907,10 +907,10 @@ impl<I: Input> P2PSession<I> {
     }
 }
 
-pub(crate) fn count_decode_error(drops: &mut DropCounters, e: DecodeError) {
+pub(crate) fn count_decode_error(drops: &mut DropCounters, e: DatagramError) {
     match e {
-        DecodeError::NotSession | DecodeError::Version(_) => drops.wrong_version += 1,
-        DecodeError::WrongSession(_) => drops.wrong_session += 1,
+        DatagramError::NotSession | DatagramError::Version(_) => drops.wrong_version += 1,
+        DatagramError::WrongSession(_) => drops.wrong_session += 1,
         _ => drops.malformed += 1,
     }
 }

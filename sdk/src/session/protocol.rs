@@ -43,7 +43,7 @@ const F_ACK: u8 = 1 << 7;
 
 /// Why a datagram was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
+pub enum DatagramError {
     /// It ended before a field was complete.
     #[error("datagram truncated")]
     Truncated,
@@ -197,21 +197,21 @@ impl Datagram {
         bytes: &[u8],
         session: u16,
         max_input_size: usize,
-    ) -> Result<Datagram, DecodeError> {
+    ) -> Result<Datagram, DatagramError> {
         if bytes.len() > MAX_DATAGRAM_SIZE {
-            return Err(DecodeError::TooLarge);
+            return Err(DatagramError::TooLarge);
         }
         let mut r = Reader { bytes, pos: 0 };
         let head = r.u8()?;
         if head & 0xF0 != MAGIC {
-            return Err(DecodeError::NotSession);
+            return Err(DatagramError::NotSession);
         }
         if head & 0x0F != PROTOCOL_VERSION {
-            return Err(DecodeError::Version(head & 0x0F));
+            return Err(DatagramError::Version(head & 0x0F));
         }
         let id = r.u16()?;
         if id != session {
-            return Err(DecodeError::WrongSession(id));
+            return Err(DatagramError::WrongSession(id));
         }
         let flags = r.u8()?;
         let frame = r.frame()?;
@@ -247,7 +247,7 @@ impl Datagram {
                     let run = decode_run(&mut r, max_input_size)?;
                     total += run.count();
                     if total > MAX_FRAMES_PER_PLAYER {
-                        return Err(DecodeError::Malformed("too many frames"));
+                        return Err(DatagramError::Malformed("too many frames"));
                     }
                     list.push(run);
                 }
@@ -255,7 +255,7 @@ impl Datagram {
             }
             start
                 .checked_add(MAX_FRAMES_PER_PLAYER)
-                .ok_or(DecodeError::Malformed("input frame"))?;
+                .ok_or(DatagramError::Malformed("input frame"))?;
             d.inputs = Some(InputBlock { start, players });
         }
         if flags & F_STATUSES != 0 {
@@ -264,9 +264,9 @@ impl Datagram {
                 let v = r.varint()?;
                 let status = match v {
                     0 => None,
-                    v => {
-                        Some(Frame::try_from(v - 1).map_err(|_| DecodeError::Malformed("status"))?)
-                    }
+                    v => Some(
+                        Frame::try_from(v - 1).map_err(|_| DatagramError::Malformed("status"))?,
+                    ),
                 };
                 d.statuses.push(status);
             }
@@ -291,7 +291,7 @@ impl Datagram {
             }
         }
         if r.pos != bytes.len() {
-            return Err(DecodeError::Trailing);
+            return Err(DatagramError::Trailing);
         }
         Ok(d)
     }
@@ -322,11 +322,11 @@ fn encode_run(run: &Run, out: &mut Vec<u8>) {
     }
 }
 
-fn decode_run(r: &mut Reader<'_>, max_input_size: usize) -> Result<Run, DecodeError> {
+fn decode_run(r: &mut Reader<'_>, max_input_size: usize) -> Result<Run, DatagramError> {
     let v = r.varint()?;
-    let count = u32::try_from(v >> 2).map_err(|_| DecodeError::Malformed("run length"))?;
+    let count = u32::try_from(v >> 2).map_err(|_| DatagramError::Malformed("run length"))?;
     if count == 0 || count > MAX_FRAMES_PER_PLAYER {
-        return Err(DecodeError::Malformed("run length"));
+        return Err(DatagramError::Malformed("run length"));
     }
     Ok(match v & 3 {
         RUN_REPEAT => Run::Repeat(count),
@@ -411,28 +411,28 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], DecodeError> {
-        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated)?;
+    fn take(&mut self, n: usize) -> Result<&[u8], DatagramError> {
+        let end = self.pos.checked_add(n).ok_or(DatagramError::Truncated)?;
         let s = self
             .bytes
             .get(self.pos..end)
-            .ok_or(DecodeError::Truncated)?;
+            .ok_or(DatagramError::Truncated)?;
         self.pos = end;
         Ok(s)
     }
-    fn u8(&mut self) -> Result<u8, DecodeError> {
+    fn u8(&mut self) -> Result<u8, DatagramError> {
         Ok(self.take(1)?[0])
     }
-    fn u16(&mut self) -> Result<u16, DecodeError> {
+    fn u16(&mut self) -> Result<u16, DatagramError> {
         let b = self.take(2)?;
         Ok(u16::from_le_bytes([b[0], b[1]]))
     }
-    fn u64(&mut self) -> Result<u64, DecodeError> {
+    fn u64(&mut self) -> Result<u64, DatagramError> {
         let mut a = [0u8; 8];
         a.copy_from_slice(self.take(8)?);
         Ok(u64::from_le_bytes(a))
     }
-    fn varint(&mut self) -> Result<u64, DecodeError> {
+    fn varint(&mut self) -> Result<u64, DatagramError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -441,22 +441,22 @@ impl Reader<'_> {
                 return Ok(v);
             }
         }
-        Err(DecodeError::Malformed("varint"))
+        Err(DatagramError::Malformed("varint"))
     }
-    fn len(&mut self, max: usize, what: &'static str) -> Result<usize, DecodeError> {
+    fn len(&mut self, max: usize, what: &'static str) -> Result<usize, DatagramError> {
         let v = self.varint()?;
         usize::try_from(v)
             .ok()
             .filter(|n| *n <= max)
-            .ok_or(DecodeError::Malformed(what))
+            .ok_or(DatagramError::Malformed(what))
     }
-    fn frame(&mut self) -> Result<Frame, DecodeError> {
-        Frame::try_from(self.varint()?).map_err(|_| DecodeError::Malformed("frame"))
+    fn frame(&mut self) -> Result<Frame, DatagramError> {
+        Frame::try_from(self.varint()?).map_err(|_| DatagramError::Malformed("frame"))
     }
-    fn delta(&mut self, base: Frame) -> Result<Frame, DecodeError> {
+    fn delta(&mut self, base: Frame) -> Result<Frame, DatagramError> {
         let z = self.varint()?;
         let d = ((z >> 1) as i64) ^ -((z & 1) as i64);
-        Frame::try_from(i64::from(base) + d).map_err(|_| DecodeError::Malformed("frame delta"))
+        Frame::try_from(i64::from(base) + d).map_err(|_| DatagramError::Malformed("frame delta"))
     }
 }
 
@@ -525,20 +525,23 @@ mod tests {
         sample().encode(5, &mut buf);
         assert_eq!(
             Datagram::decode(&buf, 6, 64),
-            Err(DecodeError::WrongSession(5))
+            Err(DatagramError::WrongSession(5))
         );
         let mut old = buf.clone();
         old[0] = MAGIC | 2;
-        assert_eq!(Datagram::decode(&old, 5, 64), Err(DecodeError::Version(2)));
+        assert_eq!(
+            Datagram::decode(&old, 5, 64),
+            Err(DatagramError::Version(2))
+        );
         for cut in 0..buf.len() {
             assert!(Datagram::decode(&buf[..cut], 5, 64).is_err());
         }
         let mut long = buf.clone();
         long.push(0);
-        assert_eq!(Datagram::decode(&long, 5, 64), Err(DecodeError::Trailing));
+        assert_eq!(Datagram::decode(&long, 5, 64), Err(DatagramError::Trailing));
         assert_eq!(
             Datagram::decode(&[0u8; 2000], 5, 64),
-            Err(DecodeError::TooLarge)
+            Err(DatagramError::TooLarge)
         );
     }
 

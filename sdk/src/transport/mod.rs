@@ -4,7 +4,7 @@
 //! It is implemented by the WebRTC socket (native backend) and by the in-memory
 //! network used in tests and simulations ([`MemoryNetwork`]).
 //!
-//! The game-facing types here ([`SocketConfig`], [`SocketEvent`], [`PeerStats`],
+//! The game-facing types here ([`SocketConfig`], [`SocketEvent`], [`LinkStats`],
 //! [`TransportError`], [`Received`], ...) use no tokio, threads or clocks, so a browser
 //! backend can share them. The native backend (webrtc-rs + tokio) lives in
 //! [`native`], behind the `native` cargo feature. See `docs/transport.md`.
@@ -27,7 +27,7 @@ pub use error::TransportError;
 pub use event::{DisconnectReason, SocketEvent};
 pub use memory::{MemoryEndpoint, MemoryNetwork, SharedEndpoint, SharedMemoryNetwork};
 pub use message::{Channel, Received, Target, MAX_MESSAGE_SIZE};
-pub use stats::{CandidateType, ConnectionState, PeerStats, SetupTimings};
+pub use stats::{CandidateType, ConnectionState, LinkStats, SetupTimings};
 
 /// Compiles the examples in `docs/transport.md` as doc tests.
 #[cfg(all(doctest, feature = "native"))]

@@ -43,7 +43,7 @@ pub struct SetupTimings {
 
 /// Statistics of the link to one peer.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct PeerStats {
+pub struct LinkStats {
     /// Connection state.
     pub state: ConnectionState,
     /// Smoothed round-trip time of pings on the unreliable channel.

@@ -20,12 +20,12 @@ const BYE: u8 = 5;
 
 /// One decoded frame. `Data` borrows the payload from the received buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Frame<'a> {
+pub enum WireFrame<'a> {
     /// Game payload.
     Data(&'a [u8]),
     /// Channel-open probe.
     Hello,
-    /// Answer to [`Frame::Hello`].
+    /// Answer to [`WireFrame::Hello`].
     HelloAck,
     /// RTT probe.
     Ping {
@@ -45,31 +45,31 @@ pub enum Frame<'a> {
     Bye,
 }
 
-impl Frame<'_> {
+impl WireFrame<'_> {
     /// Encode into a fresh buffer.
     pub fn encode(&self) -> Vec<u8> {
         match *self {
-            Frame::Data(payload) => {
+            WireFrame::Data(payload) => {
                 let mut out = Vec::with_capacity(payload.len() + 1);
                 out.push(DATA);
                 out.extend_from_slice(payload);
                 out
             }
-            Frame::Hello => vec![HELLO],
-            Frame::HelloAck => vec![HELLO_ACK],
-            Frame::Ping { seq, sent_us } => timed(PING, seq, sent_us),
-            Frame::Pong { seq, sent_us } => timed(PONG, seq, sent_us),
-            Frame::Bye => vec![BYE],
+            WireFrame::Hello => vec![HELLO],
+            WireFrame::HelloAck => vec![HELLO_ACK],
+            WireFrame::Ping { seq, sent_us } => timed(PING, seq, sent_us),
+            WireFrame::Pong { seq, sent_us } => timed(PONG, seq, sent_us),
+            WireFrame::Bye => vec![BYE],
         }
     }
 
     /// Decode a received message; `None` if it is not a valid frame.
-    pub fn decode(bytes: &[u8]) -> Option<Frame<'_>> {
+    pub fn decode(bytes: &[u8]) -> Option<WireFrame<'_>> {
         let (&tag, body) = bytes.split_first()?;
         match tag {
-            DATA => Some(Frame::Data(body)),
-            HELLO if body.is_empty() => Some(Frame::Hello),
-            HELLO_ACK if body.is_empty() => Some(Frame::HelloAck),
+            DATA => Some(WireFrame::Data(body)),
+            HELLO if body.is_empty() => Some(WireFrame::Hello),
+            HELLO_ACK if body.is_empty() => Some(WireFrame::HelloAck),
             PING | PONG => {
                 let seq = u32::from_le_bytes(body.get(0..4)?.try_into().ok()?);
                 let sent_us = u64::from_le_bytes(body.get(4..12)?.try_into().ok()?);
@@ -77,12 +77,12 @@ impl Frame<'_> {
                     return None;
                 }
                 Some(if tag == PING {
-                    Frame::Ping { seq, sent_us }
+                    WireFrame::Ping { seq, sent_us }
                 } else {
-                    Frame::Pong { seq, sent_us }
+                    WireFrame::Pong { seq, sent_us }
                 })
             }
-            BYE if body.is_empty() => Some(Frame::Bye),
+            BYE if body.is_empty() => Some(WireFrame::Bye),
             _ => None,
         }
     }
@@ -103,33 +103,33 @@ mod tests {
     #[test]
     fn every_frame_round_trips() {
         let frames = [
-            Frame::Data(b"hello world"),
-            Frame::Data(b""),
-            Frame::Hello,
-            Frame::HelloAck,
-            Frame::Ping {
+            WireFrame::Data(b"hello world"),
+            WireFrame::Data(b""),
+            WireFrame::Hello,
+            WireFrame::HelloAck,
+            WireFrame::Ping {
                 seq: 7,
                 sent_us: u64::MAX - 3,
             },
-            Frame::Pong { seq: 9, sent_us: 1 },
-            Frame::Bye,
+            WireFrame::Pong { seq: 9, sent_us: 1 },
+            WireFrame::Bye,
         ];
         for frame in frames {
             let bytes = frame.encode();
-            assert_eq!(Frame::decode(&bytes), Some(frame));
+            assert_eq!(WireFrame::decode(&bytes), Some(frame));
         }
     }
 
     #[test]
     fn malformed_input_is_rejected_not_panicking() {
-        assert_eq!(Frame::decode(&[]), None);
-        assert_eq!(Frame::decode(&[99]), None);
-        assert_eq!(Frame::decode(&[HELLO, 0]), None);
-        assert_eq!(Frame::decode(&[PING, 1, 2, 3]), None);
-        assert_eq!(Frame::decode(&[PONG; 20]), None);
+        assert_eq!(WireFrame::decode(&[]), None);
+        assert_eq!(WireFrame::decode(&[99]), None);
+        assert_eq!(WireFrame::decode(&[HELLO, 0]), None);
+        assert_eq!(WireFrame::decode(&[PING, 1, 2, 3]), None);
+        assert_eq!(WireFrame::decode(&[PONG; 20]), None);
         for len in 0..16 {
             let bytes: Vec<u8> = (0..len).map(|i: u8| i.wrapping_mul(37)).collect();
-            let _ = Frame::decode(&bytes);
+            let _ = WireFrame::decode(&bytes);
         }
     }
 }

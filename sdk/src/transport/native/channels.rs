@@ -15,7 +15,7 @@ use webrtc::peer_connection::PeerConnection;
 
 use super::handler::Internal;
 use super::link::{Inbox, LinkShared};
-use crate::transport::wire::Frame;
+use crate::transport::wire::WireFrame;
 use crate::transport::{Channel, PeerId};
 
 /// SCTP stream id of the unreliable channel (negotiated out of band, same on both sides).
@@ -100,26 +100,28 @@ pub(super) async fn read_channel(
             }
             DataChannelEvent::OnMessage(message) => {
                 link.heard();
-                match Frame::decode(&message.data) {
-                    Some(Frame::Data(payload)) => inbox.deliver(remote, channel, payload, &link),
-                    Some(Frame::Hello) => {
+                match WireFrame::decode(&message.data) {
+                    Some(WireFrame::Data(payload)) => {
+                        inbox.deliver(remote, channel, payload, &link)
+                    }
+                    Some(WireFrame::Hello) => {
                         forward(Internal::RemoteHello(channel));
                         let _ = dc
-                            .try_send(BytesMut::from(&Frame::HelloAck.encode()[..]))
+                            .try_send(BytesMut::from(&WireFrame::HelloAck.encode()[..]))
                             .await;
                     }
-                    Some(Frame::HelloAck) => forward(Internal::HelloAck(channel)),
-                    Some(Frame::Ping { seq, sent_us }) => {
-                        let pong = Frame::Pong { seq, sent_us }.encode();
+                    Some(WireFrame::HelloAck) => forward(Internal::HelloAck(channel)),
+                    Some(WireFrame::Ping { seq, sent_us }) => {
+                        let pong = WireFrame::Pong { seq, sent_us }.encode();
                         let _ = dc.try_send(BytesMut::from(&pong[..])).await;
                     }
-                    Some(Frame::Pong { seq, sent_us }) => {
+                    Some(WireFrame::Pong { seq, sent_us }) => {
                         let now = link.now_us();
                         if let Ok(mut pings) = link.pings.lock() {
                             pings.on_pong(seq, sent_us, now);
                         }
                     }
-                    Some(Frame::Bye) => forward(Internal::Bye),
+                    Some(WireFrame::Bye) => forward(Internal::Bye),
                     None => {
                         link.malformed.fetch_add(1, Ordering::Relaxed);
                     }

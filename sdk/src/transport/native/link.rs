@@ -12,7 +12,7 @@ use bytes::BytesMut;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::Notify;
 
-use crate::transport::{Channel, PeerId, PeerStats, Received};
+use crate::transport::{Channel, LinkStats, PeerId, Received};
 
 /// Counters and clocks of one link, shared by its tasks and the game thread.
 #[derive(Debug)]
@@ -37,7 +37,7 @@ pub(crate) struct LinkShared {
     pub(crate) pings: Mutex<PingState>,
     /// Latest periodic statistics, written by the peer task every ping interval and
     /// read by the game thread with `try_lock` (never waiting).
-    pub(crate) latest: Mutex<Option<PeerStats>>,
+    pub(crate) latest: Mutex<Option<LinkStats>>,
 }
 
 impl LinkShared {
@@ -67,7 +67,7 @@ impl LinkShared {
     }
 
     /// Copy the live counters into `stats`.
-    pub(crate) fn fill_counters(&self, stats: &mut PeerStats) {
+    pub(crate) fn fill_counters(&self, stats: &mut LinkStats) {
         stats.bytes_in = self.bytes_in.load(Ordering::Relaxed);
         stats.bytes_out = self.bytes_out.load(Ordering::Relaxed);
         stats.dropped_unreliable = self.dropped_unreliable.load(Ordering::Relaxed);

@@ -27,9 +27,9 @@ use super::boost::BoostRuntime;
 use super::channels::{read_channel, write_channel, Channels};
 use super::handler::{Handler, Internal};
 use super::link::{Inbox, LinkHandle, LinkShared};
-use crate::transport::wire::Frame;
+use crate::transport::wire::WireFrame;
 use crate::transport::{
-    CandidateType, Channel, ConnectionState, DisconnectReason, IceServerConfig, PeerId, PeerStats,
+    CandidateType, Channel, ConnectionState, DisconnectReason, IceServerConfig, LinkStats, PeerId,
     SetupTimings, SocketConfig, TransportError,
 };
 
@@ -72,7 +72,7 @@ pub(crate) enum PeerEvent {
     /// Hello acknowledged on both channels: the link is usable.
     Connected(LinkHandle),
     /// Fresh statistics (sent on every ping tick and on state changes).
-    Stats(PeerStats),
+    Stats(LinkStats),
     /// A connected peer went away. The task has ended.
     Disconnected(DisconnectReason),
     /// The peer never connected. The task has ended.
@@ -215,12 +215,12 @@ async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerS
         let _ = task
             .channels
             .reliable
-            .try_send(BytesMut::from(&Frame::Bye.encode()[..]))
+            .try_send(BytesMut::from(&WireFrame::Bye.encode()[..]))
             .await;
         let _ = task
             .channels
             .unreliable
-            .try_send(BytesMut::from(&Frame::Bye.encode()[..]))
+            .try_send(BytesMut::from(&WireFrame::Bye.encode()[..]))
             .await;
         // Give the goodbye a moment to be acknowledged before the connection goes.
         let flushed = async {
@@ -649,7 +649,7 @@ impl PeerTask {
     async fn send_hello(&self, channel: Channel) {
         let state = self.hello[index(channel)];
         if state.open && !state.acked {
-            let hello = BytesMut::from(&Frame::Hello.encode()[..]);
+            let hello = BytesMut::from(&WireFrame::Hello.encode()[..]);
             let _ = self.channels.get(channel).try_send(hello).await;
         }
     }
@@ -703,7 +703,7 @@ impl PeerTask {
             Ok(mut pings) => pings.on_send(now),
             Err(_) => return,
         };
-        let ping = Frame::Ping { seq, sent_us: now }.encode();
+        let ping = WireFrame::Ping { seq, sent_us: now }.encode();
         let _ = self
             .channels
             .unreliable
@@ -711,7 +711,7 @@ impl PeerTask {
             .await;
     }
 
-    fn stats(&mut self, state: ConnectionState) -> PeerStats {
+    fn stats(&mut self, state: ConnectionState) -> LinkStats {
         let link = self.link.clone();
         let bytes_in = link.bytes_in.load(Ordering::Relaxed);
         let bytes_out = link.bytes_out.load(Ordering::Relaxed);
@@ -735,7 +735,7 @@ impl PeerTask {
             }
             Err(_) => (None, None, 0.0),
         };
-        PeerStats {
+        LinkStats {
             state,
             rtt,
             last_rtt,
@@ -800,7 +800,7 @@ mod tests {
         unreliable: crossbeam_channel::Receiver<Received>,
         reliable: crossbeam_channel::Receiver<Received>,
         link: Option<LinkHandle>,
-        stats: Option<PeerStats>,
+        stats: Option<LinkStats>,
     }
 
     fn start(me: u32, remote: u32) -> TestPeer {

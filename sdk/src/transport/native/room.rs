@@ -68,7 +68,7 @@ struct Attempt {
     number: u32,
 }
 
-struct Room {
+struct MeshRoom {
     params: RoomParams,
     me: PeerId,
     ice_servers: Vec<IceServerConfig>,
@@ -94,7 +94,7 @@ struct Room {
     spectators: HashSet<PeerId>,
 }
 
-impl Room {
+impl MeshRoom {
     fn control(&self, control: Control) {
         let _ = self.params.control.send(control);
     }
@@ -380,7 +380,7 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
     let has_turn = ice_servers
         .iter()
         .any(|server| server.urls.iter().any(|url| url.starts_with("turn:")));
-    let mut room = Room {
+    let mut room = MeshRoom {
         params,
         me,
         ice_servers,

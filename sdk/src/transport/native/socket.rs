@@ -10,7 +10,7 @@ use super::channels::frame_data;
 use super::link::{Inbox, LinkHandle};
 use super::room::{run_room, RoomParams};
 use crate::transport::{
-    Channel, PeerId, PeerStats, Received, SocketConfig, SocketEvent, Target, Transport,
+    Channel, LinkStats, PeerId, Received, SocketConfig, SocketEvent, Target, Transport,
     TransportError, MAX_MESSAGE_SIZE,
 };
 
@@ -28,7 +28,7 @@ pub(crate) enum Control {
     /// A peer is gone: stop routing sends to it.
     Unlink(PeerId),
     /// Fresh statistics.
-    Stats(PeerId, PeerStats),
+    Stats(PeerId, LinkStats),
     /// We joined and got an id.
     Joined(PeerId),
     /// An event for the game.
@@ -72,7 +72,7 @@ pub struct Socket {
     unreliable_in: Receiver<Received>,
     reliable_in: Receiver<Received>,
     links: HashMap<PeerId, LinkHandle>,
-    stats: HashMap<PeerId, PeerStats>,
+    stats: HashMap<PeerId, LinkStats>,
     events: VecDeque<SocketEvent>,
     me: Option<PeerId>,
 }
@@ -154,7 +154,7 @@ impl Socket {
 
     /// Queue a datagram on the unreliable, unordered channel. When the link cannot
     /// keep up, the oldest queued datagrams are dropped (counted in
-    /// [`PeerStats::dropped_unreliable`]) so what arrives stays fresh.
+    /// [`LinkStats::dropped_unreliable`]) so what arrives stays fresh.
     pub fn send_unreliable(
         &mut self,
         to: impl Into<Target>,
@@ -230,7 +230,7 @@ impl Socket {
     /// Statistics of the link to `peer`: there from its `PeerConnected` event on,
     /// kept after it disconnects. Byte and drop counters are live; RTT, loss and
     /// rates are refreshed every ping interval.
-    pub fn stats(&mut self, peer: PeerId) -> Option<PeerStats> {
+    pub fn stats(&mut self, peer: PeerId) -> Option<LinkStats> {
         self.poll_control();
         if let Some(link) = self.links.get(&peer) {
             // If the network thread is writing right now, the previous copy will do.
