@@ -3,4 +3,5 @@
 #![forbid(unsafe_code)]
 
 pub mod input_script;
+pub mod percentiles;
 pub mod session_traffic;

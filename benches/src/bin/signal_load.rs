@@ -42,6 +42,7 @@ use std::time::Duration;
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use rtcplay::signaling::protocol::{ClientMessage, ServerMessage};
+use rtcplay_benches::percentiles::duration_percentile;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -609,12 +610,7 @@ async fn pairing_rate(server: &Server, args: &Args) -> Result<(), BoxError> {
         let elapsed = (last_full - start).as_secs_f64();
         complete.sort();
         let paired = complete.len();
-        let pct = |p: f64| -> Duration {
-            complete
-                .get(((paired as f64 * p) as usize).min(paired.saturating_sub(1)))
-                .copied()
-                .unwrap_or_default()
-        };
+        let pct = |p: f64| duration_percentile(&complete, p);
         let p99 = pct(0.99);
         println!(
             "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} % | {:.0} % | {} | {:.1} ms |",
@@ -765,12 +761,7 @@ async fn fresh_pairing(server: &Server, args: &Args) -> Result<(), BoxError> {
         failed += dispatched - received;
         latencies.sort();
         let n = latencies.len();
-        let pct = |p: f64| -> Duration {
-            latencies
-                .get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
-                .copied()
-                .unwrap_or_default()
-        };
+        let pct = |p: f64| duration_percentile(&latencies, p);
         let p99 = pct(0.99);
         println!(
             "| {} | {:.0} | {:.2} ms | {:.2} ms | {:.2} ms | {:.0} % | {:.0} % | {} | {:.1} ms |",

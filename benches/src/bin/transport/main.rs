@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 use rtcplay::signaling::{ServerConfig, SignalingServer};
 use rtcplay::transport::native::Socket;
 use rtcplay::transport::{Channel, PeerId, SocketConfig, SocketEvent, Target};
+use rtcplay_benches::percentiles::percentile;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -110,14 +111,6 @@ fn wait_all_connected(socket: &mut Socket) -> Result<(), Error> {
             None => return Err("room did not connect within 20 s".into()),
         }
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }
 
 fn summary(name: &str, mut samples_us: Vec<f64>, lost: usize) {
