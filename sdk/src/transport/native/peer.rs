@@ -279,7 +279,8 @@ async fn build_connection(
         // then goes out as soon as ICE connects (faster, and no lost first message with
         // browsers).
         .with_answering_dtls_role(rtc::peer_connection::transport::RTCDtlsRole::Server)
-        .with_include_loopback_candidate(config.bind_ip.is_loopback());
+        .with_include_loopback_candidate(config.bind_ip.is_loopback())
+        .with_multicast_dns_mode(mdns_mode());
     if params.relay_only {
         // Relay candidates normally wait (2 s) for a direct path to win; with relays
         // only there is nothing to wait for.
@@ -912,4 +913,27 @@ mod tests {
         };
         assert_eq!(reason, DisconnectReason::Closed);
     }
+}
+
+/// mDNS only resolves a remote peer's `.local` host candidates (browsers hide
+/// their LAN addresses behind them); webrtc-rs opens a multicast socket for it,
+/// and on a host with no multicast route (no default route: two laptops on a
+/// switch with static addresses, a network namespace with only `lo`) joining the
+/// group fails with ENODEV and so would every connection. Where the group cannot
+/// be joined, mDNS could not work anyway: connect without it. Probed once.
+fn mdns_mode() -> rtc::ice::mdns::MulticastDnsMode {
+    use rtc::ice::mdns::MulticastDnsMode;
+    static MODE: std::sync::OnceLock<MulticastDnsMode> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| {
+        let group = std::net::Ipv4Addr::new(224, 0, 0, 251);
+        let joined = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0))
+            .and_then(|socket| socket.join_multicast_v4(&group, &std::net::Ipv4Addr::UNSPECIFIED));
+        match joined {
+            Ok(()) => MulticastDnsMode::QueryOnly,
+            Err(error) => {
+                tracing::debug!("mDNS off: cannot join its multicast group ({error})");
+                MulticastDnsMode::Disabled
+            }
+        }
+    })
 }
