@@ -788,6 +788,29 @@ async fn selected_candidate_types(pc: &dyn PeerConnection) -> Option<CandidatePa
     pair.local.is_some().then_some(pair)
 }
 
+/// mDNS only resolves a remote peer's `.local` host candidates (browsers hide
+/// their LAN addresses behind them); webrtc-rs opens a multicast socket for it,
+/// and on a host with no multicast route (no default route: two laptops on a
+/// switch with static addresses, a network namespace with only `lo`) joining the
+/// group fails with ENODEV and so would every connection. Where the group cannot
+/// be joined, mDNS could not work anyway: connect without it. Probed once.
+fn mdns_mode() -> rtc::ice::mdns::MulticastDnsMode {
+    use rtc::ice::mdns::MulticastDnsMode;
+    static MODE: std::sync::OnceLock<MulticastDnsMode> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| {
+        let group = std::net::Ipv4Addr::new(224, 0, 0, 251);
+        let joined = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0))
+            .and_then(|socket| socket.join_multicast_v4(&group, &std::net::Ipv4Addr::UNSPECIFIED));
+        match joined {
+            Ok(()) => MulticastDnsMode::QueryOnly,
+            Err(error) => {
+                tracing::debug!("mDNS off: cannot join its multicast group ({error})");
+                MulticastDnsMode::Disabled
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::channels::frame_data;
@@ -913,27 +936,4 @@ mod tests {
         };
         assert_eq!(reason, DisconnectReason::Closed);
     }
-}
-
-/// mDNS only resolves a remote peer's `.local` host candidates (browsers hide
-/// their LAN addresses behind them); webrtc-rs opens a multicast socket for it,
-/// and on a host with no multicast route (no default route: two laptops on a
-/// switch with static addresses, a network namespace with only `lo`) joining the
-/// group fails with ENODEV and so would every connection. Where the group cannot
-/// be joined, mDNS could not work anyway: connect without it. Probed once.
-fn mdns_mode() -> rtc::ice::mdns::MulticastDnsMode {
-    use rtc::ice::mdns::MulticastDnsMode;
-    static MODE: std::sync::OnceLock<MulticastDnsMode> = std::sync::OnceLock::new();
-    *MODE.get_or_init(|| {
-        let group = std::net::Ipv4Addr::new(224, 0, 0, 251);
-        let joined = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0))
-            .and_then(|socket| socket.join_multicast_v4(&group, &std::net::Ipv4Addr::UNSPECIFIED));
-        match joined {
-            Ok(()) => MulticastDnsMode::QueryOnly,
-            Err(error) => {
-                tracing::debug!("mDNS off: cannot join its multicast group ({error})");
-                MulticastDnsMode::Disabled
-            }
-        }
-    })
 }
