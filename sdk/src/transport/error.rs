@@ -13,7 +13,8 @@ pub enum TransportError {
         /// The limit.
         max: usize,
     },
-    /// The peer is not (or no longer) connected.
+    /// The peer is not (or no longer) connected, and nothing has arrived from it
+    /// that would make it sendable early.
     #[error("{0} is not connected")]
     NotConnected(PeerId),
     /// The reliable queue to a peer is full; the message was not queued.

@@ -2,9 +2,10 @@
 
 use super::PeerId;
 
-/// Largest message payload accepted by `send_*`: webrtc-rs delivers SCTP messages of
-/// up to 16 KiB, and the transport prefixes each with one byte of framing.
-pub const MAX_MESSAGE_SIZE: usize = 16 * 1024 - 1;
+/// Largest message payload accepted by `send_*`, and the largest a peer can send us:
+/// one byte less than [`MAX_WIRE_MESSAGE`](super::wire::MAX_WIRE_MESSAGE), because
+/// the transport prefixes each payload with one byte of framing.
+pub const MAX_MESSAGE_SIZE: usize = super::wire::MAX_WIRE_MESSAGE - 1;
 
 /// Which data channel a message travels on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,7 +21,8 @@ pub enum Channel {
 pub enum Target {
     /// One peer.
     Peer(PeerId),
-    /// Every connected peer.
+    /// Every peer a message can go to: the connected ones, and any whose first
+    /// messages arrived just before its `PeerConnected`.
     All,
 }
 

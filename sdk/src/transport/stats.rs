@@ -65,6 +65,10 @@ pub struct LinkStats {
     pub dropped_unreliable: u64,
     /// Received messages dropped because the game did not drain them in time.
     pub dropped_incoming: u64,
+    /// Messages (either channel) dropped because they exceed the size limit the
+    /// remote advertised; never happens with a peer that accepts
+    /// [`MAX_MESSAGE_SIZE`](super::MAX_MESSAGE_SIZE) as the docs require.
+    pub dropped_oversize: u64,
     /// Type of our side of the selected ICE candidate pair.
     pub candidate_type: Option<CandidateType>,
     /// Type of the remote side of the selected ICE candidate pair. Through NATs our

@@ -4,6 +4,11 @@
 //! prove a channel works, measure RTT on the unreliable channel and detect peers that
 //! vanish. Decoding never panics: anything malformed is `None` and gets counted.
 
+/// Largest data-channel message either side sends or accepts, framing included:
+/// 64 KiB. The SDP of every native peer advertises it (`a=max-message-size:65536`),
+/// webrtc-rs refuses to receive more, and a peer must not send more.
+pub const MAX_WIRE_MESSAGE: usize = 64 * 1024;
+
 /// Tag of a game payload.
 pub const DATA_TAG: u8 = 0;
 const DATA: u8 = DATA_TAG;

@@ -14,7 +14,7 @@ use webrtc::error::{Error as RtcError, Result as RtcResult};
 use webrtc::peer_connection::PeerConnection;
 
 use super::handler::Internal;
-use super::link::{Inbox, LinkShared};
+use super::link::{Inbox, LinkPublisher, LinkShared};
 use crate::transport::wire::WireFrame;
 use crate::transport::{Channel, PeerId};
 
@@ -84,6 +84,7 @@ pub(super) async fn read_channel(
     remote: PeerId,
     inbox: Inbox,
     link: Arc<LinkShared>,
+    publisher: LinkPublisher,
     internal: Weak<mpsc::UnboundedSender<Internal>>,
 ) {
     let forward = |event: Internal| {
@@ -102,6 +103,9 @@ pub(super) async fn read_channel(
                 link.heard();
                 match WireFrame::decode(&message.data) {
                     Some(WireFrame::Data(payload)) => {
+                        // The peer has finished its handshake: our reply must work
+                        // even if our own hellos are not acknowledged yet.
+                        publisher.publish();
                         inbox.deliver(remote, channel, payload, &link)
                     }
                     Some(WireFrame::Hello) => {
@@ -152,6 +156,15 @@ pub(super) async fn write_channel(
             match sent {
                 Ok(()) => {
                     link.bytes_out.fetch_add(payload, Ordering::Relaxed);
+                }
+                Err(RtcError::ErrOutboundPacketTooLarge) => {
+                    // The remote advertised a smaller limit than ours (docs/transport.md
+                    // asks for at least 64 KiB): this message cannot go, the next may.
+                    tracing::warn!(
+                        size = payload + 1,
+                        "message over the remote's size limit dropped"
+                    );
+                    link.dropped_oversize.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(RtcError::ErrSendBufferFull) => {
                     link.dropped_unreliable.fetch_add(1, Ordering::Relaxed);

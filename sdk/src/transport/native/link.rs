@@ -12,6 +12,7 @@ use bytes::BytesMut;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use tokio::sync::Notify;
 
+use super::socket::Control;
 use crate::transport::{Channel, LinkStats, PeerId, Received};
 
 /// Counters and clocks of one link, shared by its tasks and the game thread.
@@ -29,6 +30,8 @@ pub(crate) struct LinkShared {
     pub(crate) dropped_unreliable: AtomicU64,
     /// Received messages dropped because the game's inbox was full.
     pub(crate) dropped_incoming: AtomicU64,
+    /// Messages over the remote's advertised size limit, dropped.
+    pub(crate) dropped_oversize: AtomicU64,
     /// Frames that did not decode.
     pub(crate) malformed: AtomicU64,
     /// Set when the link is torn down: game-side sends become errors.
@@ -49,6 +52,7 @@ impl LinkShared {
             bytes_out: AtomicU64::new(0),
             dropped_unreliable: AtomicU64::new(0),
             dropped_incoming: AtomicU64::new(0),
+            dropped_oversize: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             pings: Mutex::new(PingState::default()),
@@ -72,6 +76,7 @@ impl LinkShared {
         stats.bytes_out = self.bytes_out.load(Ordering::Relaxed);
         stats.dropped_unreliable = self.dropped_unreliable.load(Ordering::Relaxed);
         stats.dropped_incoming = self.dropped_incoming.load(Ordering::Relaxed);
+        stats.dropped_oversize = self.dropped_oversize.load(Ordering::Relaxed);
     }
 
     /// Time since anything arrived from the peer.
@@ -147,7 +152,40 @@ impl PingState {
     }
 }
 
-/// The game thread's handle to one connected peer.
+/// Hands a link's handle to the game thread, once: when the peer's first game
+/// message arrives (the peer has finished its handshake, so a reply can go at once,
+/// even before our own hellos are acknowledged), or at the latest when our handshake
+/// completes. Sent on the control channel before that message reaches the inbox, so
+/// the game never sees a message from a peer it cannot answer.
+#[derive(Debug, Clone)]
+pub(crate) struct LinkPublisher {
+    remote: PeerId,
+    handle: LinkHandle,
+    control: Sender<Control>,
+    published: Arc<AtomicBool>,
+}
+
+impl LinkPublisher {
+    pub(crate) fn new(remote: PeerId, handle: LinkHandle, control: Sender<Control>) -> Self {
+        Self {
+            remote,
+            handle,
+            control,
+            published: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Make the link usable for sends (no-op after the first call).
+    pub(crate) fn publish(&self) {
+        if !self.published.swap(true, Ordering::Relaxed) {
+            let _ = self
+                .control
+                .send(Control::Link(self.remote, self.handle.clone()));
+        }
+    }
+}
+
+/// The game thread's handle to one peer's link.
 #[derive(Debug, Clone)]
 pub(crate) struct LinkHandle {
     /// Framed unreliable datagrams waiting for the writer task.

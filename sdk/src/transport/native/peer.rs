@@ -26,8 +26,9 @@ use webrtc::peer_connection::{
 use super::boost::BoostRuntime;
 use super::channels::{read_channel, write_channel, Channels};
 use super::handler::{Handler, Internal};
-use super::link::{Inbox, LinkHandle, LinkShared};
-use crate::transport::wire::WireFrame;
+use super::link::{Inbox, LinkHandle, LinkPublisher, LinkShared};
+use super::socket::Control;
+use crate::transport::wire::{WireFrame, MAX_WIRE_MESSAGE};
 use crate::transport::{
     CandidateType, Channel, ConnectionState, DisconnectReason, IceServerConfig, LinkStats, PeerId,
     SetupTimings, SocketConfig, TransportError,
@@ -69,8 +70,9 @@ pub(crate) enum PeerSignal {
 pub(crate) enum PeerEvent {
     /// Relay this to the remote.
     Signal(PeerSignal),
-    /// Hello acknowledged on both channels: the link is usable.
-    Connected(LinkHandle),
+    /// Hello acknowledged on both channels: the peer is connected. Its link was
+    /// handed to the game thread just before (or earlier, with its first message).
+    Connected,
     /// Fresh statistics (sent on every ping tick and on state changes).
     Stats(LinkStats),
     /// A connected peer went away. The task has ended.
@@ -97,6 +99,8 @@ pub(crate) struct PeerParams {
     pub(crate) handshake_timeout: Duration,
     /// The game's inbox.
     pub(crate) inbox: Inbox,
+    /// The game thread's control channel (the link's handle goes there).
+    pub(crate) control: crossbeam_channel::Sender<Control>,
     /// Number of this attempt to connect to `remote` (events are tagged with it).
     pub(crate) attempt: u32,
     /// Where events go, tagged with the remote's id and the attempt.
@@ -176,6 +180,8 @@ async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerS
     };
 
     let mut helpers: Vec<JoinHandle<()>> = Vec::new();
+    let handle = start_writers(&channels, &params.config, &link, &mut helpers);
+    let publisher = LinkPublisher::new(remote, handle, params.control.clone());
     for channel in [Channel::Unreliable, Channel::Reliable] {
         helpers.push(tokio::spawn(read_channel(
             channels.get(channel).clone(),
@@ -183,6 +189,7 @@ async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerS
             remote,
             params.inbox.clone(),
             link.clone(),
+            publisher.clone(),
             Arc::downgrade(&internal_tx),
         )));
     }
@@ -192,6 +199,7 @@ async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerS
         pc: pc.clone(),
         channels,
         link,
+        publisher,
         boost,
         internal_tx,
         started: Instant::now(),
@@ -204,9 +212,7 @@ async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerS
         rate_sample: (Instant::now(), 0, 0),
         rates: (0.0, 0.0),
     };
-    let end = task
-        .serve(&mut signals, &mut internal_rx, &mut helpers)
-        .await;
+    let end = task.serve(&mut signals, &mut internal_rx).await;
 
     // Tear down: goodbye if we chose to leave, then close and stop every helper.
     task.boost.store(false, Ordering::Relaxed);
@@ -254,6 +260,41 @@ async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerS
     }
 }
 
+/// The game-side queues of a link and the writer tasks that drain them into the
+/// data channels. Nothing is queued until the link is published to the game thread.
+fn start_writers(
+    channels: &Channels,
+    config: &SocketConfig,
+    link: &Arc<LinkShared>,
+    helpers: &mut Vec<JoinHandle<()>>,
+) -> LinkHandle {
+    let (unreliable_tx, unreliable_rx) = crossbeam_channel::bounded(config.unreliable_queue.max(1));
+    let (reliable_tx, reliable_rx) = crossbeam_channel::bounded(config.reliable_queue.max(1));
+    let handle = LinkHandle {
+        unreliable_tx,
+        unreliable_rx: unreliable_rx.clone(),
+        unreliable_wake: Arc::new(Notify::new()),
+        reliable_tx,
+        reliable_wake: Arc::new(Notify::new()),
+        shared: link.clone(),
+    };
+    helpers.push(tokio::spawn(write_channel(
+        channels.unreliable.clone(),
+        Channel::Unreliable,
+        unreliable_rx,
+        handle.unreliable_wake.clone(),
+        link.clone(),
+    )));
+    helpers.push(tokio::spawn(write_channel(
+        channels.reliable.clone(),
+        Channel::Reliable,
+        reliable_rx,
+        handle.reliable_wake.clone(),
+        link.clone(),
+    )));
+    handle
+}
+
 async fn build_connection(
     params: &PeerParams,
     runtime: Arc<BoostRuntime>,
@@ -280,7 +321,14 @@ async fn build_connection(
         // browsers).
         .with_answering_dtls_role(rtc::peer_connection::transport::RTCDtlsRole::Server)
         .with_include_loopback_candidate(config.bind_ip.is_loopback())
-        .with_multicast_dns_mode(mdns_mode());
+        .with_multicast_dns_mode(mdns_mode())
+        // One limit for what we advertise, accept and send (the negotiated size is
+        // the smaller of both sides' offers; browsers offer more).
+        .with_sctp_max_message_size(
+            rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize::Bounded(
+                MAX_WIRE_MESSAGE as u32,
+            ),
+        );
     if params.relay_only {
         // Relay candidates normally wait (2 s) for a direct path to win; with relays
         // only there is nothing to wait for.
@@ -329,6 +377,7 @@ struct PeerTask {
     pc: Arc<dyn PeerConnection>,
     channels: Channels,
     link: Arc<LinkShared>,
+    publisher: LinkPublisher,
     boost: Arc<AtomicBool>,
     /// Kept alive here: the handler and channel tasks hold only `Weak` references.
     #[allow(dead_code)]
@@ -379,7 +428,6 @@ impl PeerTask {
         &mut self,
         signals: &mut mpsc::UnboundedReceiver<PeerSignal>,
         internal: &mut mpsc::UnboundedReceiver<Internal>,
-        helpers: &mut Vec<JoinHandle<()>>,
     ) -> End {
         let stats = self.stats(ConnectionState::Connecting);
         self.emit(PeerEvent::Stats(stats));
@@ -410,7 +458,7 @@ impl PeerTask {
                 },
                 Some(event) = internal.recv() => {
                     let was_connected = self.connected;
-                    if let Some(end) = self.on_internal(event, helpers).await {
+                    if let Some(end) = self.on_internal(event).await {
                         return end;
                     }
                     if self.connected && !was_connected {
@@ -541,11 +589,7 @@ impl PeerTask {
         }
     }
 
-    async fn on_internal(
-        &mut self,
-        event: Internal,
-        helpers: &mut Vec<JoinHandle<()>>,
-    ) -> Option<End> {
+    async fn on_internal(&mut self, event: Internal) -> Option<End> {
         match event {
             Internal::LocalCandidate(init) => {
                 self.emit(PeerEvent::Signal(PeerSignal::Candidate {
@@ -612,7 +656,7 @@ impl PeerTask {
             Internal::HelloAck(channel) => {
                 self.hello[index(channel)].acked = true;
                 if !self.connected && self.hello.iter().all(|h| h.acked) {
-                    self.on_connected(helpers).await;
+                    self.on_connected().await;
                 }
                 self.after_handshake_step();
             }
@@ -660,42 +704,17 @@ impl PeerTask {
         self.send_hello(Channel::Reliable).await;
     }
 
-    async fn on_connected(&mut self, helpers: &mut Vec<JoinHandle<()>>) {
+    async fn on_connected(&mut self) {
         self.connected = true;
         self.timings.hello_acked = self.elapsed();
         self.link.heard();
-        let config = &self.params.config;
-        let (unreliable_tx, unreliable_rx) =
-            crossbeam_channel::bounded(config.unreliable_queue.max(1));
-        let (reliable_tx, reliable_rx) = crossbeam_channel::bounded(config.reliable_queue.max(1));
-        let handle = LinkHandle {
-            unreliable_tx,
-            unreliable_rx: unreliable_rx.clone(),
-            unreliable_wake: Arc::new(Notify::new()),
-            reliable_tx,
-            reliable_wake: Arc::new(Notify::new()),
-            shared: self.link.clone(),
-        };
-        helpers.push(tokio::spawn(write_channel(
-            self.channels.unreliable.clone(),
-            Channel::Unreliable,
-            unreliable_rx,
-            handle.unreliable_wake.clone(),
-            self.link.clone(),
-        )));
-        helpers.push(tokio::spawn(write_channel(
-            self.channels.reliable.clone(),
-            Channel::Reliable,
-            reliable_rx,
-            handle.reliable_wake.clone(),
-            self.link.clone(),
-        )));
+        self.publisher.publish();
         self.candidate_types = selected_candidate_types(self.pc.as_ref()).await;
         // Stats first: the socket applies both in order, so a game that asks for
         // the link's stats on `PeerConnected`/`AllConnected` always finds them.
         let stats = self.stats(ConnectionState::Connected);
         self.emit(PeerEvent::Stats(stats));
-        self.emit(PeerEvent::Connected(handle));
+        self.emit(PeerEvent::Connected);
     }
 
     async fn send_ping(&self) {
@@ -736,21 +755,20 @@ impl PeerTask {
             }
             Err(_) => (None, None, 0.0),
         };
-        LinkStats {
+        let mut stats = LinkStats {
             state,
             rtt,
             last_rtt,
             loss,
             bytes_in_per_sec: self.rates.0,
             bytes_out_per_sec: self.rates.1,
-            bytes_in,
-            bytes_out,
-            dropped_unreliable: link.dropped_unreliable.load(Ordering::Relaxed),
-            dropped_incoming: link.dropped_incoming.load(Ordering::Relaxed),
             candidate_type: self.candidate_types.and_then(|pair| pair.local),
             remote_candidate_type: self.candidate_types.and_then(|pair| pair.remote),
             setup: self.timings,
-        }
+            ..LinkStats::default()
+        };
+        link.fill_counters(&mut stats);
+        stats
     }
 }
 
@@ -823,8 +841,11 @@ mod tests {
         events: mpsc::UnboundedReceiver<(PeerId, u32, PeerEvent)>,
         unreliable: crossbeam_channel::Receiver<Received>,
         reliable: crossbeam_channel::Receiver<Received>,
+        control: crossbeam_channel::Receiver<Control>,
         link: Option<LinkHandle>,
         stats: Option<LinkStats>,
+        /// SDP descriptions this peer sent (offer or answer).
+        descriptions: Vec<String>,
     }
 
     fn start(me: u32, remote: u32) -> TestPeer {
@@ -833,6 +854,7 @@ mod tests {
         let (events_tx, events) = mpsc::unbounded_channel();
         let (utx, unreliable) = crossbeam_channel::bounded(64);
         let (rtx, reliable) = crossbeam_channel::bounded(64);
+        let (control_tx, control) = crossbeam_channel::unbounded();
         let handle = spawn_peer(PeerParams {
             remote: PeerId(remote),
             offerer: me > remote,
@@ -845,6 +867,7 @@ mod tests {
                 unreliable: utx,
                 reliable: rtx,
             },
+            control: control_tx,
             events: events_tx,
         });
         TestPeer {
@@ -853,8 +876,10 @@ mod tests {
             events,
             unreliable,
             reliable,
+            control,
             link: None,
             stats: None,
+            descriptions: Vec::new(),
         }
     }
 
@@ -873,11 +898,20 @@ mod tests {
     fn route(event: PeerEvent, from: &mut TestPeer, to: &mut TestPeer) {
         match event {
             PeerEvent::Signal(signal) => {
+                if let PeerSignal::Offer(sdp) | PeerSignal::Answer(sdp) = &signal {
+                    from.descriptions.push(sdp.clone());
+                }
                 if let Some(handle) = &to.handle {
                     handle.signal(signal);
                 }
             }
-            PeerEvent::Connected(link) => from.link = Some(link),
+            PeerEvent::Connected => {
+                // The link is handed over on the control channel first.
+                match from.control.try_recv() {
+                    Ok(Control::Link(peer, link)) if peer == to.id => from.link = Some(link),
+                    other => panic!("expected the link before Connected, got {other:?}"),
+                }
+            }
             PeerEvent::Stats(stats) => from.stats = Some(stats),
             PeerEvent::Disconnected(reason) => panic!("{} disconnected: {reason:?}", from.id),
             PeerEvent::Failed(error) => panic!("{} failed: {error}", from.id),
@@ -915,6 +949,16 @@ mod tests {
             assert_eq!(
                 (got.from, got.channel, &got.data[..]),
                 (from.id, Channel::Reliable, &b"sure"[..])
+            );
+        }
+        // One size limit, advertised by both sides (docs/transport.md, Limits).
+        let advertised = format!("a=max-message-size:{MAX_WIRE_MESSAGE}");
+        for peer in [&a, &b] {
+            assert_eq!(peer.descriptions.len(), 1);
+            assert!(
+                peer.descriptions[0].contains(&advertised),
+                "{}",
+                peer.descriptions[0]
             );
         }
         let stats = a.stats.as_ref().expect("stats with Connected");

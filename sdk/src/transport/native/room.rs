@@ -197,6 +197,7 @@ impl MeshRoom {
             relay_only,
             handshake_timeout,
             inbox: self.params.inbox.clone(),
+            control: self.params.control.clone(),
             events: self.events_tx.clone(),
         });
         self.peers.insert(
@@ -276,9 +277,8 @@ impl MeshRoom {
                     }
                 }
             }
-            PeerEvent::Connected(link) => {
+            PeerEvent::Connected => {
                 self.connected.insert(peer);
-                self.control(Control::Link(peer, link));
                 if self.spectators.contains(&peer) {
                     self.event(SocketEvent::SpectatorConnected(peer));
                     return;
@@ -307,6 +307,8 @@ impl MeshRoom {
                 self.event(SocketEvent::PeerDisconnected { peer, reason });
             }
             PeerEvent::Failed(error) => {
+                // Its link may have been handed out early (a message arrived first).
+                self.control(Control::Unlink(peer));
                 if client.is_some() && self.fall_back_to_relay(peer) {
                     tracing::debug!(%peer, %error, "direct attempt failed");
                     return;

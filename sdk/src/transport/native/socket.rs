@@ -1,6 +1,6 @@
 //! The game thread's handle to a mesh of WebRTC connections.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +23,8 @@ const CLOSE_GRACE: Duration = Duration::from_millis(500);
 /// Messages from the network thread to the game thread, in the order they happened.
 #[derive(Debug)]
 pub(crate) enum Control {
-    /// A peer is usable: start routing sends to it.
+    /// Sends to this peer can go: start routing them (sent when its first message
+    /// arrives or when it connects, whichever is first).
     Link(PeerId, LinkHandle),
     /// A peer is gone: stop routing sends to it.
     Unlink(PeerId),
@@ -71,7 +72,10 @@ pub struct Socket {
     control: Receiver<Control>,
     unreliable_in: Receiver<Received>,
     reliable_in: Receiver<Received>,
+    /// Peers sends can go to (connected, or whose first messages have arrived).
     links: HashMap<PeerId, LinkHandle>,
+    /// Peers whose `PeerConnected`/`SpectatorConnected` has been reported.
+    connected: BTreeSet<PeerId>,
     stats: HashMap<PeerId, LinkStats>,
     events: VecDeque<SocketEvent>,
     me: Option<PeerId>,
@@ -81,7 +85,7 @@ impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Socket")
             .field("me", &self.me)
-            .field("connected", &self.links.keys().collect::<Vec<_>>())
+            .field("connected", &self.connected)
             .finish_non_exhaustive()
     }
 }
@@ -132,6 +136,7 @@ impl Socket {
             unreliable_in,
             reliable_in,
             links: HashMap::new(),
+            connected: BTreeSet::new(),
             stats: HashMap::new(),
             events: VecDeque::new(),
             me: None,
@@ -144,12 +149,11 @@ impl Socket {
         self.me
     }
 
-    /// Peers that are connected right now.
+    /// Peers that are connected right now (their `PeerConnected` or
+    /// `SpectatorConnected` has been reported, their `PeerDisconnected` not yet).
     pub fn connected_peers(&mut self) -> Vec<PeerId> {
         self.poll_control();
-        let mut peers: Vec<PeerId> = self.links.keys().copied().collect();
-        peers.sort();
-        peers
+        self.connected.iter().copied().collect()
     }
 
     /// Queue a datagram on the unreliable, unordered channel. When the link cannot
@@ -292,6 +296,7 @@ impl Socket {
                 }
                 Control::Unlink(peer) => {
                     self.links.remove(&peer);
+                    self.connected.remove(&peer);
                 }
                 Control::Stats(peer, stats) => {
                     self.stats.insert(peer, stats);
@@ -300,7 +305,14 @@ impl Socket {
                     self.me = Some(me);
                     self.events.push_back(SocketEvent::Joined { me });
                 }
-                Control::Event(event) => self.events.push_back(event),
+                Control::Event(event) => {
+                    if let SocketEvent::PeerConnected(peer)
+                    | SocketEvent::SpectatorConnected(peer) = event
+                    {
+                        self.connected.insert(peer);
+                    }
+                    self.events.push_back(event);
+                }
             }
         }
     }
