@@ -1,0 +1,163 @@
+//! A real headless Chromium running the JavaScript client of docs/signaling.md, and
+//! a signaling server on 127.0.0.1, for tests that put a browser and a native peer
+//! in one room.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rtcplay::signaling::{ServerConfig, SignalingServer};
+
+/// Where Debian's `chromium` package puts the browser; `RTCPLAY_CHROMIUM` overrides.
+const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A signaling server on its own runtime, on 127.0.0.1 with an ephemeral port.
+pub struct Server {
+    pub url: String,
+    server: Option<SignalingServer>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        let server = runtime
+            .block_on(SignalingServer::bind(
+                "127.0.0.1:0",
+                ServerConfig::default(),
+            ))
+            .expect("signaling server binds");
+        Server {
+            url: server.url(),
+            server: Some(server),
+            runtime,
+        }
+    }
+
+    /// Wait until `count` clients are members of rooms (e.g. the page has joined).
+    pub fn wait_for_members(&self, count: usize, page: &BrowserPage) {
+        let server = self.server.as_ref().expect("running");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while server.stats().peers < count {
+            assert!(
+                Instant::now() < deadline,
+                "{count} members never joined\n{}",
+                page.console()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _guard = self.runtime.enter();
+        self.server.take();
+    }
+}
+
+/// The JavaScript client exactly as docs/signaling.md prints it (its only `js` block).
+pub fn docs_client() -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/signaling.md"))
+        .expect("docs/signaling.md");
+    let start = doc
+        .find("```js\n")
+        .expect("a js block in docs/signaling.md")
+        + "```js\n".len();
+    let len = doc[start..].find("```").expect("the js block ends");
+    doc[start..start + len].to_string()
+}
+
+/// A headless Chromium showing a page that runs the docs' client (with test hooks
+/// before and after it). Killed, and its profile removed, on drop.
+pub struct BrowserPage {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl BrowserPage {
+    /// Open the page: it joins `room` (of `players`) on `server`. `before` runs
+    /// before the docs' client (to wrap browser APIs), `after` after it (to replace
+    /// its `onPeerConnected` / `onGameMessage`).
+    pub fn open(server: &Server, room: &str, players: u8, before: &str, after: &str) -> Self {
+        let chromium =
+            std::env::var("RTCPLAY_CHROMIUM").unwrap_or_else(|_| DEFAULT_CHROMIUM.into());
+        assert!(
+            Path::new(&chromium).exists(),
+            "{chromium} not found: install Debian's chromium (`.ci/test` does) or set RTCPLAY_CHROMIUM"
+        );
+        let dir = std::env::temp_dir().join(format!(
+            "rtcplay-browser-{}-{}",
+            std::process::id(),
+            page_number()
+        ));
+        std::fs::create_dir_all(dir.join("profile")).expect("page dir");
+        let page = format!(
+            "<!doctype html>\n<meta charset=\"utf-8\">\n<title>rtcplay test</title>\n\
+             <script>\n{before}\n</script>\n<script>\n{}\n</script>\n<script>\n{after}\n</script>\n",
+            docs_client()
+        );
+        std::fs::write(dir.join("page.html"), page).expect("write page");
+        let url = format!(
+            "file://{}?signal={}&room={room}&players={players}",
+            dir.join("page.html").display(),
+            server.url
+        );
+        let log = std::fs::File::create(dir.join("console.log")).expect("log file");
+        let child = Command::new(&chromium)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                // Host candidates on 127.0.0.1, and not hidden behind mDNS names.
+                "--allow-loopback-in-peer-connection",
+                "--disable-features=WebRtcHideLocalIpsWithMdns",
+                // The page's console goes to stderr, kept for failure messages.
+                "--enable-logging=stderr",
+                "--v=0",
+            ])
+            .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+            .arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start chromium");
+        BrowserPage { child, dir }
+    }
+
+    /// What the page logged to its console (and Chromium's own warnings), for failure
+    /// messages.
+    pub fn console(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("CONSOLE") || (l.contains("ERROR") && !l.contains("dbus")))
+            .collect();
+        format!("--- browser console ---\n{}", lines.join("\n"))
+    }
+}
+
+impl Drop for BrowserPage {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Numbers the pages opened by one test process.
+fn page_number() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
