@@ -504,7 +504,14 @@ impl PeerTask {
             .create_offer(None)
             .await
             .map_err(|e| self.webrtc_error(e))?;
-        let sdp = offer.sdp.clone();
+        // The offerer takes the DTLS client role: the remote (an answering native
+        // peer does anyway) waits for our ClientHello, which goes out the moment our
+        // ICE agent (controlling) has selected a pair. Left to choose (`actpass`),
+        // a browser takes the client role and sends its ClientHello as soon as its
+        // own checks succeed — before we have selected a pair, when webrtc-rs still
+        // drops every non-STUN packet — and DTLS then waits ~50 ms for the
+        // browser's retransmission.
+        let sdp = offer.sdp.replace("a=setup:actpass", "a=setup:active");
         self.pc
             .set_local_description(offer)
             .await
@@ -961,6 +968,17 @@ mod tests {
                 peer.descriptions[0]
             );
         }
+        // The offerer (a: the higher id) is the DTLS client, whoever answers.
+        assert!(
+            a.descriptions[0].contains("a=setup:active"),
+            "{}",
+            a.descriptions[0]
+        );
+        assert!(
+            b.descriptions[0].contains("a=setup:passive"),
+            "{}",
+            b.descriptions[0]
+        );
         let stats = a.stats.as_ref().expect("stats with Connected");
         assert_eq!(stats.candidate_type, Some(CandidateType::Host));
         let setup = stats.setup;
