@@ -13,22 +13,66 @@ use rtcplay::transport::{
     Channel, ConnectionState, DisconnectReason, PeerId, SocketConfig, SocketEvent,
 };
 
-mod browser_support;
-use browser_support::{BrowserPage, Server};
+use rtcplay::signaling::{ServerConfig, SignalingServer};
+use rtcplay_testkit::chromium::{BrowserPage, ECHO_HOOKS};
 
 /// Generous bound for anything that takes milliseconds on loopback (a cold Chromium
 /// start is included).
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// What the test page does besides the docs' client: say "hi" on the reliable channel
-/// once connected, and echo every game message on the channel it came on.
-const ECHO_HOOKS: &str = r#"
-onPeerConnected = (id, p) => {
-  console.log(`peer ${id} connected`);
-  sendData(p.channels.reliable, new TextEncoder().encode("hi"));
-};
-onGameMessage = (id, channel, bytes) => sendData(channel, bytes);
-"#;
+/// A signaling server on its own runtime, on 127.0.0.1 with an ephemeral port.
+struct Server {
+    url: String,
+    server: Option<SignalingServer>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Server {
+    fn start() -> Server {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        let server = runtime
+            .block_on(SignalingServer::bind(
+                "127.0.0.1:0",
+                ServerConfig::default(),
+            ))
+            .expect("signaling server binds");
+        Server {
+            url: server.url(),
+            server: Some(server),
+            runtime,
+        }
+    }
+
+    /// Wait until `count` clients are members of rooms (e.g. the page has joined).
+    fn wait_for_members(&self, count: usize, page: &BrowserPage) {
+        let server = self.server.as_ref().expect("running");
+        let deadline = Instant::now() + PATIENCE;
+        while server.stats().peers < count {
+            assert!(
+                Instant::now() < deadline,
+                "{count} members never joined\n{}",
+                page.console()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A page in a 2-player room (see `BrowserPage::open` for the hooks).
+    fn page(&self, room: &str, before: &str, after: &str) -> BrowserPage {
+        BrowserPage::open(&self.url, room, 2, before, after)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _guard = self.runtime.enter();
+        self.server.take();
+    }
+}
 
 fn native_config(server: &Server, room: &str) -> SocketConfig {
     let mut config = SocketConfig::new(server.url.clone(), room, 2);
@@ -77,13 +121,13 @@ fn browser_and_native_connect(native_offers: bool) {
         "browser-offers"
     };
     let (socket, page) = if native_offers {
-        let page = BrowserPage::open(&server, room, 2, "", ECHO_HOOKS);
+        let page = server.page(room, "", ECHO_HOOKS);
         server.wait_for_members(1, &page);
         let socket = Socket::new(native_config(&server, room)).expect("socket");
         (socket, page)
     } else {
         let mut socket = Socket::new(native_config(&server, room)).expect("socket");
-        let page = BrowserPage::open(&server, room, 2, "", ECHO_HOOKS);
+        let page = server.page(room, "", ECHO_HOOKS);
         wait_for(&mut socket, &page, "Joined", |e| {
             matches!(e, SocketEvent::Joined { .. })
         });
@@ -216,7 +260,7 @@ RTCDataChannel.prototype.send = function (data) {
 "#;
     let server = Server::start();
     let mut socket = Socket::new(native_config(&server, "early")).expect("socket");
-    let page = BrowserPage::open(&server, "early", 2, SLOW_ACKS, ECHO_HOOKS);
+    let page = server.page("early", SLOW_ACKS, ECHO_HOOKS);
     let message = socket
         .wait_message(PATIENCE)
         .unwrap_or_else(|| panic!("no first message\n{}", page.console()));

@@ -7,6 +7,7 @@
 //! Everything runs on 127.0.0.1 in one process with a real signaling server.
 
 mod bare;
+mod browser;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -43,6 +44,13 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         runs: usize,
     },
+    /// Setup time with a real headless Chromium (the JavaScript client of
+    /// docs/signaling.md), in both offer directions.
+    BrowserSetup {
+        /// Setups per direction.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
     /// One-way unreliable throughput with 1200-byte messages.
     Throughput {
         /// Seconds to send.
@@ -72,6 +80,7 @@ fn main() -> Result<(), Error> {
     match args.command {
         Command::Rtt { pings, rounds } => rtt(&url, pings, rounds)?,
         Command::Setup { runs } => setup(&url, runs)?,
+        Command::BrowserSetup { runs } => browser::browser_setup(&server, &url, runs)?,
         Command::Throughput { seconds } => throughput(&url, seconds)?,
         Command::All => {
             rtt(&url, 100, 100)?;

@@ -1,69 +1,29 @@
-//! A real headless Chromium running the JavaScript client of docs/signaling.md, and
-//! a signaling server on 127.0.0.1, for tests that put a browser and a native peer
-//! in one room.
+//! A real headless Chromium running the JavaScript client of docs/signaling.md.
+//!
+//! Needs Debian's `chromium` package (`.ci/test` installs it when missing), or the
+//! path of another Chromium in `RTCPLAY_CHROMIUM`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use rtcplay::signaling::{ServerConfig, SignalingServer};
 
 /// Where Debian's `chromium` package puts the browser; `RTCPLAY_CHROMIUM` overrides.
 const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 
-/// A signaling server on its own runtime, on 127.0.0.1 with an ephemeral port.
-pub struct Server {
-    pub url: String,
-    server: Option<SignalingServer>,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Server {
-    pub fn start() -> Server {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("server runtime");
-        let server = runtime
-            .block_on(SignalingServer::bind(
-                "127.0.0.1:0",
-                ServerConfig::default(),
-            ))
-            .expect("signaling server binds");
-        Server {
-            url: server.url(),
-            server: Some(server),
-            runtime,
-        }
-    }
-
-    /// Wait until `count` clients are members of rooms (e.g. the page has joined).
-    pub fn wait_for_members(&self, count: usize, page: &BrowserPage) {
-        let server = self.server.as_ref().expect("running");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while server.stats().peers < count {
-            assert!(
-                Instant::now() < deadline,
-                "{count} members never joined\n{}",
-                page.console()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _guard = self.runtime.enter();
-        self.server.take();
-    }
-}
+/// Test hooks for [`BrowserPage::open`]'s `after`: once connected to a peer, the
+/// page says "hi" on the reliable channel; it echoes every game message on the
+/// channel it came on.
+pub const ECHO_HOOKS: &str = r#"
+onPeerConnected = (id, p) => {
+  console.log(`peer ${id} connected`);
+  sendData(p.channels.reliable, new TextEncoder().encode("hi"));
+};
+onGameMessage = (id, channel, bytes) => sendData(channel, bytes);
+"#;
 
 /// The JavaScript client exactly as docs/signaling.md prints it (its only `js` block).
 pub fn docs_client() -> String {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/signaling.md"))
-        .expect("docs/signaling.md");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/signaling.md");
+    let doc = std::fs::read_to_string(path).expect("docs/signaling.md");
     let start = doc
         .find("```js\n")
         .expect("a js block in docs/signaling.md")
@@ -80,10 +40,10 @@ pub struct BrowserPage {
 }
 
 impl BrowserPage {
-    /// Open the page: it joins `room` (of `players`) on `server`. `before` runs
-    /// before the docs' client (to wrap browser APIs), `after` after it (to replace
-    /// its `onPeerConnected` / `onGameMessage`).
-    pub fn open(server: &Server, room: &str, players: u8, before: &str, after: &str) -> Self {
+    /// Open the page: it joins `room` (of `players`) on the signaling server at
+    /// `signal_url`. `before` runs before the docs' client (to wrap browser APIs),
+    /// `after` after it (to replace its `onPeerConnected` / `onGameMessage`).
+    pub fn open(signal_url: &str, room: &str, players: u8, before: &str, after: &str) -> Self {
         let chromium =
             std::env::var("RTCPLAY_CHROMIUM").unwrap_or_else(|_| DEFAULT_CHROMIUM.into());
         assert!(
@@ -105,7 +65,7 @@ impl BrowserPage {
         let url = format!(
             "file://{}?signal={}&room={room}&players={players}",
             dir.join("page.html").display(),
-            server.url
+            signal_url
         );
         let log = std::fs::File::create(dir.join("console.log")).expect("log file");
         let child = Command::new(&chromium)
