@@ -13,45 +13,29 @@ use rtcplay::transport::{
     Channel, ConnectionState, DisconnectReason, PeerId, SocketConfig, SocketEvent,
 };
 
-use rtcplay::signaling::{ServerConfig, SignalingServer};
 use rtcplay_testkit::chromium::{BrowserPage, ECHO_HOOKS};
+use rtcplay_testkit::server::LocalServer;
 
 /// Generous bound for anything that takes milliseconds on loopback (a cold Chromium
 /// start is included).
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// A signaling server on its own runtime, on 127.0.0.1 with an ephemeral port.
-struct Server {
-    url: String,
-    server: Option<SignalingServer>,
-    runtime: tokio::runtime::Runtime,
-}
+/// The signaling server, and pages in 2-player rooms on it.
+struct Server(LocalServer);
 
 impl Server {
     fn start() -> Server {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("server runtime");
-        let server = runtime
-            .block_on(SignalingServer::bind(
-                "127.0.0.1:0",
-                ServerConfig::default(),
-            ))
-            .expect("signaling server binds");
-        Server {
-            url: server.url(),
-            server: Some(server),
-            runtime,
-        }
+        Server(LocalServer::start())
+    }
+
+    fn url(&self) -> &str {
+        &self.0.url
     }
 
     /// Wait until `count` clients are members of rooms (e.g. the page has joined).
     fn wait_for_members(&self, count: usize, page: &BrowserPage) {
-        let server = self.server.as_ref().expect("running");
         let deadline = Instant::now() + PATIENCE;
-        while server.stats().peers < count {
+        while self.0.stats().peers < count {
             assert!(
                 Instant::now() < deadline,
                 "{count} members never joined\n{}",
@@ -63,19 +47,12 @@ impl Server {
 
     /// A page in a 2-player room (see `BrowserPage::open` for the hooks).
     fn page(&self, room: &str, before: &str, after: &str) -> BrowserPage {
-        BrowserPage::open(&self.url, room, 2, before, after)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _guard = self.runtime.enter();
-        self.server.take();
+        BrowserPage::open(self.url(), room, 2, before, after)
     }
 }
 
 fn native_config(server: &Server, room: &str) -> SocketConfig {
-    let mut config = SocketConfig::new(server.url.clone(), room, 2);
+    let mut config = SocketConfig::new(server.url(), room, 2);
     config.bind_ip = std::net::Ipv4Addr::LOCALHOST.into();
     // Short, so that the test also proves the page's keepalive duty (rule 6).
     config.disconnect_timeout = Duration::from_secs(1);

@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod sim;
+use rtcplay_testkit::sim;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 #![cfg(feature = "native")]
 #![allow(clippy::unwrap_used)]
 
-mod sim;
+use rtcplay_testkit::sim;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

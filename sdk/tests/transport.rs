@@ -4,53 +4,21 @@
 #![cfg(feature = "native")]
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rtcplay::signaling::{ServerConfig, SignalingClient, SignalingServer};
+use rtcplay::signaling::SignalingClient;
 use rtcplay::transport::native::Socket;
 use rtcplay::transport::{
     CandidateType, Channel, ConnectionState, DisconnectReason, IceServerConfig, PeerId,
     SocketConfig, SocketEvent, Target, Transport, TransportError, MAX_MESSAGE_SIZE,
 };
+use rtcplay_testkit::server::LocalServer;
 
 /// Generous bound for anything that should take milliseconds on loopback.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// A signaling server on its own runtime, on 127.0.0.1 with an ephemeral port.
-struct Server {
-    url: String,
-    server: Option<SignalingServer>,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Server {
-    fn start() -> Server {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("server runtime");
-        let addr: SocketAddr = "127.0.0.1:0".parse().expect("address");
-        let server = runtime
-            .block_on(SignalingServer::bind(addr, ServerConfig::default()))
-            .expect("signaling server binds");
-        let url = format!("ws://{}", server.local_addr());
-        Server {
-            url,
-            server: Some(server),
-            runtime,
-        }
-    }
-
-    fn stop(&mut self) {
-        let _guard = self.runtime.enter();
-        self.server.take();
-    }
-}
-
-fn config(server: &Server, room: &str, players: u8) -> SocketConfig {
+fn config(server: &LocalServer, room: &str, players: u8) -> SocketConfig {
     let mut config = SocketConfig::new(server.url.clone(), room, players);
     config.bind_ip = std::net::Ipv4Addr::LOCALHOST.into();
     config
@@ -75,7 +43,12 @@ fn expect_event(
     }
 }
 
-fn open_room(server: &Server, room: &str, n: u8, tweak: impl Fn(&mut SocketConfig)) -> Vec<Socket> {
+fn open_room(
+    server: &LocalServer,
+    room: &str,
+    n: u8,
+    tweak: impl Fn(&mut SocketConfig),
+) -> Vec<Socket> {
     let mut sockets: Vec<Socket> = (0..n)
         .map(|_| {
             let mut config = config(server, room, n);
@@ -156,7 +129,7 @@ fn exchange_everywhere(sockets: &mut [Socket]) {
 
 #[test]
 fn two_peer_room_exchanges_on_both_channels() {
-    let server = Server::start();
+    let server = LocalServer::start();
     let mut sockets = open_room(&server, "two", 2, |_| {});
     let ids: Vec<PeerId> = sockets.iter_mut().map(|s| s.id().expect("id")).collect();
     assert_ne!(ids[0], ids[1]);
@@ -191,7 +164,7 @@ fn two_peer_room_exchanges_on_both_channels() {
 
 #[test]
 fn four_peer_mesh_exchanges_in_every_direction() {
-    let server = Server::start();
+    let server = LocalServer::start();
     let mut sockets = open_room(&server, "four", 4, |_| {});
     for socket in &mut sockets {
         assert_eq!(socket.connected_peers().len(), 3);
@@ -201,7 +174,7 @@ fn four_peer_mesh_exchanges_in_every_direction() {
 
 #[test]
 fn eight_peer_mesh_the_largest_room_exchanges_in_every_direction() {
-    let server = Server::start();
+    let server = LocalServer::start();
     let mut sockets = open_room(&server, "eight", 8, |_| {});
     for socket in &mut sockets {
         assert_eq!(socket.connected_peers().len(), 7);
@@ -211,7 +184,7 @@ fn eight_peer_mesh_the_largest_room_exchanges_in_every_direction() {
 
 #[test]
 fn socket_serves_the_session_through_the_transport_trait() {
-    let server = Server::start();
+    let server = LocalServer::start();
     let mut sockets = open_room(&server, "trait", 2, |_| {});
     let mut b = sockets.pop().expect("two");
     let mut a = sockets.pop().expect("two");
@@ -240,7 +213,7 @@ fn socket_serves_the_session_through_the_transport_trait() {
 
 #[test]
 fn dropped_socket_is_reported_disconnected_within_the_bound() {
-    let server = Server::start();
+    let server = LocalServer::start();
     let bound = Duration::from_secs(3);
     let mut sockets = open_room(&server, "drop", 2, |c| c.disconnect_timeout = bound);
     let gone = sockets.pop().expect("two sockets");
@@ -286,72 +259,8 @@ impl Drop for KillOnDrop {
 }
 
 #[test]
-fn killed_process_is_reported_disconnected_within_the_bound() {
-    let server = Server::start();
-    let bound = Duration::from_millis(1500);
-    let mut local = {
-        let mut config = config(&server, "kill", 2);
-        config.disconnect_timeout = bound;
-        Socket::new(config).expect("socket")
-    };
-    let child = Command::new(env!("CARGO_BIN_EXE_rtcplay-peer"))
-        .args([
-            "--url",
-            &server.url,
-            "--room",
-            "kill",
-            "--players",
-            "2",
-            "--loopback",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn rtcplay-peer");
-    let mut child = KillOnDrop(child);
-    expect_event(&mut local, PATIENCE, "AllConnected", |e| {
-        *e == SocketEvent::AllConnected
-    });
-    let remote = local.connected_peers()[0];
-    // The child echoes: prove the link works across processes first.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        local.send_unreliable(remote, b"echo?").expect("send");
-        if let Some(message) = local.wait_message(Duration::from_millis(50)) {
-            assert_eq!((message.from, &message.data[..]), (remote, &b"echo?"[..]));
-            break;
-        }
-        assert!(Instant::now() < deadline, "no echo from the child process");
-    }
-    // kill -9: no goodbye, no close; only silence tells.
-    let started = Instant::now();
-    child.0.kill().expect("kill -9 the child");
-    let event = expect_event(
-        &mut local,
-        bound + Duration::from_secs(3),
-        "PeerDisconnected",
-        |e| matches!(e, SocketEvent::PeerDisconnected { .. }),
-    );
-    let elapsed = started.elapsed();
-    assert_eq!(
-        event,
-        SocketEvent::PeerDisconnected {
-            peer: remote,
-            reason: DisconnectReason::Timeout
-        }
-    );
-    // Detected by the silence bound, not by luck: the last thing heard from the child
-    // is at most a ping interval (or a starved moment) older than the kill.
-    assert!(elapsed >= bound / 2, "{elapsed:?}");
-    assert_eq!(
-        local.stats(remote).map(|s| s.state),
-        Some(ConnectionState::Disconnected)
-    );
-}
-
-#[test]
 fn oversize_message_is_a_clear_error_and_the_limit_itself_works() {
-    let server = Server::start();
+    let server = LocalServer::start();
     let mut sockets = open_room(&server, "size", 2, |_| {});
     let to = sockets[1].id().expect("id");
     let too_big = vec![1u8; MAX_MESSAGE_SIZE + 1];
@@ -406,7 +315,7 @@ fn dead_signaling_server_is_an_error_event() {
     );
 
     // A server that goes away before the room is full.
-    let mut server = Server::start();
+    let mut server = LocalServer::start();
     let mut socket = Socket::new(config(&server, "half", 2)).expect("socket");
     expect_event(&mut socket, PATIENCE, "Joined", |e| {
         matches!(e, SocketEvent::Joined { .. })
@@ -437,7 +346,7 @@ fn rss_kib() -> u64 {
 
 #[test]
 fn memory_does_not_grow_across_connect_close_cycles() {
-    let server = Server::start();
+    let server = LocalServer::start();
     let cycle = |n: usize| {
         let mut sockets = open_room(&server, &format!("mem-{n}"), 2, |_| {});
         exchange_everywhere(&mut sockets);
@@ -478,7 +387,7 @@ fn next_significant_event(socket: &mut Socket) -> SocketEvent {
 
 #[test]
 fn sockets_hear_the_room_fill_and_a_spectator_connects_to_the_host_only() {
-    let server = Server::start();
+    let server = LocalServer::start();
     // Players join one by one and hear the room fill.
     let mut players: Vec<Socket> = Vec::new();
     let player_config = || {
@@ -576,7 +485,7 @@ fn sockets_hear_the_room_fill_and_a_spectator_connects_to_the_host_only() {
 
 #[test]
 fn member_that_never_answers_is_a_handshake_timeout() {
-    let server = Server::start();
+    let server = LocalServer::start();
     let mut silent_config = config(&server, "silent", 2);
     silent_config.handshake_timeout = Duration::from_millis(500);
     let mut socket = Socket::new(silent_config).expect("socket");
@@ -586,7 +495,6 @@ fn member_that_never_answers_is_a_handshake_timeout() {
     // A member that joins through signaling but never takes part in WebRTC.
     let started = Instant::now();
     let (silent, welcome) = server
-        .runtime
         .block_on(SignalingClient::join(&server.url, "silent", 2, None))
         .expect("silent member joins");
     assert_eq!(
@@ -601,13 +509,12 @@ fn member_that_never_answers_is_a_handshake_timeout() {
 
 #[test]
 fn member_that_leaves_before_connecting_is_reported() {
-    let server = Server::start();
+    let server = LocalServer::start();
     let mut socket = Socket::new(config(&server, "leaver", 2)).expect("socket");
     expect_event(&mut socket, PATIENCE, "Joined", |e| {
         matches!(e, SocketEvent::Joined { .. })
     });
     let (leaver, welcome) = server
-        .runtime
         .block_on(SignalingClient::join(&server.url, "leaver", 2, None))
         .expect("member joins");
     drop(leaver);
@@ -619,7 +526,7 @@ fn member_that_leaves_before_connecting_is_reported() {
 
 #[test]
 fn unreliable_flood_drops_the_oldest_and_stays_fresh_and_bounded() {
-    let server = Server::start();
+    let server = LocalServer::start();
     let mut sockets = open_room(&server, "flood", 2, |_| {});
     let mut receiver = sockets.pop().expect("two");
     let mut sender = sockets.pop().expect("two");
@@ -727,7 +634,7 @@ impl Turn {
 #[test]
 fn relay_only_peers_connect_through_a_real_turn_server() {
     let turn = Turn::start();
-    let server = Server::start();
+    let server = LocalServer::start();
     let mut sockets = open_room(&server, "relay", 2, |c| {
         c.relay_only = true;
         c.ice_servers = vec![IceServerConfig::turn(
@@ -755,7 +662,7 @@ fn peers_without_any_ice_path_get_a_clear_error_and_no_connection() {
     // requests (no ICMP "port unreachable" shortcut).
     let black_hole = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind black hole");
     let turn_url = format!("turn:{}", black_hole.local_addr().expect("addr"));
-    let server = Server::start();
+    let server = LocalServer::start();
     let handshake_timeout = Duration::from_secs(2);
     let mut sockets: Vec<Socket> = (0..2)
         .map(|_| {

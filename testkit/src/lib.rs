@@ -1,7 +1,14 @@
-//! Helpers for rtcplay's tests and benchmarks that drive real outside programs.
+//! Helpers for rtcplay's own tests, tools and benchmarks (not published).
 //!
-//! - [`chromium`]: a real headless Chromium showing a page that runs the JavaScript
-//!   client printed in `docs/signaling.md`, so a browser peer can share a room with
-//!   native peers.
+//! - [`server`]: a real signaling server on 127.0.0.1 with its own runtime;
+//! - [`chromium`]: a real headless Chromium showing a page that runs the
+//!   JavaScript client printed in `docs/signaling.md`, so a browser peer can share
+//!   a room with native peers;
+//! - [`sim`]: the test game (a small deterministic arena) that the session tests,
+//!   the NAT lab and `rtcplay-lab-peer` play.
+
+#![allow(clippy::unwrap_used)]
 
 pub mod chromium;
+pub mod server;
+pub mod sim;

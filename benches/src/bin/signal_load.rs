@@ -25,7 +25,7 @@
 //!
 //! Build the server first, then run (release):
 //! ```text
-//! cargo build --release -p rtcplay --bin rtcplay-signal
+//! cargo build --release -p rtcplay_tools --bin rtcplay-signal
 //! cargo run --release -p rtcplay_benches --bin signal_load
 //! ```
 //! Needs `ulimit -n` above the largest idle count (+ a few hundred) for both
@@ -111,7 +111,7 @@ fn main() -> Result<(), BoxError> {
     };
     if !server_path.exists() {
         return Err(format!(
-            "{} not found; build it first: cargo build --release -p rtcplay --bin rtcplay-signal",
+            "{} not found; build it first: cargo build --release -p rtcplay_tools --bin rtcplay-signal",
             server_path.display()
         )
         .into());

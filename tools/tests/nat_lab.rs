@@ -1,14 +1,13 @@
 //! Real NAT traversal in a network lab: players in their own network namespaces
 //! behind nftables NAT routers, coturn as STUN/TURN and the signaling server in a
-//! "public" namespace. Each test plays the sdk's test game (`src/bin/rtcplay-lab-peer.rs`)
+//! "public" namespace. Each test plays the test game (`src/bin/rtcplay-lab-peer.rs`)
 //! to the end and compares checksums.
 //!
 //! Needs root (CI runs as root) and `ip`, `nft`, `turnserver`, `conntrack`: the
 //! tests fail, not skip, without them; `.ci/test` installs them. They run one at a
 //! time (nextest group `webrtc`). Run them and see their figures with
-//! `cargo nextest run -p rtcplay --test nat_lab --no-capture`.
+//! `cargo nextest run -p rtcplay_tools --test nat_lab --no-capture`.
 
-#![cfg(feature = "native")]
 #![allow(clippy::unwrap_used)]
 
 mod lab;

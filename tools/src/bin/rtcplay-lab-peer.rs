@@ -1,8 +1,8 @@
-//! `rtcplay-lab-peer`: one player of the sdk's test game (`tests/sim`) over the
+//! `rtcplay-lab-peer`: one player of the test game (`rtcplay_testkit::sim`) over the
 //! real WebRTC socket, as its own process. Handy to check a network end to end,
 //! and what the network lab runs.
 //!
-//! The network lab (`sdk/tests/nat_lab.rs`) starts one of these per player inside
+//! The network lab (`tools/tests/nat_lab.rs`) starts one of these per player inside
 //! a network namespace behind a NAT, kills them with SIGKILL, and reads what they
 //! print. Every line on stdout is one event, so the lab can time it on arrival:
 //!
@@ -20,13 +20,12 @@
 //! ```
 //!
 //! ```text
-//! cargo run -p rtcplay --bin rtcplay-lab-peer -- --url ws://10.99.0.1:3536 --room r --players 2
+//! cargo run -p rtcplay_tools --bin rtcplay-lab-peer -- --url ws://10.99.0.1:3536 --room r --players 2
 //! ```
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "../../tests/sim/mod.rs"]
-mod sim;
+use rtcplay_testkit::sim;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,6 @@
 //! open-file limit, and the CPU a hostile client can take. Each test starts the
 //! real binary on an ephemeral port and talks to it over real WebSockets.
 
-#![cfg(feature = "native")]
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Read};

@@ -5,7 +5,6 @@
 //! two real `rtcplay-peer` processes run inside the namespace. Needs root (CI
 //! runs as root), like the NAT lab.
 
-#![cfg(feature = "native")]
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader};
