@@ -1,6 +1,7 @@
-//! The wire-economy scenario: two players at 60 Hz, 50 ms one-way latency, 8-byte
-//! inputs changing every ~10 frames; rtcplay and ggrs 0.13 over the same conditioner,
-//! in real time (ggrs reads the wall clock, so both run on it).
+//! The wire-economy scenario: 2–8 players in a full mesh at 60 Hz, 8-byte inputs
+//! changing every ~10 frames, every directed link through its own conditioner
+//! (latency, jitter, loss); rtcplay and ggrs 0.13 over the same conditions, in real
+//! time (ggrs reads the wall clock, so both run on it).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -12,14 +13,14 @@ use rtcplay::transport::{PeerId, Transport};
 
 use crate::input_script::{InputScript, PadInput};
 
-/// What one peer sent and simulated.
+/// What one peer (player 0) sent and simulated.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TrafficReport {
     /// Seconds measured (after synchronization).
     pub seconds: f64,
-    /// Datagrams sent per second by one peer to the other.
+    /// Datagrams sent per second by one peer, to all the others together.
     pub datagrams_per_sec: f64,
-    /// Payload bytes sent per second by one peer to the other.
+    /// Payload bytes sent per second by one peer, to all the others together.
     pub bytes_per_sec: f64,
     /// Mean payload size.
     pub bytes_per_datagram: f64,
@@ -29,52 +30,66 @@ pub struct TrafficReport {
     pub frames: u64,
 }
 
-/// A directed pair of netem links between peer 0 and peer 1, on wall-clock time.
-struct Link {
+/// A full mesh of directed netem links between `n` peers, on wall-clock time.
+struct Mesh {
     start: Instant,
-    to: [Netem<Vec<u8>>; 2],
-    sent: [(u64, u64); 2],
+    /// `links[from][to]` (the diagonal is unused).
+    links: Vec<Vec<Netem<Vec<u8>>>>,
+    /// Datagrams and payload bytes each peer has sent, to all others.
+    sent: Vec<(u64, u64)>,
 }
 
-impl Link {
-    fn new(conditions: LinkConditions) -> Self {
-        Link {
+impl Mesh {
+    fn new(n: usize, conditions: LinkConditions) -> Self {
+        let links = (0..n)
+            .map(|from| {
+                (0..n)
+                    .map(|to| Netem::new(conditions, (from * 16 + to + 1) as u64))
+                    .collect()
+            })
+            .collect();
+        Mesh {
             start: Instant::now(),
-            to: [Netem::new(conditions, 1), Netem::new(conditions, 2)],
-            sent: [(0, 0); 2],
+            links,
+            sent: vec![(0, 0); n],
         }
     }
     fn now(&self) -> Duration {
         self.start.elapsed()
     }
-    fn send(&mut self, from: usize, bytes: Vec<u8>) {
+    fn send(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+        if from == to || to >= self.links.len() {
+            return;
+        }
         self.sent[from].0 += 1;
         self.sent[from].1 += bytes.len() as u64;
         let now = self.now();
-        self.to[1 - from].send(now, bytes);
+        self.links[from][to].send(now, bytes);
     }
-    fn receive(&mut self, me: usize) -> Vec<Vec<u8>> {
+    fn receive(&mut self, me: usize) -> Vec<(usize, Vec<u8>)> {
         let now = self.now();
         let mut out = Vec::new();
-        while let Some(b) = self.to[me].poll(now) {
-            out.push(b);
+        for from in 0..self.links.len() {
+            while let Some(b) = self.links[from][me].poll(now) {
+                out.push((from, b));
+            }
         }
         out
     }
 }
 
 struct RtcEndpoint<'a> {
-    link: &'a mut Link,
+    mesh: &'a mut Mesh,
     me: usize,
 }
 
 impl Transport for RtcEndpoint<'_> {
-    fn send_to(&mut self, _peer: PeerId, datagram: &[u8]) {
-        self.link.send(self.me, datagram.to_vec());
+    fn send_to(&mut self, peer: PeerId, datagram: &[u8]) {
+        self.mesh.send(self.me, peer.0 as usize, datagram.to_vec());
     }
     fn receive(&mut self, out: &mut Vec<(PeerId, Vec<u8>)>) {
-        let from = PeerId(1 - self.me as u32);
-        out.extend(self.link.receive(self.me).into_iter().map(|b| (from, b)));
+        let got = self.mesh.receive(self.me);
+        out.extend(got.into_iter().map(|(from, b)| (PeerId(from as u32), b)));
     }
 }
 
@@ -89,23 +104,30 @@ fn mix(state: u64, inputs: &[PadInput]) -> u64 {
     })
 }
 
-/// Run rtcplay for `seconds` after synchronization.
-pub fn run_rtcplay(conditions: LinkConditions, seconds: f64) -> TrafficReport {
-    let mut link = Link::new(conditions);
-    let ids = [PeerId(0), PeerId(1)];
-    let mut sessions: Vec<_> = (0..2)
+/// Run rtcplay with `players` peers for `seconds` after synchronization.
+pub fn run_rtcplay(players: usize, conditions: LinkConditions, seconds: f64) -> TrafficReport {
+    let mut link = Mesh::new(players, conditions);
+    let mut sessions: Vec<_> = (0..players)
         .map(|me| {
-            SessionBuilder::<PadInput>::new()
-                .with_input_delay(2)
-                .add_player(PlayerType::Local, me)
-                .add_player(PlayerType::Remote(ids[1 - me]), 1 - me)
-                .start_p2p_session()
-                .expect("valid session")
+            let mut builder = SessionBuilder::<PadInput>::new()
+                .with_num_players(players)
+                .with_input_delay(2);
+            for handle in 0..players {
+                let kind = if handle == me {
+                    PlayerType::Local
+                } else {
+                    PlayerType::Remote(PeerId(handle as u32))
+                };
+                builder = builder.add_player(kind, handle);
+            }
+            builder.start_p2p_session().expect("valid session")
         })
         .collect();
-    let mut scripts = [InputScript::new(1), InputScript::new(2)];
-    let mut state = [0u64; 2];
-    let mut saved: [BTreeMap<u32, u64>; 2] = Default::default();
+    let mut scripts: Vec<InputScript> = (0..players)
+        .map(|me| InputScript::new(me as u64 + 1))
+        .collect();
+    let mut state = vec![0u64; players];
+    let mut saved: Vec<BTreeMap<u32, u64>> = vec![BTreeMap::new(); players];
     let mut rollbacks = 0u64;
     let mut frames = 0u64;
     let mut measure_from: Option<(Instant, (u64, u64))> = None;
@@ -114,10 +136,10 @@ pub fn run_rtcplay(conditions: LinkConditions, seconds: f64) -> TrafficReport {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
         next += tick_interval();
         let now = link.now();
-        for me in 0..2 {
+        for me in 0..players {
             let s = &mut sessions[me];
             let mut ep = RtcEndpoint {
-                link: &mut link,
+                mesh: &mut link,
                 me,
             };
             if !s.is_running() {
@@ -199,55 +221,66 @@ impl ggrs::Config for GgrsConfig {
     type Address = usize;
 }
 
-/// ggrs's socket over the same link, messages encoded with bincode 2 (standard).
+/// ggrs's socket over the same mesh, messages encoded with bincode 2 (standard).
 struct GgrsSocket {
-    link: Arc<Mutex<Link>>,
+    mesh: Arc<Mutex<Mesh>>,
     me: usize,
 }
 
 impl ggrs::NonBlockingSocket<usize> for GgrsSocket {
-    fn send_to(&mut self, msg: &ggrs::Message, _addr: &usize) {
+    fn send_to(&mut self, msg: &ggrs::Message, addr: &usize) {
         let bytes = bincode::serde::encode_to_vec(msg, bincode::config::standard())
             .expect("ggrs message encodes");
-        self.link.lock().expect("link lock").send(self.me, bytes);
+        self.mesh
+            .lock()
+            .expect("mesh lock")
+            .send(self.me, *addr, bytes);
     }
     fn receive_all_messages(&mut self) -> Vec<(usize, ggrs::Message)> {
-        self.link
+        self.mesh
             .lock()
-            .expect("link lock")
+            .expect("mesh lock")
             .receive(self.me)
             .into_iter()
-            .filter_map(|b| {
+            .filter_map(|(from, b)| {
                 bincode::serde::decode_from_slice(&b, bincode::config::standard())
                     .ok()
-                    .map(|(m, _)| (1 - self.me, m))
+                    .map(|(m, _)| (from, m))
             })
             .collect()
     }
 }
 
-/// Run ggrs 0.13 (defaults, input delay 2) for `seconds` after synchronization.
-pub fn run_ggrs(conditions: LinkConditions, seconds: f64) -> TrafficReport {
-    let link = Arc::new(Mutex::new(Link::new(conditions)));
-    let mut sessions: Vec<ggrs::P2PSession<GgrsConfig>> = (0..2)
+/// Run ggrs 0.13 (defaults, input delay 2) with `players` peers for `seconds` after
+/// synchronization.
+pub fn run_ggrs(players: usize, conditions: LinkConditions, seconds: f64) -> TrafficReport {
+    let link = Arc::new(Mutex::new(Mesh::new(players, conditions)));
+    let mut sessions: Vec<ggrs::P2PSession<GgrsConfig>> = (0..players)
         .map(|me| {
-            ggrs::SessionBuilder::<GgrsConfig>::new()
-                .with_num_players(2)
-                .expect("2 players")
-                .with_input_delay(2)
-                .add_player(ggrs::PlayerType::Local, me)
-                .expect("local")
-                .add_player(ggrs::PlayerType::Remote(1 - me), 1 - me)
-                .expect("remote")
+            let mut builder = ggrs::SessionBuilder::<GgrsConfig>::new()
+                .with_num_players(players)
+                .expect("player count")
+                .with_input_delay(2);
+            for handle in 0..players {
+                let kind = if handle == me {
+                    ggrs::PlayerType::Local
+                } else {
+                    ggrs::PlayerType::Remote(handle)
+                };
+                builder = builder.add_player(kind, handle).expect("player");
+            }
+            builder
                 .start_p2p_session(GgrsSocket {
-                    link: link.clone(),
+                    mesh: link.clone(),
                     me,
                 })
                 .expect("ggrs session")
         })
         .collect();
-    let mut scripts = [InputScript::new(1), InputScript::new(2)];
-    let mut state = [0u64; 2];
+    let mut scripts: Vec<InputScript> = (0..players)
+        .map(|me| InputScript::new(me as u64 + 1))
+        .collect();
+    let mut state = vec![0u64; players];
     let mut rollbacks = 0u64;
     let mut frames = 0u64;
     let mut measure_from: Option<(Instant, (u64, u64))> = None;
@@ -255,7 +288,7 @@ pub fn run_ggrs(conditions: LinkConditions, seconds: f64) -> TrafficReport {
     loop {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
         next += tick_interval();
-        for me in 0..2 {
+        for me in 0..players {
             let s = &mut sessions[me];
             s.poll_remote_clients();
             if s.current_state() != ggrs::SessionState::Running {
@@ -288,7 +321,7 @@ pub fn run_ggrs(conditions: LinkConditions, seconds: f64) -> TrafficReport {
                 Err(e) => panic!("ggrs advance failed: {e}"),
             }
         }
-        let sent = link.lock().expect("link lock").sent[0];
+        let sent = link.lock().expect("mesh lock").sent[0];
         if measure_from.is_none()
             && sessions
                 .iter()

@@ -58,12 +58,18 @@ pub(crate) fn advance_session<I: Input + Send + Sync + 'static>(world: &mut Worl
             clock.owed = clock.owed.min(step * max_frames);
             ticks
         };
-        if ticks == 0 || !session.is_running() {
+        // Poll first: synchronization round trips are answered at once (not on
+        // ticks), and the frame in which they complete already runs frame 0.
+        let was_running = session.is_running();
+        if !was_running {
             session.poll(now);
-        } else {
+        }
+        if session.is_running() && ticks > 0 {
             for _ in 0..ticks {
                 tick(world, session, now);
             }
+        } else if was_running {
+            session.poll(now);
         }
         let mut events = Vec::new();
         session.drain_events(&mut events);

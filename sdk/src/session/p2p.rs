@@ -375,8 +375,9 @@ impl<I: Input> P2PSession<I> {
             } else {
                 self.config.sync_retry_interval
             };
-            if p.last_send
-                .is_none_or(|t| now.saturating_sub(t) >= interval)
+            if p.answer_now
+                || p.last_send
+                    .is_none_or(|t| now.saturating_sub(t) >= interval)
             {
                 self.send_to_peer(i, now, net);
             }
@@ -845,6 +846,7 @@ impl<I: Input> P2PSession<I> {
         d.encode(self.config.session_id, &mut self.out);
         net.send_to(peer.id, &self.out);
         peer.last_send = Some(now);
+        peer.answer_now = false;
         peer.traffic.datagrams_out += 1;
         peer.traffic.bytes_out += self.out.len() as u64;
         peer.traffic.roll(now);

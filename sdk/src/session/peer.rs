@@ -69,6 +69,9 @@ pub(crate) struct RemotePeer {
     pub last_ping: Option<Duration>,
     /// A ping to answer: (echo, when it arrived).
     pub pending_pong: Option<(u16, Duration)>,
+    /// A datagram arrived while one of us is still synchronizing: answer in this
+    /// poll instead of at the next retry, so sync round trips run at network speed.
+    pub answer_now: bool,
     pub rtt: RttEstimator,
     /// Sync round trips completed.
     pub sync_round_trips: u32,
@@ -95,6 +98,7 @@ impl RemotePeer {
             last_send: None,
             last_ping: None,
             pending_pong: None,
+            answer_now: false,
             rtt: RttEstimator::default(),
             sync_round_trips: 0,
             synchronized: false,
@@ -163,6 +167,9 @@ impl RemotePeer {
         }
         if let Some(ping) = d.ping {
             self.pending_pong = Some((ping, now));
+        }
+        if d.sync || !self.synchronized {
+            self.answer_now = true;
         }
         let Some(pong) = d.pong else { return false };
         self.on_pong(now, pong);

@@ -149,10 +149,11 @@ impl<I: Input> SpectatorSession<I> {
             self.config.sync_retry_interval
         };
         if !self.host.disconnected
-            && self
-                .host
-                .last_send
-                .is_none_or(|t| now.saturating_sub(t) >= interval)
+            && (self.host.answer_now
+                || self
+                    .host
+                    .last_send
+                    .is_none_or(|t| now.saturating_sub(t) >= interval))
         {
             self.send(now, net);
         }
@@ -279,6 +280,7 @@ impl<I: Input> SpectatorSession<I> {
         d.encode(self.config.session_id, &mut self.out);
         net.send_to(host.id, &self.out);
         host.last_send = Some(now);
+        host.answer_now = false;
         host.traffic.datagrams_out += 1;
         host.traffic.bytes_out += self.out.len() as u64;
         host.traffic.roll(now);
