@@ -4,7 +4,7 @@
 //! [`Netem`] never reads a clock: every call takes `now`, the caller's monotonic time
 //! (any fixed epoch). The same seed and the same calls give the same deliveries, so a
 //! simulation over it is reproducible. [`ConditionedTransport`] wraps any
-//! [`Transport`](crate::transport::Transport) (the in-memory network or the real
+//! [`Transport`](crate::datagram::Transport) (the in-memory network or the real
 //! WebRTC socket) so games can be played under simulated conditions; the Linux
 //! kernel here has no `tc netem`.
 //!
@@ -23,7 +23,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
 
-use crate::transport::{PeerId, Transport};
+use crate::datagram::{PeerId, Transport};
 
 /// Two-state (Gilbert–Elliott) burst-loss model.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use super::{Input, P2PSession, PlayerHandle, SessionError, SpectatorSession, SyncTestSession};
-use crate::transport::PeerId;
+use crate::datagram::PeerId;
 
 /// Where a player's inputs come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

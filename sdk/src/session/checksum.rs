@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::protocol::ChecksumReport;
 use super::Frame;
-use crate::transport::PeerId;
+use crate::datagram::PeerId;
 
 /// A checksum of one game state. `parts` name pieces of the state (a component or
 /// resource type, say) so a desync report can say which piece differs.

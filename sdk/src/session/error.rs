@@ -42,7 +42,7 @@ pub enum SessionError {
     },
     /// The peer already takes part in the session.
     #[error("{0} is already a player or spectator of this session")]
-    PeerExists(crate::transport::PeerId),
+    PeerExists(crate::datagram::PeerId),
     /// Sync-test found a frame whose re-simulation gave a different checksum.
     #[error(
         "sync test: frame {frame} checksum {original:#018x} on first run, {resimulated:#018x} on re-simulation (parts differing: {parts:?})"

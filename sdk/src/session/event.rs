@@ -1,7 +1,7 @@
 //! What the session tells the game about the network and its peers.
 
 use super::{Frame, TickRateAdvice};
-use crate::transport::PeerId;
+use crate::datagram::PeerId;
 
 /// A session notification, drained with `events()`.
 #[derive(Debug, Clone, PartialEq)]

@@ -2,7 +2,7 @@
 //!
 //! The session is sans-IO: it never reads a clock or opens a socket. Time is an
 //! argument (`now`, any monotonic [`Duration`](std::time::Duration) since a fixed
-//! epoch) and datagrams flow through a [`Transport`](crate::transport::Transport). Each
+//! epoch) and datagrams flow through a [`Transport`](crate::datagram::Transport). Each
 //! frame the game adds its local input and calls `advance_frame`; the session answers
 //! with an ordered list of [`Request`]s — save, load, advance — which the game carries
 //! out in order.

@@ -14,7 +14,7 @@ use super::{
     decode_input, encode_input, DropCounters, Frame, Input, InputStatus, PeerStats, PlayerHandle,
     Request, SessionError, SessionEvent, SessionStats,
 };
-use crate::transport::{PeerId, Transport};
+use crate::datagram::{PeerId, Transport};
 
 /// Frames of input history kept behind the current frame.
 const RETAIN_FRAMES: Frame = 256;

@@ -9,7 +9,7 @@ use super::protocol::{ChecksumReport, Datagram, Pong};
 use super::rtt::RttEstimator;
 use super::SessionEvent;
 use super::{Frame, PlayerHandle};
-use crate::transport::PeerId;
+use crate::datagram::PeerId;
 
 /// What the peer is to us.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use super::{
     decode_input, encode_input, DropCounters, Frame, Input, InputStatus, PeerStats, Request,
     SessionError, SessionEvent, SessionStats,
 };
-use crate::transport::{PeerId, Transport};
+use crate::datagram::{PeerId, Transport};
 
 /// Watches a match through its host: receives every player's confirmed inputs and
 /// asks the game only to advance (no saves, no rollbacks).

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::transport::PeerId;
+pub use crate::datagram::PeerId;
 
 /// Version of the wire protocol. A `join` with another version is refused with
 /// [`ErrorCode::VersionMismatch`].

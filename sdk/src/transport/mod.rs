@@ -10,9 +10,9 @@
 //! [`native`], behind the `native` cargo feature. See `docs/transport.md`.
 
 mod config;
-mod datagram;
 mod error;
 mod event;
+pub mod link_protocol;
 mod memory;
 mod message;
 mod stats;
@@ -21,8 +21,8 @@ pub mod wire;
 #[cfg(feature = "native")]
 pub mod native;
 
+pub use crate::datagram::{PeerId, Transport};
 pub use config::{IceServerConfig, SocketConfig};
-pub use datagram::{PeerId, Transport};
 pub use error::TransportError;
 pub use event::{DisconnectReason, SocketEvent};
 pub use memory::{MemoryEndpoint, MemoryNetwork, SharedEndpoint, SharedMemoryNetwork};

@@ -15,7 +15,7 @@ use webrtc::peer_connection::PeerConnection;
 
 use super::handler::Internal;
 use super::link::{Inbox, LinkPublisher, LinkShared};
-use crate::transport::wire::WireFrame;
+use crate::transport::link_protocol::{Incoming, LinkAction};
 use crate::transport::{Channel, PeerId};
 
 /// SCTP stream id of the unreliable channel (negotiated out of band, same on both sides).
@@ -100,35 +100,30 @@ pub(super) async fn read_channel(
                 break;
             }
             DataChannelEvent::OnMessage(message) => {
-                link.heard();
-                match WireFrame::decode(&message.data) {
-                    Some(WireFrame::Data(payload)) => {
-                        // The peer has finished its handshake: our reply must work
-                        // even if our own hellos are not acknowledged yet.
-                        publisher.publish();
-                        inbox.deliver(remote, channel, payload, &link)
+                let mut actions = Vec::new();
+                let incoming = match link.protocol.lock() {
+                    Ok(mut protocol) => {
+                        protocol.message(link.now(), channel, &message.data, &mut actions)
                     }
-                    Some(WireFrame::Hello) => {
-                        forward(Internal::RemoteHello(channel));
-                        let _ = dc
-                            .try_send(BytesMut::from(&WireFrame::HelloAck.encode()[..]))
-                            .await;
-                    }
-                    Some(WireFrame::HelloAck) => forward(Internal::HelloAck(channel)),
-                    Some(WireFrame::Ping { seq, sent_us }) => {
-                        let pong = WireFrame::Pong { seq, sent_us }.encode();
-                        let _ = dc.try_send(BytesMut::from(&pong[..])).await;
-                    }
-                    Some(WireFrame::Pong { seq, sent_us }) => {
-                        let now = link.now_us();
-                        if let Ok(mut pings) = link.pings.lock() {
-                            pings.on_pong(seq, sent_us, now);
+                    Err(_) => break,
+                };
+                // Answers first (hello_ack, pong: on this channel), and the link
+                // handed to the game thread before the message that made it ready.
+                for action in actions {
+                    match action {
+                        LinkAction::Send(on, frame) if on == channel => {
+                            let _ = dc.try_send(BytesMut::from(&frame[..])).await;
                         }
+                        LinkAction::PeerReady => publisher.publish(),
+                        other => forward(Internal::Link(other)),
                     }
-                    Some(WireFrame::Bye) => forward(Internal::Bye),
-                    None => {
+                }
+                match incoming {
+                    Incoming::Data(payload) => inbox.deliver(remote, channel, payload, &link),
+                    Incoming::Malformed => {
                         link.malformed.fetch_add(1, Ordering::Relaxed);
                     }
+                    Incoming::Control | Incoming::Ignored => {}
                 }
             }
             _ => {}

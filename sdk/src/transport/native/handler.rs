@@ -12,6 +12,7 @@ use webrtc::peer_connection::{
     RTCPeerConnectionIceEvent, RTCPeerConnectionState,
 };
 
+use crate::transport::link_protocol::LinkAction;
 use crate::transport::Channel;
 
 /// Internal events from the connection's handler and channel tasks to the peer task.
@@ -27,12 +28,9 @@ pub(super) enum Internal {
     PcState(RTCPeerConnectionState),
     /// A data channel opened.
     Open(Channel),
-    /// The remote's hello arrived on a channel.
-    RemoteHello(Channel),
-    /// The remote acknowledged our hello on a channel.
-    HelloAck(Channel),
-    /// The remote said goodbye.
-    Bye,
+    /// What the link's protocol decided on a message a reader task handled (the
+    /// reader sends answers itself; connected / disconnected / failed come here).
+    Link(LinkAction),
     /// A data channel closed.
     ChannelClosed,
 }

@@ -28,14 +28,13 @@ use super::channels::{read_channel, write_channel, Channels};
 use super::handler::{Handler, Internal};
 use super::link::{Inbox, LinkHandle, LinkPublisher, LinkShared};
 use super::socket::Control;
-use crate::transport::wire::{WireFrame, MAX_WIRE_MESSAGE};
+use crate::transport::link_protocol::{LinkAction, LinkFailure, LinkProtocol, LinkTimers};
+use crate::transport::wire::MAX_WIRE_MESSAGE;
 use crate::transport::{
     CandidateType, Channel, ConnectionState, DisconnectReason, IceServerConfig, LinkStats, PeerId,
     SetupTimings, SocketConfig, TransportError,
 };
 
-/// How often an unanswered hello is repeated.
-const HELLO_RETRY: Duration = Duration::from_millis(5);
 /// How long a working server-reflexive pair waits for a host pair to win
 /// (webrtc-rs default: 500 ms).
 const SRFLX_ACCEPTANCE_WAIT: Duration = Duration::from_millis(50);
@@ -153,14 +152,6 @@ struct CandidatePair {
     remote: Option<CandidateType>,
 }
 
-/// Per-channel handshake progress.
-#[derive(Debug, Default, Clone, Copy)]
-struct HelloState {
-    open: bool,
-    acked: bool,
-    remote_hello: bool,
-}
-
 async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerSignal>) {
     let remote = params.remote;
     let attempt = params.attempt;
@@ -168,7 +159,10 @@ async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerS
     let (internal_tx, mut internal_rx) = mpsc::unbounded_channel();
     let internal_tx = Arc::new(internal_tx);
     let (boost_runtime, boost) = BoostRuntime::new(params.config.fast_connect);
-    let link = LinkShared::new();
+    let link = LinkShared::new(LinkTimers::from_config(
+        &params.config,
+        params.handshake_timeout,
+    ));
 
     let built = build_connection(&params, boost_runtime, Arc::downgrade(&internal_tx)).await;
     let (pc, channels) = match built {
@@ -204,7 +198,7 @@ async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerS
         internal_tx,
         started: Instant::now(),
         timings: SetupTimings::default(),
-        hello: [HelloState::default(); 2],
+        channels_opened: [false; 2],
         remote_description_set: false,
         pending_candidates: Vec::new(),
         connected: false,
@@ -217,17 +211,20 @@ async fn run_peer(params: PeerParams, mut signals: mpsc::UnboundedReceiver<PeerS
     // Tear down: goodbye if we chose to leave, then close and stop every helper.
     task.boost.store(false, Ordering::Relaxed);
     task.link.closed.store(true, Ordering::Relaxed);
-    if matches!(end, End::OwnerGone) && task.connected {
-        let _ = task
-            .channels
-            .reliable
-            .try_send(BytesMut::from(&WireFrame::Bye.encode()[..]))
-            .await;
-        let _ = task
-            .channels
-            .unreliable
-            .try_send(BytesMut::from(&WireFrame::Bye.encode()[..]))
-            .await;
+    let mut goodbye = Vec::new();
+    if let Ok(mut protocol) = task.link.protocol.lock() {
+        protocol.leave(&mut goodbye);
+    }
+    if matches!(end, End::OwnerGone) && !goodbye.is_empty() {
+        for action in goodbye {
+            if let LinkAction::Send(channel, frame) = action {
+                let _ = task
+                    .channels
+                    .get(channel)
+                    .try_send(BytesMut::from(&frame[..]))
+                    .await;
+            }
+        }
         // Give the goodbye a moment to be acknowledged before the connection goes.
         let flushed = async {
             while task
@@ -384,7 +381,8 @@ struct PeerTask {
     internal_tx: Arc<mpsc::UnboundedSender<Internal>>,
     started: Instant,
     timings: SetupTimings,
-    hello: [HelloState; 2],
+    /// Which channels have opened (for the setup timings).
+    channels_opened: [bool; 2],
     remote_description_set: bool,
     pending_candidates: Vec<RTCIceCandidateInit>,
     connected: bool,
@@ -437,14 +435,17 @@ impl PeerTask {
             }
         }
         let config = self.params.config.clone();
-        let handshake_deadline = tokio::time::sleep(self.params.handshake_timeout);
-        tokio::pin!(handshake_deadline);
-        let mut hello_timer = tokio::time::interval(HELLO_RETRY);
-        hello_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut ping_timer = tokio::time::interval(config.ping_interval);
-        ping_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Stats (and the end of the setup boost) every ping interval once connected.
+        let mut stats_timer = tokio::time::interval(config.ping_interval);
+        stats_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
         loop {
+            // The protocol's next timer: a hello to repeat, the handshake deadline,
+            // a ping (with the silence check).
+            let wakeup = self.protocol(|p| p.next_wakeup()).flatten().map_or(
+                tokio::time::Instant::now() + Duration::from_secs(3600),
+                |at| tokio::time::Instant::from_std(self.link.epoch + at),
+            );
             tokio::select! {
                 signal = signals.recv() => match signal {
                     None => return End::OwnerGone,
@@ -462,23 +463,21 @@ impl PeerTask {
                         return end;
                     }
                     if self.connected && !was_connected {
-                        // First ping (and the end of the boost) one interval from now.
-                        ping_timer.reset();
+                        // First stats (and the end of the boost) one interval from now.
+                        stats_timer.reset();
                     }
                 }
-                _ = &mut handshake_deadline, if !self.connected => {
-                    return End::Failed(TransportError::HandshakeTimeout(self.remote()));
-                }
-                _ = hello_timer.tick(), if !self.connected => {
-                    self.send_hellos().await;
-                }
-                _ = ping_timer.tick(), if self.connected => {
-                    if self.link.silence() > config.disconnect_timeout {
-                        return End::Disconnected(DisconnectReason::Timeout);
+                _ = tokio::time::sleep_until(wakeup) => {
+                    let mut actions = Vec::new();
+                    let now = self.link.now();
+                    self.protocol(|p| p.poll(now, &mut actions));
+                    if let Some(end) = self.carry_out(actions).await {
+                        return end;
                     }
+                }
+                _ = stats_timer.tick(), if self.connected => {
                     // Setup is over even if the remote's last hello got lost.
                     self.boost.store(false, Ordering::Relaxed);
-                    self.send_ping().await;
                     if self.candidate_types.is_none() {
                         self.candidate_types = selected_candidate_types(self.pc.as_ref()).await;
                     }
@@ -493,9 +492,43 @@ impl PeerTask {
         }
     }
 
-    /// Hello acked on both channels and the remote's hello seen on both.
-    fn handshake_complete(&self) -> bool {
-        self.hello.iter().all(|h| h.acked && h.remote_hello)
+    /// Run `f` on the link's protocol (`None` if its lock is poisoned).
+    fn protocol<T>(&self, f: impl FnOnce(&mut LinkProtocol) -> T) -> Option<T> {
+        self.link.protocol.lock().ok().map(|mut p| f(&mut p))
+    }
+
+    /// Carry out what the link's protocol decided; `Some` when the link ended.
+    async fn carry_out(&mut self, actions: Vec<LinkAction>) -> Option<End> {
+        for action in actions {
+            match action {
+                LinkAction::Send(channel, frame) => {
+                    let _ = self
+                        .channels
+                        .get(channel)
+                        .try_send(BytesMut::from(&frame[..]))
+                        .await;
+                }
+                LinkAction::PeerReady => self.publisher.publish(),
+                // Once both sides have proven both channels, the boost has done its job.
+                LinkAction::SetupDone => self.boost.store(false, Ordering::Relaxed),
+                LinkAction::Connected => {
+                    if !self.connected {
+                        self.on_connected().await;
+                    }
+                }
+                LinkAction::Disconnected(reason) => return Some(End::Disconnected(reason)),
+                LinkAction::Failed(LinkFailure::HandshakeTimeout) => {
+                    return Some(End::Failed(TransportError::HandshakeTimeout(self.remote())));
+                }
+                LinkAction::Failed(LinkFailure::ClosedDuringSetup) => {
+                    return Some(End::Failed(TransportError::WebRtc {
+                        peer: self.remote(),
+                        message: "remote closed during setup".into(),
+                    }));
+                }
+            }
+        }
+        None
     }
 
     async fn send_offer(&mut self) -> Result<(), TransportError> {
@@ -650,71 +683,41 @@ impl PeerTask {
                 _ => {}
             },
             Internal::Open(channel) => {
-                self.hello[index(channel)].open = true;
-                if self.hello.iter().all(|h| h.open) && self.timings.channels_open.is_none() {
+                let now = self.link.now();
+                let mut actions = Vec::new();
+                self.protocol(|p| p.channel_open(now, channel, &mut actions));
+                self.channels_opened[index(channel)] = true;
+                if self.channels_opened.iter().all(|open| *open)
+                    && self.timings.channels_open.is_none()
+                {
                     self.timings.channels_open = self.elapsed();
                 }
-                self.send_hello(channel).await;
+                return self.carry_out(actions).await;
             }
-            Internal::RemoteHello(channel) => {
-                self.hello[index(channel)].remote_hello = true;
-                self.after_handshake_step();
-            }
-            Internal::HelloAck(channel) => {
-                self.hello[index(channel)].acked = true;
-                if !self.connected && self.hello.iter().all(|h| h.acked) {
-                    self.on_connected().await;
-                }
-                self.after_handshake_step();
-            }
-            Internal::Bye => {
-                return Some(if self.connected {
-                    End::Disconnected(DisconnectReason::Closed)
-                } else {
-                    End::Failed(TransportError::WebRtc {
-                        peer: self.remote(),
-                        message: "remote closed during setup".into(),
-                    })
-                });
-            }
+            Internal::Link(action) => return self.carry_out(vec![action]).await,
             Internal::ChannelClosed => {
-                return Some(if self.connected {
-                    End::Disconnected(DisconnectReason::Closed)
-                } else {
-                    End::Failed(TransportError::WebRtc {
-                        peer: self.remote(),
-                        message: "data channel closed during setup".into(),
-                    })
-                });
+                let mut actions = Vec::new();
+                self.protocol(|p| p.channel_closed(&mut actions));
+                if actions.is_empty() {
+                    // The protocol had already ended (e.g. a bye came first).
+                    return Some(if self.connected {
+                        End::Disconnected(DisconnectReason::Closed)
+                    } else {
+                        End::Failed(TransportError::WebRtc {
+                            peer: self.remote(),
+                            message: "data channel closed during setup".into(),
+                        })
+                    });
+                }
+                return self.carry_out(actions).await;
             }
         }
         None
     }
 
-    /// Once both sides have proven both channels, the setup boost has done its job.
-    fn after_handshake_step(&self) {
-        if self.handshake_complete() {
-            self.boost.store(false, Ordering::Relaxed);
-        }
-    }
-
-    async fn send_hello(&self, channel: Channel) {
-        let state = self.hello[index(channel)];
-        if state.open && !state.acked {
-            let hello = BytesMut::from(&WireFrame::Hello.encode()[..]);
-            let _ = self.channels.get(channel).try_send(hello).await;
-        }
-    }
-
-    async fn send_hellos(&self) {
-        self.send_hello(Channel::Unreliable).await;
-        self.send_hello(Channel::Reliable).await;
-    }
-
     async fn on_connected(&mut self) {
         self.connected = true;
         self.timings.hello_acked = self.elapsed();
-        self.link.heard();
         self.publisher.publish();
         self.candidate_types = selected_candidate_types(self.pc.as_ref()).await;
         // Stats first: the socket applies both in order, so a game that asks for
@@ -722,20 +725,6 @@ impl PeerTask {
         let stats = self.stats(ConnectionState::Connected);
         self.emit(PeerEvent::Stats(stats));
         self.emit(PeerEvent::Connected);
-    }
-
-    async fn send_ping(&self) {
-        let now = self.link.now_us();
-        let seq = match self.link.pings.lock() {
-            Ok(mut pings) => pings.on_send(now),
-            Err(_) => return,
-        };
-        let ping = WireFrame::Ping { seq, sent_us: now }.encode();
-        let _ = self
-            .channels
-            .unreliable
-            .try_send(BytesMut::from(&ping[..]))
-            .await;
     }
 
     fn stats(&mut self, state: ConnectionState) -> LinkStats {
@@ -751,17 +740,10 @@ impl PeerTask {
             );
             self.rate_sample = (Instant::now(), bytes_in, bytes_out);
         }
-        let now = link.now_us();
-        let (rtt, last_rtt, loss) = match link.pings.lock() {
-            Ok(pings) => {
-                // A ping counts as lost once it is unanswered for 4× the RTT (≥ 1 s).
-                let grace = pings.srtt.map_or(Duration::from_secs(1), |srtt| {
-                    (srtt * 4).max(Duration::from_secs(1))
-                });
-                (pings.srtt, pings.last, pings.loss(now, grace))
-            }
-            Err(_) => (None, None, 0.0),
-        };
+        let now = link.now();
+        let ((rtt, last_rtt), loss) = self
+            .protocol(|p| (p.rtt(), p.loss(now)))
+            .unwrap_or(((None, None), 0.0));
         let mut stats = LinkStats {
             state,
             rtt,

@@ -1,4 +1,8 @@
-//! The datagram interface between a session and whatever carries its bytes.
+//! The vocabulary every layer shares: who a peer is ([`PeerId`]) and the datagram
+//! interface between a session and whatever carries its bytes ([`Transport`]).
+//!
+//! It sits at the crate root so the session, netem and signaling depend on it
+//! rather than on `transport` (which re-exports both).
 
 use serde::{Deserialize, Serialize};
 
