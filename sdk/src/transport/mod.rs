@@ -14,6 +14,7 @@ mod error;
 mod event;
 pub mod link_protocol;
 mod memory;
+pub mod mesh_plan;
 mod message;
 mod stats;
 pub mod wire;
