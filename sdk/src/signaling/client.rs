@@ -1,5 +1,6 @@
 //! The native signaling client: one WebSocket connection to a signaling server,
-//! driven by a tokio task.
+//! driven by a tokio task. What is sent and expected is decided by the sans-IO
+//! [`ClientProtocol`]; this file only moves frames and keeps time.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use super::client_protocol::{ClientProtocol, ClientStep, ClientTick, ClientTimers};
 use super::protocol::{
     ClientMessage, PeerId, ServerMessage, SignalData, Welcome, PROTOCOL_VERSION,
 };
@@ -44,6 +46,16 @@ pub struct ClientConfig {
     pub spectator_secret: Option<String>,
     /// As the player who creates a room: admit no spectators at all.
     pub no_spectators: bool,
+}
+
+impl ClientConfig {
+    /// The protocol's timers.
+    fn timers(&self) -> ClientTimers {
+        ClientTimers {
+            keepalive_interval: self.keepalive_interval,
+            dead_after: self.dead_after,
+        }
+    }
 }
 
 impl Default for ClientConfig {
@@ -107,14 +119,14 @@ impl SignalingClient {
             spectator_secret: config.spectator_secret.clone(),
             no_spectators: config.no_spectators,
         };
-        let (ws, welcome) =
+        let (ws, welcome, protocol) =
             tokio::time::timeout(config.join_timeout, connect_and_join(url, join, &config))
                 .await
                 .map_err(|_| SignalingError::Timeout)??;
         let capacity = config.queue_capacity.max(1);
         let (out_tx, out_rx) = mpsc::channel(capacity);
         let (ev_tx, ev_rx) = mpsc::channel(capacity);
-        tokio::spawn(run(ws, out_rx, ev_tx, config));
+        tokio::spawn(run(ws, protocol, out_rx, ev_tx));
         Ok((
             SignalingClient {
                 outgoing: out_tx,
@@ -153,11 +165,21 @@ impl SignalingClient {
     }
 }
 
+/// The protocol's clock: time since the connection task's epoch.
+#[derive(Debug, Clone, Copy)]
+struct Clock(Instant);
+
+impl Clock {
+    fn now(self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
 async fn connect_and_join(
     url: &str,
     join: ClientMessage,
     config: &ClientConfig,
-) -> Result<(Ws, Welcome), SignalingError> {
+) -> Result<(Ws, Welcome, (ClientProtocol, Clock)), SignalingError> {
     let ws_config = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0)
@@ -167,41 +189,21 @@ async fn connect_and_join(
         tokio_tungstenite::connect_async_with_config(url, Some(ws_config), true)
             .await
             .map_err(ws_error)?;
-    ws.send(Message::text(join.to_json()))
-        .await
-        .map_err(ws_error)?;
+    let clock = Clock(Instant::now());
+    let (mut protocol, first) = ClientProtocol::new(&join, config.timers(), clock.now());
+    ws.send(Message::text(first)).await.map_err(ws_error)?;
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(text))) => match ServerMessage::from_json(&text) {
-                Ok(ServerMessage::Welcome(welcome)) => {
-                    let asked_to_spectate = matches!(
-                        join,
-                        ClientMessage::Join {
-                            spectator: true,
-                            ..
-                        }
-                    );
-                    if asked_to_spectate && !welcome.spectator {
-                        let _ = ws.close(None).await;
-                        return Err(SignalingError::Protocol(
-                            "the signaling server does not support spectators".into(),
-                        ));
-                    }
-                    return Ok((ws, welcome));
+            Some(Ok(Message::Text(text))) => match protocol.on_text(clock.now(), &text) {
+                ClientStep::Welcome(welcome) => return Ok((ws, welcome, (protocol, clock))),
+                ClientStep::Failed(error) => {
+                    let _ = ws.close(None).await;
+                    return Err(error);
                 }
-                Ok(ServerMessage::Error { code, message }) => {
-                    return Err(SignalingError::Refused { code, message })
-                }
-                Ok(ServerMessage::Pong) => {}
-                Ok(other) => {
-                    return Err(SignalingError::Protocol(format!(
-                        "expected welcome, got {other:?}"
-                    )))
-                }
-                Err(e) => return Err(SignalingError::Protocol(e.to_string())),
+                ClientStep::Event(_) | ClientStep::Nothing => {}
             },
             Some(Ok(Message::Close(_))) | None => return Err(SignalingError::Closed),
-            Some(Ok(_)) => {}
+            Some(Ok(_)) => protocol.on_other_frame(clock.now()),
             Some(Err(e)) => return Err(ws_error(e)),
         }
     }
@@ -217,15 +219,16 @@ fn ws_error(e: tokio_tungstenite::tungstenite::Error) -> SignalingError {
 /// The connection task: writes queued messages, forwards server events, pings.
 async fn run(
     mut ws: Ws,
+    (mut protocol, clock): (ClientProtocol, Clock),
     mut outgoing: mpsc::Receiver<ClientMessage>,
     events: mpsc::Sender<ServerMessage>,
-    config: ClientConfig,
 ) {
-    let interval = config.keepalive_interval.max(Duration::from_millis(10));
-    let mut keepalive = tokio::time::interval_at(Instant::now() + interval, interval);
-    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_heard = Instant::now();
     loop {
+        let wakeup = protocol
+            .next_wakeup()
+            .map_or(Instant::now() + Duration::from_secs(3600), |at| {
+                clock.0 + at
+            });
         tokio::select! {
             msg = outgoing.recv() => match msg {
                 Some(msg) => {
@@ -240,31 +243,27 @@ async fn run(
                 }
             },
             frame = ws.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    last_heard = Instant::now();
-                    match ServerMessage::from_json(&text) {
-                        Ok(ServerMessage::Pong) => {}
-                        Ok(event) => {
-                            if events.send(event).await.is_err() {
-                                let _ = ws.close(None).await;
-                                break;
-                            }
+                Some(Ok(Message::Text(text))) => match protocol.on_text(clock.now(), &text) {
+                    ClientStep::Event(event) => {
+                        if events.send(event).await.is_err() {
+                            let _ = ws.close(None).await;
+                            break;
                         }
-                        Err(e) => tracing::warn!("signaling: dropped undecodable server message: {e}"),
+                    }
+                    ClientStep::Nothing | ClientStep::Welcome(_) | ClientStep::Failed(_) => {}
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => protocol.on_other_frame(clock.now()),
+            },
+            _ = tokio::time::sleep_until(wakeup) => match protocol.poll(clock.now()) {
+                ClientTick::Send(text) => {
+                    if ws.send(Message::text(text)).await.is_err() {
+                        break;
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => last_heard = Instant::now(),
+                ClientTick::Dead => break,
+                ClientTick::Nothing => {}
             },
-            _ = keepalive.tick() => {
-                if last_heard.elapsed() > config.dead_after {
-                    tracing::warn!("signaling: server silent for {:?}, closing", config.dead_after);
-                    break;
-                }
-                if ws.send(Message::text(ClientMessage::Ping.to_json())).await.is_err() {
-                    break;
-                }
-            }
         }
     }
     // Refuse new signals before `next_event` reports the end, so a caller that

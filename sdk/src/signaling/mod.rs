@@ -45,6 +45,7 @@
 //! # }
 //! ```
 
+mod client_protocol;
 mod error;
 pub mod protocol;
 
@@ -61,6 +62,7 @@ mod turn_credentials;
 
 #[cfg(feature = "native")]
 pub use client::{ClientConfig, SignalingClient};
+pub use client_protocol::{ClientProtocol, ClientStep, ClientTick, ClientTimers};
 pub use error::SignalingError;
 pub use protocol::{
     ClientMessage, ErrorCode, IceServer, PeerId, ServerMessage, SignalData, Welcome,
