@@ -14,6 +14,7 @@ use rtcplay::transport::{
 };
 
 use rtcplay_testkit::chromium::{BrowserPage, ECHO_HOOKS};
+use rtcplay_testkit::events::{expect_event, try_expect_event};
 use rtcplay_testkit::server::LocalServer;
 
 /// Generous bound for anything that takes milliseconds on loopback (a cold Chromium
@@ -59,25 +60,16 @@ fn native_config(server: &Server, room: &str) -> SocketConfig {
     config
 }
 
-/// Events until `want` matches; panics on errors and at the deadline.
+/// Events until `want` matches; panics with the page's console on errors and at
+/// the deadline.
 fn wait_for(
     socket: &mut Socket,
     page: &BrowserPage,
     what: &str,
-    mut want: impl FnMut(&SocketEvent) -> bool,
+    want: impl FnMut(&SocketEvent) -> bool,
 ) -> SocketEvent {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match socket.wait_event(left) {
-            Some(event) if want(&event) => return event,
-            Some(SocketEvent::Error(error)) => {
-                panic!("error waiting for {what}: {error}\n{}", page.console())
-            }
-            Some(_) => {}
-            None => panic!("no {what} within {PATIENCE:?}\n{}", page.console()),
-        }
-    }
+    try_expect_event(socket, PATIENCE, what, want)
+        .unwrap_or_else(|e| panic!("{e}\n{}", page.console()))
 }
 
 /// The next game message, or a panic with the browser's console.
@@ -183,7 +175,7 @@ fn browser_and_native_connect(native_offers: bool) {
 
     // A browser that vanishes (killed, no bye) is a timeout.
     drop(page);
-    let event = wait_for_without_page(&mut socket, |e| {
+    let event = expect_event(&mut socket, PATIENCE, "PeerDisconnected", |e| {
         matches!(e, SocketEvent::PeerDisconnected { .. })
     });
     assert_eq!(
@@ -193,21 +185,6 @@ fn browser_and_native_connect(native_offers: bool) {
             reason: DisconnectReason::Timeout
         }
     );
-}
-
-fn wait_for_without_page(
-    socket: &mut Socket,
-    mut want: impl FnMut(&SocketEvent) -> bool,
-) -> SocketEvent {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match socket.wait_event(left) {
-            Some(event) if want(&event) => return event,
-            Some(_) => {}
-            None => panic!("nothing matching within {PATIENCE:?}"),
-        }
-    }
 }
 
 #[test]

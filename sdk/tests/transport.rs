@@ -13,6 +13,7 @@ use rtcplay::transport::{
     CandidateType, Channel, ConnectionState, DisconnectReason, IceServerConfig, PeerId,
     SocketConfig, SocketEvent, Target, Transport, TransportError, MAX_MESSAGE_SIZE,
 };
+use rtcplay_testkit::events::expect_event;
 use rtcplay_testkit::server::LocalServer;
 
 /// Generous bound for anything that should take milliseconds on loopback.
@@ -22,25 +23,6 @@ fn config(server: &LocalServer, room: &str, players: u8) -> SocketConfig {
     let mut config = SocketConfig::new(server.url.clone(), room, players);
     config.bind_ip = std::net::Ipv4Addr::LOCALHOST.into();
     config
-}
-
-/// Wait for an event matching `want`, failing on transport errors.
-fn expect_event(
-    socket: &mut Socket,
-    within: Duration,
-    what: &str,
-    mut want: impl FnMut(&SocketEvent) -> bool,
-) -> SocketEvent {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match socket.wait_event(left) {
-            Some(event) if want(&event) => return event,
-            Some(SocketEvent::Error(error)) => panic!("error while waiting for {what}: {error}"),
-            Some(_) => {}
-            None => panic!("no {what} within {within:?}"),
-        }
-    }
 }
 
 fn open_room(

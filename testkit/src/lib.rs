@@ -1,6 +1,7 @@
 //! Helpers for rtcplay's own tests, tools and benchmarks (not published).
 //!
 //! - [`server`]: a real signaling server on 127.0.0.1 with its own runtime;
+//! - [`events`]: waiting for a socket's events with a deadline;
 //! - [`chromium`]: a real headless Chromium showing a page that runs the
 //!   JavaScript client printed in `docs/signaling.md`, so a browser peer can share
 //!   a room with native peers;
@@ -10,5 +11,6 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod chromium;
+pub mod events;
 pub mod server;
 pub mod sim;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use rtcplay::transport::native::Socket;
 use rtcplay::transport::{ConnectionState, DisconnectReason, SocketConfig, SocketEvent};
+use rtcplay_testkit::events::expect_event;
 use rtcplay_testkit::server::LocalServer;
 
 /// Generous bound for anything that should take milliseconds on loopback.
@@ -18,25 +19,6 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-/// Wait for an event matching `want`, failing on transport errors.
-fn expect_event(
-    socket: &mut Socket,
-    within: Duration,
-    what: &str,
-    mut want: impl FnMut(&SocketEvent) -> bool,
-) -> SocketEvent {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match socket.wait_event(left) {
-            Some(event) if want(&event) => return event,
-            Some(SocketEvent::Error(error)) => panic!("error while waiting for {what}: {error}"),
-            Some(_) => {}
-            None => panic!("no {what} within {within:?}"),
-        }
     }
 }
 

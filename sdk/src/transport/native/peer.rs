@@ -275,20 +275,19 @@ fn start_writers(
         reliable_wake: Arc::new(Notify::new()),
         shared: link.clone(),
     };
-    helpers.push(tokio::spawn(write_channel(
-        channels.unreliable.clone(),
-        Channel::Unreliable,
-        unreliable_rx,
-        handle.unreliable_wake.clone(),
-        link.clone(),
-    )));
-    helpers.push(tokio::spawn(write_channel(
-        channels.reliable.clone(),
-        Channel::Reliable,
-        reliable_rx,
-        handle.reliable_wake.clone(),
-        link.clone(),
-    )));
+    let queues = [
+        (Channel::Unreliable, unreliable_rx, &handle.unreliable_wake),
+        (Channel::Reliable, reliable_rx, &handle.reliable_wake),
+    ];
+    for (channel, queue, wake) in queues {
+        helpers.push(tokio::spawn(write_channel(
+            channels.get(channel).clone(),
+            channel,
+            queue,
+            wake.clone(),
+            link.clone(),
+        )));
+    }
     handle
 }
 
