@@ -4,7 +4,7 @@
 #![cfg(feature = "native")]
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rtcplay::signaling::SignalingClient;
@@ -14,6 +14,7 @@ use rtcplay::transport::{
     SocketConfig, SocketEvent, Target, Transport, TransportError, MAX_MESSAGE_SIZE,
 };
 use rtcplay_testkit::events::expect_event;
+use rtcplay_testkit::process::KillOnDrop;
 use rtcplay_testkit::server::LocalServer;
 
 /// Generous bound for anything that should take milliseconds on loopback.
@@ -228,16 +229,6 @@ fn dropped_socket_is_reported_disconnected_within_the_bound() {
         stays.send_unreliable(peer, b"anyone?"),
         Err(TransportError::NotConnected(p)) if p == peer
     ));
-}
-
-/// Kills the child process when the test ends, however it ends.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

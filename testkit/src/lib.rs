@@ -2,6 +2,7 @@
 //!
 //! - [`server`]: a real signaling server on 127.0.0.1 with its own runtime;
 //! - [`events`]: waiting for a socket's events with a deadline;
+//! - [`process`]: child processes that die with the test;
 //! - [`chromium`]: a real headless Chromium showing a page that runs the
 //!   JavaScript client printed in `docs/signaling.md`, so a browser peer can share
 //!   a room with native peers;
@@ -12,5 +13,6 @@
 
 pub mod chromium;
 pub mod events;
+pub mod process;
 pub mod server;
 pub mod sim;

@@ -2,25 +2,17 @@
 //! silence alone, within the socket's disconnect bound. Runs with the other WebRTC
 //! tests, one at a time (nextest group `webrtc`).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rtcplay::transport::native::Socket;
 use rtcplay::transport::{ConnectionState, DisconnectReason, SocketConfig, SocketEvent};
 use rtcplay_testkit::events::expect_event;
+use rtcplay_testkit::process::KillOnDrop;
 use rtcplay_testkit::server::LocalServer;
 
 /// Generous bound for anything that should take milliseconds on loopback.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn killed_process_is_reported_disconnected_within_the_bound() {
