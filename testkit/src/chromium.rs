@@ -44,29 +44,51 @@ impl BrowserPage {
     /// `signal_url`. `before` runs before the docs' client (to wrap browser APIs),
     /// `after` after it (to replace its `onPeerConnected` / `onGameMessage`).
     pub fn open(signal_url: &str, room: &str, players: u8, before: &str, after: &str) -> Self {
-        let chromium =
-            std::env::var("RTCPLAY_CHROMIUM").unwrap_or_else(|_| DEFAULT_CHROMIUM.into());
-        assert!(
-            Path::new(&chromium).exists(),
-            "{chromium} not found: install Debian's chromium (`.ci/test` does) or set RTCPLAY_CHROMIUM"
-        );
-        let dir = std::env::temp_dir().join(format!(
-            "rtcplay-browser-{}-{}",
-            std::process::id(),
-            page_number()
-        ));
-        std::fs::create_dir_all(dir.join("profile")).expect("page dir");
+        let dir = page_dir();
         let page = format!(
             "<!doctype html>\n<meta charset=\"utf-8\">\n<title>rtcplay test</title>\n\
              <script>\n{before}\n</script>\n<script>\n{}\n</script>\n<script>\n{after}\n</script>\n",
             docs_client()
         );
         std::fs::write(dir.join("page.html"), page).expect("write page");
-        let url = format!(
-            "file://{}?signal={}&room={room}&players={players}",
-            dir.join("page.html").display(),
-            signal_url
+        let query = format!("signal={signal_url}&room={room}&players={players}");
+        Self::launch(dir, &query)
+    }
+
+    /// Open a page running the web backend (the `rtcplay_web_probe` bundle, see
+    /// [`web_probe_dir`]): it joins `room` (of `players`) on the signaling server at
+    /// `signal_url` and obeys the native peers in the room.
+    pub fn open_probe(signal_url: &str, room: &str, players: u8) -> Self {
+        let bundle = web_probe_dir();
+        let dir = page_dir();
+        for file in ["rtcplay_web_probe.js", "rtcplay_web_probe_bg.wasm"] {
+            std::fs::copy(bundle.join(file), dir.join(file)).unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e}. Build the web bundles first: ./.ci/build-web (the test command does)",
+                    bundle.join(file).display()
+                )
+            });
+        }
+        let page = format!(
+            "<!doctype html>\n<meta charset=\"utf-8\">\n<title>rtcplay probe</title>\n\
+             <script type=\"module\">\n\
+             import init, {{ start }} from \"./rtcplay_web_probe.js\";\n\
+             await init();\n\
+             start({signal_url:?}, {room:?}, {players});\n\
+             </script>\n"
         );
+        std::fs::write(dir.join("page.html"), page).expect("write page");
+        Self::launch(dir, "")
+    }
+
+    fn launch(dir: PathBuf, query: &str) -> Self {
+        let chromium =
+            std::env::var("RTCPLAY_CHROMIUM").unwrap_or_else(|_| DEFAULT_CHROMIUM.into());
+        assert!(
+            Path::new(&chromium).exists(),
+            "{chromium} not found: install Debian's chromium (`.ci/test` does) or set RTCPLAY_CHROMIUM"
+        );
+        let url = format!("file://{}?{query}", dir.join("page.html").display());
         let log = std::fs::File::create(dir.join("console.log")).expect("log file");
         let child = Command::new(&chromium)
             .args([
@@ -81,6 +103,8 @@ impl BrowserPage {
                 // Host candidates on 127.0.0.1, and not hidden behind mDNS names.
                 "--allow-loopback-in-peer-connection",
                 "--disable-features=WebRtcHideLocalIpsWithMdns",
+                // A file:// page may load its own module script and wasm.
+                "--allow-file-access-from-files",
                 // The page's console goes to stderr, kept for failure messages.
                 "--enable-logging=stderr",
                 "--v=0",
@@ -93,6 +117,18 @@ impl BrowserPage {
             .spawn()
             .expect("start chromium");
         BrowserPage { child, dir }
+    }
+
+    /// The page's console lines that contain `needle` (without Chromium's prefix).
+    pub fn console_lines(&self, needle: &str) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.join("console.log")).unwrap_or_default();
+        log.lines()
+            .filter(|line| line.contains("CONSOLE") && line.contains(needle))
+            .map(|line| {
+                let text = line.split_once("] \"").map_or(line, |(_, text)| text);
+                text.split("\", source:").next().unwrap_or(text).to_string()
+            })
+            .collect()
     }
 
     /// What the page logged to its console (and Chromium's own warnings), for failure
@@ -113,6 +149,26 @@ impl Drop for BrowserPage {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Where the probe bundle is: `RTCPLAY_WEB_PROBE`, or `target/web/probe` in the
+/// workspace (where `./.ci/build-web` puts it).
+pub fn web_probe_dir() -> PathBuf {
+    std::env::var_os("RTCPLAY_WEB_PROBE").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/web/probe")),
+        PathBuf::from,
+    )
+}
+
+/// A fresh directory for one page (its files, profile and console log).
+fn page_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "rtcplay-browser-{}-{}",
+        std::process::id(),
+        page_number()
+    ));
+    std::fs::create_dir_all(dir.join("profile")).expect("page dir");
+    dir
 }
 
 /// Numbers the pages opened by one test process.

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::datagram::PeerId;
-use crate::signaling::SignalData;
+use crate::signaling::{ServerMessage, SignalData};
 
 use super::{DisconnectReason, SocketConfig, SocketEvent, TransportError};
 
@@ -416,6 +416,30 @@ impl MeshPlan {
             return;
         }
         out.push(MeshAction::Event(SocketEvent::Error(error)));
+    }
+
+    /// A server event (what the signaling client hands over once joined): room
+    /// full, a relayed signal, a member joining or leaving, an error.
+    pub fn server_message(
+        &mut self,
+        now: Duration,
+        message: ServerMessage,
+        out: &mut Vec<MeshAction>,
+    ) {
+        match message {
+            ServerMessage::RoomFull { peers } => self.room_full(now, peers, out),
+            ServerMessage::Signal { from, data } => self.signal(now, from, data, out),
+            ServerMessage::PeerLeft { peer_id } => self.peer_left(peer_id, out),
+            ServerMessage::PeerJoined { peer_id, spectator } => {
+                self.peer_joined(now, peer_id, spectator, out);
+            }
+            ServerMessage::Error { code, message } => {
+                out.push(MeshAction::Event(SocketEvent::Error(
+                    TransportError::Signaling(format!("{code:?}: {message}")),
+                )));
+            }
+            _ => {}
+        }
     }
 
     /// The signaling server is gone. Connections already up keep working; the ones

@@ -21,6 +21,16 @@ pub mod wire;
 
 #[cfg(feature = "native")]
 pub mod native;
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub mod web;
+
+#[cfg(all(feature = "native", not(all(feature = "web", target_arch = "wasm32"))))]
+pub use native::Socket;
+/// The socket of the backend this build uses: [`native::Socket`] with the `native`
+/// feature, [`web::Socket`] in a wasm32 build with the `web` feature. Game code
+/// written against it builds for the desktop and the browser.
+#[cfg(all(feature = "web", target_arch = "wasm32"))]
+pub use web::Socket;
 
 pub use crate::datagram::{PeerId, Transport};
 pub use config::{IceServerConfig, SocketConfig};

@@ -115,20 +115,7 @@ impl MeshRoom {
     fn on_server_message(&mut self, message: ServerMessage) {
         let now = self.now();
         let mut out = Vec::new();
-        match message {
-            ServerMessage::RoomFull { peers } => self.plan.room_full(now, peers, &mut out),
-            ServerMessage::Signal { from, data } => self.plan.signal(now, from, data, &mut out),
-            ServerMessage::PeerLeft { peer_id } => self.plan.peer_left(peer_id, &mut out),
-            ServerMessage::PeerJoined { peer_id, spectator } => {
-                self.plan.peer_joined(now, peer_id, spectator, &mut out);
-            }
-            ServerMessage::Error { code, message } => {
-                out.push(MeshAction::Event(SocketEvent::Error(
-                    TransportError::Signaling(format!("{code:?}: {message}")),
-                )));
-            }
-            _ => {}
-        }
+        self.plan.server_message(now, message, &mut out);
         self.carry_out(out);
     }
 
