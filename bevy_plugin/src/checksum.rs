@@ -1,12 +1,18 @@
 //! A small, stable hasher for checksums (FNV-1a): the same on every peer running the
-//! same build.
+//! same game, whatever its platform (a desktop build and a browser build compare
+//! checksums in one match).
 
 use std::hash::{Hash, Hasher};
 
 /// The hasher behind rollback checksums: 64-bit FNV-1a, with no seed, so the same
-/// values hash the same in every process of the same build. Use it for any
-/// checksum you print or compare across peers (`std`'s `DefaultHasher` makes no
-/// such promise).
+/// values hash the same in every process. Use it for any checksum you print or
+/// compare across peers (`std`'s `DefaultHasher` makes no such promise).
+///
+/// Integers are hashed as little-endian bytes, and `usize`/`isize` — whose width
+/// differs between a 64-bit desktop and 32-bit wasm — as 64-bit values. That
+/// matters more than it looks: `#[derive(Hash)]` hashes every slice and array's
+/// length as a `usize` and every enum's discriminant as an `isize`, so without it a
+/// desktop peer and a browser peer disagree on the checksum of `[u8; 4]`.
 #[derive(Debug, Clone, Copy)]
 pub struct StableHasher(u64);
 
@@ -25,6 +31,36 @@ impl Hasher for StableHasher {
             self.0 ^= u64::from(*b);
             self.0 = self.0.wrapping_mul(0x100_0000_01b3);
         }
+    }
+    fn write_u16(&mut self, i: u16) {
+        self.write(&i.to_le_bytes());
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write(&i.to_le_bytes());
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.write(&i.to_le_bytes());
+    }
+    fn write_u128(&mut self, i: u128) {
+        self.write(&i.to_le_bytes());
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+    fn write_i16(&mut self, i: i16) {
+        self.write(&i.to_le_bytes());
+    }
+    fn write_i32(&mut self, i: i32) {
+        self.write(&i.to_le_bytes());
+    }
+    fn write_i64(&mut self, i: i64) {
+        self.write(&i.to_le_bytes());
+    }
+    fn write_i128(&mut self, i: i128) {
+        self.write(&i.to_le_bytes());
+    }
+    fn write_isize(&mut self, i: isize) {
+        self.write_i64(i as i64);
     }
 }
 
@@ -99,4 +135,39 @@ pub(crate) fn short_type_name<T>() -> String {
     let base = full.split('<').next().unwrap_or(full);
     let short = base.rsplit("::").next().unwrap_or(base);
     format!("{short}{}", &full[base.len()..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(value: impl Hash) -> u64 {
+        let mut hasher = StableHasher::default();
+        value.hash(&mut hasher);
+        hasher.finish()
+    }
+
+    #[test]
+    fn lengths_and_discriminants_hash_as_64_bit_values() {
+        // An array's length and an enum's discriminant go in as 8 bytes (what a
+        // 32-bit wasm build must match), integers as little-endian bytes.
+        let mut expected = StableHasher::default();
+        expected.write(&4u64.to_le_bytes());
+        expected.write(&[1, 2, 3, 4]);
+        assert_eq!(hash([1u8, 2, 3, 4]), expected.finish());
+        let mut expected = StableHasher::default();
+        expected.write(&1i64.to_le_bytes());
+        expected.write(&0x0102u16.to_le_bytes());
+        assert_eq!(hash(Some(0x0102u16)), expected.finish());
+    }
+
+    #[test]
+    fn checksums_are_pinned() {
+        // Peers of different builds and platforms compare these: a change here
+        // breaks cross-play and saved replays, so it must be on purpose.
+        assert_eq!(
+            hash(("arena", [3u8; 4], Some(7u32), 9usize)),
+            0x6a9d_d2eb_4ff2_e91a
+        );
+    }
 }

@@ -1,4 +1,6 @@
-//! Start a P2P session over the WebRTC socket from inside Bevy (native backend).
+//! Start a P2P session over the WebRTC socket from inside Bevy: the native socket
+//! on the desktop (feature `native`), the browser's (feature `web`) in a wasm32
+//! build. The same game code builds for both.
 //!
 //! Insert [`RtcPlayConnect`] (or add [`RtcPlayConnectPlugin`] and insert it later):
 //! the plugin opens a [`Socket`], polls it every frame without blocking, keeps
@@ -23,10 +25,9 @@ use std::time::Duration;
 use bevy::prelude::*;
 use rtcplay::netem::{ConditionedTransport, LinkConditions};
 use rtcplay::session::{Input, PlayerHandle, PlayerType, SessionBuilder, SessionConfig};
-use rtcplay::transport::native::Socket;
 use rtcplay::transport::{
-    CandidateType, DisconnectReason, IceServerConfig, LinkStats, PeerId, SocketConfig, SocketEvent,
-    Transport,
+    CandidateType, DisconnectReason, IceServerConfig, LinkStats, PeerId, Socket, SocketConfig,
+    SocketEvent, Transport,
 };
 
 use crate::plugin::RtcPlaySystems;

@@ -40,7 +40,7 @@
 
 mod app_ext;
 mod checksum;
-#[cfg(feature = "native")]
+#[cfg(any(feature = "native", feature = "web"))]
 mod connect;
 mod desync;
 mod driver;
@@ -54,7 +54,7 @@ mod stats;
 
 pub use app_ext::RollbackApp;
 pub use checksum::{ConfirmedChecksums, StableHasher};
-#[cfg(feature = "native")]
+#[cfg(any(feature = "native", feature = "web"))]
 pub use connect::{ConnectStatus, ConnectedPeers, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin};
 pub use desync::DivergedValue;
 pub use inputs::{LocalInputs, LocalPlayers, PlayerInputs};
@@ -82,7 +82,7 @@ pub mod prelude {
         PlayerInputs, Preset, ReadInputs, Rollback, RollbackApp, RollbackFrame, RollbackSchedule,
         RtcPlayEvent, RtcPlayPlugin, RtcPlaySession, RtcPlaySystems,
     };
-    #[cfg(feature = "native")]
+    #[cfg(any(feature = "native", feature = "web"))]
     pub use crate::{
         ConnectStatus, ConnectedPeers, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin,
     };

@@ -1,11 +1,17 @@
 //! Building the Bevy app (windowed or headless) and following the match to its end.
 
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::time::Duration;
+
+// `std::time::Instant` does not exist in the browser; Bevy's works everywhere.
+use bevy::platform::time::Instant;
 
 use bevy::app::AppExit;
 use bevy::prelude::*;
 use bevy_rtcplay::prelude::*;
 use bevy_rtcplay::{ConnectStatus, ConnectedPeers, RtcPlayConnect, RtcPlayConnectPlugin};
+use rtcplay::netem::Preset;
+use rtcplay::transport::IceServerConfig;
 
 use crate::bot::{bot_input, View};
 use crate::game::{add_game, Arena, ArenaInput, FrameChecksums, Player, Pos, Shot};
@@ -62,7 +68,8 @@ pub struct Outcome {
 pub struct OutcomeSink(pub std::sync::Arc<std::sync::Mutex<Outcome>>);
 
 impl OutcomeSink {
-    /// The latest outcome.
+    /// The latest outcome (the desktop program reads it after the app returns).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub fn get(&self) -> Outcome {
         self.0.lock().map(|o| o.clone()).unwrap_or_default()
     }
@@ -82,6 +89,64 @@ pub struct LiveStats {
     /// Text lines (one per peer plus a session line).
     pub lines: Vec<String>,
     last: Option<(Instant, u64, u64)>,
+}
+
+/// How this endpoint meets the others (from the command line or the page's URL).
+#[derive(Debug, Clone)]
+pub struct MeetOptions {
+    /// Signaling server URL.
+    pub url: String,
+    /// Room name.
+    pub room: String,
+    /// Players in the match.
+    pub players: u8,
+    /// Fixed input delay; `None` adapts it to the link (2 to 8 frames).
+    pub input_delay: Option<u32>,
+    /// Silence after which a peer counts as gone.
+    pub disconnect_timeout: Duration,
+    /// STUN / TURN servers.
+    pub ice_servers: Vec<IceServerConfig>,
+    /// Local IP for WebRTC (native only; the browser picks its own).
+    pub bind_ip: IpAddr,
+    /// Watch instead of play.
+    pub spectate: bool,
+    /// Link conditioner preset on this endpoint's traffic.
+    pub netem: Option<Preset>,
+}
+
+impl MeetOptions {
+    /// The connect request; `seed` seeds the link conditioner.
+    pub fn request(&self, seed: u64) -> RtcPlayConnect {
+        let mut c = RtcPlayConnect::new(
+            self.url.clone(),
+            self.room.clone(),
+            usize::from(self.players),
+        );
+        match self.input_delay {
+            Some(frames) => c = c.with_input_delay(frames),
+            None => {
+                c.session.adaptive_input_delay = true;
+                c.session.max_input_delay = 8;
+            }
+        }
+        c.session.disconnect_timeout = self.disconnect_timeout;
+        c.ice_servers = self.ice_servers.clone();
+        c.bind_ip = self.bind_ip;
+        c.session.checksum_interval = 30;
+        c.spectate = self.spectate;
+        if let Some(preset) = self.netem {
+            c = c.with_netem(preset.conditions(), seed);
+        }
+        c
+    }
+}
+
+/// Print a line where the player sees it: stdout, or the browser's console.
+pub fn print_line(line: &str) {
+    #[cfg(not(target_arch = "wasm32"))]
+    println!("{line}");
+    #[cfg(target_arch = "wasm32")]
+    web_sys::console::log_1(&line.into());
 }
 
 /// Add the game, the rollback plugin, inputs and match tracking to `app`.
@@ -186,7 +251,7 @@ fn follow_match(
 ) {
     let say = |line: &str| {
         if settings.verbose {
-            println!("{}{line}", prefix(&settings));
+            print_line(&format!("{}{line}", prefix(&settings)));
         }
     };
     if let Some((code, _)) = &outcome.error {
@@ -480,7 +545,7 @@ fn update_live_stats(
     ));
     if settings.verbose {
         for line in &lines {
-            println!("{}stats: {line}", prefix(&settings));
+            print_line(&format!("{}stats: {line}", prefix(&settings)));
         }
     }
     live.lines = lines;

@@ -33,6 +33,12 @@ pub struct Cli {
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "0.0.0.0:3536")]
     pub host: Option<SocketAddr>,
 
+    /// With --host: the web build to serve over HTTP on the signaling port
+    /// (default: target/web/demo, where ./demo_game/build-web puts it), so browser
+    /// players open http://HOST:PORT/.
+    #[arg(long, value_name = "DIR", requires = "host")]
+    pub web_dir: Option<std::path::PathBuf>,
+
     /// This player is played by the AI.
     #[arg(long)]
     pub bot: bool,

@@ -1,8 +1,9 @@
 //! The embedded signaling server (no-flag local match and `--host`).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use rtcplay::signaling::{ServerConfig, SignalingServer};
+use rtcplay::signaling::{ServerConfig, SignalingServer, WebFiles};
 
 /// A signaling server running on its own small tokio runtime. Stops when dropped.
 pub struct EmbeddedServer {
@@ -11,8 +12,12 @@ pub struct EmbeddedServer {
 }
 
 impl EmbeddedServer {
-    /// Bind on `addr` (port 0 picks a free port).
-    pub fn start(addr: SocketAddr) -> Result<EmbeddedServer, String> {
+    /// Bind on `addr` (port 0 picks a free port); serve `web_files` over HTTP on
+    /// the same port, if any.
+    pub fn start(
+        addr: SocketAddr,
+        web_files: Option<Arc<WebFiles>>,
+    ) -> Result<EmbeddedServer, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("rtcplay-signal")
@@ -21,6 +26,7 @@ impl EmbeddedServer {
             .map_err(|e| format!("cannot start the signaling runtime: {e}"))?;
         let config = ServerConfig {
             exclusive_rooms: true,
+            web_files,
             ..ServerConfig::default()
         };
         let server = runtime

@@ -40,6 +40,10 @@ pub fn window_plugins() -> bevy::app::PluginGroupBuilder {
             primary_window: Some(Window {
                 title: "rtcplay demo".into(),
                 resolution: WindowResolution::new(960, 720),
+                // In the browser: the page's canvas (demo_game/web/index.html),
+                // keys kept from scrolling the page.
+                canvas: cfg!(target_arch = "wasm32").then(|| "#rtcplay".into()),
+                prevent_default_event_handling: true,
                 ..default()
             }),
             ..default()

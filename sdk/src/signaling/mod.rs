@@ -69,6 +69,9 @@ pub use protocol::{
     PROTOCOL_VERSION,
 };
 #[cfg(feature = "native")]
-pub use server::{ServerConfig, ServerStats, SignalingServer, JOIN_BURST, SIGNAL_HEADROOM};
+pub use server::{
+    ServerConfig, ServerStats, SignalingServer, WebFiles, JOIN_BURST, MAX_WEB_FILES_BYTES,
+    SIGNAL_HEADROOM,
+};
 #[cfg(feature = "native")]
 pub use turn_credentials::{turn_password, TurnConfig};

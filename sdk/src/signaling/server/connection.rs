@@ -18,6 +18,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::ip_group::IpGroup;
 use super::metered_stream::MeteredStream;
+use super::web_files::{WebFiles, MAX_REQUEST_HEAD};
 use super::{error_frame, Shared, JOIN_BURST, SIGNAL_HEADROOM};
 use crate::signaling::protocol::{ClientMessage, ErrorCode, IceServer, ServerMessage};
 use crate::signaling::rate_limit::{LeakyCounter, TokenBucket};
@@ -88,16 +89,65 @@ struct Connection {
     mine: Vec<Utf8Bytes>,
 }
 
+/// A plain HTTP request gets its file (or a 404) and `true`; a WebSocket upgrade
+/// is left in the stream (only peeked at) for the handshake: `false`.
+async fn serve_file(tcp: &mut TcpStream, files: &WebFiles) -> std::io::Result<bool> {
+    let mut head = vec![0; MAX_REQUEST_HEAD];
+    let mut seen = 0;
+    let response = loop {
+        let read = tcp.peek(&mut head).await?;
+        if read == 0 {
+            return Ok(true);
+        }
+        let complete = head[..read].windows(4).any(|w| w == b"\r\n\r\n");
+        if let Some(response) = files.respond(&head[..read], complete) {
+            break response;
+        }
+        if complete {
+            return Ok(false);
+        }
+        if read == seen {
+            // Nothing new yet: peek returns at once while old bytes wait.
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        seen = read;
+    };
+    tcp.write_all(&response).await?;
+    tcp.shutdown().await?;
+    // Read what the client sent (our peeked request, anything after it) until it
+    // closes too: closing with unread bytes would reset the connection and could
+    // cut the response short. Bounded in time and bytes.
+    let drain = async {
+        let mut left: usize = 64 * 1024;
+        while left > 0 {
+            match tcp.read(&mut head).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
+    Ok(true)
+}
+
 /// Serve one accepted TCP connection until it closes.
 pub(super) async fn serve(
     guard: ConnGuard,
-    tcp: TcpStream,
+    mut tcp: TcpStream,
     wake: Arc<Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let shared = Arc::clone(&guard.shared);
     let config = &shared.config;
     let _ = tcp.set_nodelay(true);
+    if let Some(files) = &config.web_files {
+        let answered = tokio::time::timeout(config.handshake_timeout, serve_file(&mut tcp, files));
+        match answered.await {
+            Ok(Ok(true)) => return,
+            Ok(Ok(false)) => {}
+            Ok(Err(_)) | Err(_) => return,
+        }
+    }
     let now = Instant::now();
     let byte_burst = config
         .rate_limit_bytes_burst

@@ -20,6 +20,7 @@ mod connection;
 mod ip_group;
 mod metered_stream;
 mod outgoing;
+mod web_files;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -40,6 +41,7 @@ use connection::ConnGuard;
 use ip_group::IpGroup;
 use metered_stream::UnfinishedBudget;
 use outgoing::{OutgoingQueue, QueueLimits, Refused};
+pub use web_files::{WebFiles, MAX_WEB_FILES_BYTES};
 
 /// Listen backlog: room for bursts of new connections (the kernel caps it at
 /// `net.core.somaxconn`); tokio's default is 1024.
@@ -121,6 +123,11 @@ pub struct ServerConfig {
     pub max_spectators_per_room: usize,
     /// Admit spectators only to rooms whose creator set a spectator secret.
     pub require_spectator_secret: bool,
+    /// Static files (a web game's page, script and wasm) served over plain HTTP on
+    /// the signaling port: a request that is not a WebSocket upgrade gets one of
+    /// these (`/` is `/index.html`) or a 404, and its connection closes. `None`:
+    /// such requests fail the WebSocket handshake.
+    pub web_files: Option<Arc<WebFiles>>,
 }
 
 /// Bytes a `signal` frame must stay below `max_frame_size`: the relayed form
@@ -157,6 +164,7 @@ impl Default for ServerConfig {
             exclusive_rooms: false,
             max_spectators_per_room: 8,
             require_spectator_secret: false,
+            web_files: None,
         }
     }
 }

@@ -1,6 +1,9 @@
 //! The game's handle to a mesh of browser WebRTC connections.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::browser::Browser;
 use super::dispatch::Shared;
@@ -42,8 +45,20 @@ use crate::transport::{
 /// let socket = Socket::new(SocketConfig::new("ws://127.0.0.1:3536", "lobby", 2));
 /// ```
 pub struct Socket {
-    shared: Rc<Shared>,
+    /// The key of this socket's state in [`SOCKETS`].
+    key: u64,
 }
+
+thread_local! {
+    /// The state of every socket created on this thread. A browser runs the page
+    /// on one thread; keeping the state here (and only a key in [`Socket`]) makes
+    /// the handle `Send + Sync`, as engines (Bevy resources) require, without any
+    /// unsafe code. Used from another thread, a socket reports
+    /// [`TransportError::Runtime`].
+    static SOCKETS: RefCell<HashMap<u64, Rc<Shared>>> = RefCell::new(HashMap::new());
+}
+
+static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
 
 impl std::fmt::Debug for Socket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,15 +78,28 @@ impl Socket {
         let shared = Shared::new(WebRoom::new(config, browser)?);
         shared.room.borrow_mut().attach(Rc::downgrade(&shared));
         shared.run();
-        Ok(Socket { shared })
+        let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+        SOCKETS.with(|sockets| sockets.borrow_mut().insert(key, shared));
+        Ok(Socket { key })
     }
 
-    fn room<T>(&self, f: impl FnOnce(&mut WebRoom) -> T) -> T {
+    fn try_room<T>(&self, f: impl FnOnce(&mut WebRoom) -> T) -> Result<T, TransportError> {
+        let shared = SOCKETS
+            .with(|sockets| sockets.borrow().get(&self.key).cloned())
+            .ok_or_else(|| {
+                TransportError::Runtime(
+                    "a web socket is used on another thread than the one that created it".into(),
+                )
+            })?;
         // Inputs that arrived while the room was busy are handled first.
-        self.shared.run();
-        let result = f(&mut self.shared.room.borrow_mut());
-        self.shared.run();
-        result
+        shared.run();
+        let result = f(&mut shared.room.borrow_mut());
+        shared.run();
+        Ok(result)
+    }
+
+    fn room<T: Default>(&self, f: impl FnOnce(&mut WebRoom) -> T) -> T {
+        self.try_room(f).unwrap_or_default()
     }
 
     /// Our peer id, once the signaling server has assigned it.
@@ -94,7 +122,7 @@ impl Socket {
         to: impl Into<Target>,
         data: &[u8],
     ) -> Result<(), TransportError> {
-        self.room(|room| room.send(to.into(), Channel::Unreliable, data))
+        self.try_room(|room| room.send(to.into(), Channel::Unreliable, data))?
     }
 
     /// Send a message on the reliable, ordered channel.
@@ -103,7 +131,7 @@ impl Socket {
         to: impl Into<Target>,
         data: &[u8],
     ) -> Result<(), TransportError> {
-        self.room(|room| room.send(to.into(), Channel::Reliable, data))
+        self.try_room(|room| room.send(to.into(), Channel::Reliable, data))?
     }
 
     /// Everything that has arrived on either channel since the last call.
@@ -129,8 +157,11 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        if let Ok(mut room) = self.shared.room.try_borrow_mut() {
-            room.close();
+        let shared = SOCKETS.with(|sockets| sockets.borrow_mut().remove(&self.key));
+        if let Some(shared) = shared {
+            if let Ok(mut room) = shared.room.try_borrow_mut() {
+                room.close();
+            }
         }
     }
 }

@@ -1,0 +1,266 @@
+//! The desktop program: command-line flags, the embedded signaling server, bot
+//! peers in threads, a window or a headless run.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy::app::AppExit;
+use bevy::prelude::*;
+use clap::Parser;
+use rtcplay::signaling::WebFiles;
+
+use crate::app::{self, DemoSettings, MeetOptions, Outcome, EXIT_CONNECT};
+use crate::cli::Cli;
+use crate::server::EmbeddedServer;
+use crate::{headless, window, QUIET_WEBRTC};
+
+/// Run the program with the process's arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_CONNECT)
+        }
+    }
+}
+
+/// Where the signaling server is and who runs it.
+enum Meeting {
+    /// Local match: embedded server on loopback, bot peers in threads.
+    Local(EmbeddedServer),
+    /// `--host`: embedded server, others join.
+    Host(EmbeddedServer),
+    /// `--signal URL`.
+    Remote(String),
+    /// `--synctest`: no network.
+    SyncTest,
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    let ice_servers = cli.ice_servers()?;
+    let display = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty());
+    let headless = cli.headless || cli.frames.is_some() && cli.screenshot.is_none() || !display;
+    if !cli.headless && !display && cli.frames.is_none() {
+        println!("no X11 display (DISPLAY is not set): playing the match headless");
+    }
+    if headless && cli.screenshot.is_some() {
+        return Err("--screenshot needs a display".into());
+    }
+    let meeting = if cli.synctest {
+        Meeting::SyncTest
+    } else if let Some(url) = &cli.signal {
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(format!("--signal {url}: expected a ws:// or wss:// URL"));
+        }
+        Meeting::Remote(url.clone())
+    } else if let Some(addr) = cli.host {
+        let web = web_build(cli.web_dir.as_deref())?;
+        let server = EmbeddedServer::start(addr, web.as_ref().map(|(_, files)| files.clone()))?;
+        let bound = server
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let port = server.local_addr().map_or(0, |a| a.port());
+        println!("signaling server listening on ws://{bound}");
+        println!(
+            "others join with: rtcplay-demo --signal ws://<this machine's address>:{port} --room {} --players {}",
+            cli.room,
+            cli.players
+        );
+        match &web {
+            Some((dir, _)) => println!(
+                "or in a browser (web build from {}): http://<this machine's address>:{port}/?room={}&players={}",
+                dir.display(),
+                cli.room,
+                cli.players
+            ),
+            None => println!(
+                "no web build found (build it with ./demo_game/build-web, or point --web-dir at one): browsers cannot join"
+            ),
+        }
+        Meeting::Host(server)
+    } else {
+        let server = EmbeddedServer::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), None)?;
+        Meeting::Local(server)
+    };
+    let url = match &meeting {
+        Meeting::Local(s) | Meeting::Host(s) => s.local_url(),
+        Meeting::Remote(url) => url.clone(),
+        Meeting::SyncTest => String::new(),
+    };
+    let bind_ip = cli.bind.unwrap_or_else(|| default_bind(&meeting, &url));
+    let meet = MeetOptions {
+        url: url.clone(),
+        room: cli.room.clone(),
+        players: cli.players,
+        input_delay: cli.input_delay,
+        disconnect_timeout: Duration::from_secs_f64(cli.disconnect_timeout),
+        ice_servers: ice_servers.clone(),
+        bind_ip,
+        spectate: cli.spectate,
+        netem: cli.netem,
+    };
+    let connect = |seed: u64| meet.request(seed);
+    let settings = DemoSettings {
+        players: cli.players,
+        // Headless has no keyboard: the local player is a bot.
+        bot: cli.bot || headless || cli.synctest,
+        synctest: cli.synctest,
+        spectate: cli.spectate,
+        windowed: !headless,
+        frames: cli.frames,
+        verbose: true,
+        label: String::new(),
+        wait_timeout: Duration::from_secs(cli.wait_timeout),
+    };
+
+    // Local match: the other players are bots in this process, connected over
+    // real WebRTC through the embedded server.
+    let mut bots = Vec::new();
+    if let Meeting::Local(_) = meeting {
+        println!(
+            "local match: {} bot peer(s) join room `{}` on {url} over WebRTC",
+            cli.players - 1,
+            cli.room
+        );
+        for i in 1..cli.players {
+            let bot_settings = DemoSettings {
+                bot: true,
+                verbose: false,
+                label: format!("bot {i}"),
+                ..settings.clone()
+            };
+            let c = connect(1000 + u64::from(i));
+            let handle = std::thread::Builder::new()
+                .name(format!("bot-peer-{i}"))
+                .spawn(move || {
+                    let mut app = headless::headless_app();
+                    let _ = app::configure(&mut app, bot_settings);
+                    app::start_session(&mut app, Some(c), 0);
+                    app.run()
+                })
+                .map_err(|e| format!("cannot start a bot peer: {e}"))?;
+            bots.push(handle);
+        }
+    }
+
+    let mut app = if headless {
+        init_logging();
+        headless::headless_app()
+    } else {
+        let mut app = App::new();
+        app.add_plugins(window::window_plugins());
+        window::add_window(
+            &mut app,
+            window::WindowOptions {
+                screenshot: cli.screenshot.clone(),
+                signal_url: url.clone(),
+            },
+        );
+        app
+    };
+    let players = settings.players;
+    let sink = app::configure(&mut app, settings);
+    let request = match meeting {
+        Meeting::SyncTest => None,
+        // Each process conditions its link with its own seed.
+        _ => Some(connect(process_seed())),
+    };
+    app::start_session(&mut app, request, players);
+    let exit = app.run();
+    let outcome: Outcome = sink.get();
+    if let Some((code, message)) = &outcome.error {
+        eprintln!("error: {message}");
+        return Ok(ExitCode::from(*code));
+    }
+    match exit {
+        AppExit::Success => {
+            if outcome.done_at.is_none() && headless {
+                eprintln!("error: the app stopped before the match ended");
+                return Ok(ExitCode::from(app::EXIT_MATCH));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AppExit::Error(code) => Ok(ExitCode::from(code.get())),
+    }
+}
+
+/// The web build `--host` serves: `--web-dir`, else `target/web/demo` under the
+/// working directory or next to this program's build directory (where
+/// `demo_game/build-web` puts it). `None` when there is none.
+fn web_build(dir: Option<&Path>) -> Result<Option<(PathBuf, Arc<WebFiles>)>, String> {
+    let found = match dir {
+        Some(dir) if dir.join("index.html").is_file() => Some(dir.to_path_buf()),
+        Some(dir) => {
+            return Err(format!(
+                "--web-dir {}: no index.html there (build it with ./demo_game/build-web)",
+                dir.display()
+            ))
+        }
+        None => {
+            let beside_exe = std::env::current_exe()
+                .ok()
+                .and_then(|exe| Some(exe.parent()?.parent()?.join("web/demo")));
+            std::iter::once(PathBuf::from("target/web/demo"))
+                .chain(beside_exe)
+                .find(|dir| dir.join("index.html").is_file())
+        }
+    };
+    let Some(dir) = found else {
+        return Ok(None);
+    };
+    let files = WebFiles::from_dir(&dir)
+        .map_err(|e| format!("cannot read the web build in {}: {e}", dir.display()))?;
+    Ok(Some((dir, Arc::new(files))))
+}
+
+/// Loopback when the signaling server is on this machine's loopback (WebRTC's
+/// "every interface" skips loopback), every interface otherwise.
+fn default_bind(meeting: &Meeting, url: &str) -> IpAddr {
+    let loopback: IpAddr = Ipv4Addr::LOCALHOST.into();
+    match meeting {
+        Meeting::Local(_) => loopback,
+        Meeting::Host(s) if s.local_addr().is_some_and(|a| a.ip().is_loopback()) => loopback,
+        Meeting::Remote(_) => {
+            let host = url
+                .split("://")
+                .nth(1)
+                .unwrap_or_default()
+                .split(['/', ':'])
+                .next()
+                .unwrap_or_default();
+            if host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+                loopback
+            } else {
+                Ipv4Addr::UNSPECIFIED.into()
+            }
+        }
+        _ => Ipv4Addr::UNSPECIFIED.into(),
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "warn,{QUIET_WEBRTC},rtcplay=warn,bevy_rtcplay=warn,rtcplay_demo=warn"
+        ))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A netem seed of this process: its id and the time, so two demo processes on
+/// one machine do not lose the same packets.
+fn process_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (u64::from(std::process::id()) << 32) ^ u64::from(nanos)
+}
