@@ -556,3 +556,51 @@ async fn non_websocket_bytes_are_dropped_and_others_keep_working() {
     pair.assert_working("after garbage").await;
     wait_until(&server, |s| s.connections == 2).await;
 }
+
+/// Web files on the signaling port: a browser's GET gets the file (or a 404), a
+/// request that trickles in byte by byte too, and WebSocket clients on the same
+/// port are matched as ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web_files_are_served_beside_signaling() {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut files = rtcplay::signaling::WebFiles::new();
+    files.insert("/index.html", b"<canvas></canvas>".to_vec());
+    files.insert("/game_bg.wasm", vec![0, b'a', b's', b'm', 1, 0, 0, 0]);
+    let server = server(ServerConfig {
+        web_files: Some(Arc::new(files)),
+        ..ServerConfig::default()
+    })
+    .await;
+    let get = |request: &'static [u8], trickle: bool| {
+        let addr = server.local_addr();
+        async move {
+            let mut tcp = TcpStream::connect(addr).await.expect("tcp connect");
+            if trickle {
+                for byte in request {
+                    tcp.write_all(&[*byte]).await.expect("write");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            } else {
+                tcp.write_all(request).await.expect("write");
+            }
+            let mut response = Vec::new();
+            tokio::time::timeout(DEADLINE, tcp.read_to_end(&mut response))
+                .await
+                .expect("the server answers and closes")
+                .expect("read");
+            response
+        }
+    };
+    let index = get(b"GET /?room=a&players=2 HTTP/1.1\r\nHost: x\r\n\r\n", false).await;
+    let index = String::from_utf8_lossy(&index);
+    assert!(index.starts_with("HTTP/1.1 200 OK\r\n"), "{index}");
+    assert!(index.ends_with("\r\n\r\n<canvas></canvas>"), "{index}");
+    let wasm = get(b"GET /game_bg.wasm HTTP/1.1\r\nHost: x\r\n\r\n", true).await;
+    assert!(String::from_utf8_lossy(&wasm).contains("Content-Type: application/wasm\r\n"));
+    assert!(wasm.ends_with(&[0, b'a', b's', b'm', 1, 0, 0, 0]));
+    let missing = get(b"GET /../../etc/passwd HTTP/1.1\r\n\r\n", false).await;
+    assert!(missing.starts_with(b"HTTP/1.1 404"));
+    let mut pair = Pair::new(&server, "beside-files").await;
+    pair.assert_working("websocket on the web port").await;
+}

@@ -51,8 +51,11 @@ impl BrowserPage {
             docs_client()
         );
         std::fs::write(dir.join("page.html"), page).expect("write page");
-        let query = format!("signal={signal_url}&room={room}&players={players}");
-        Self::launch(dir, &query)
+        let url = format!(
+            "file://{}?signal={signal_url}&room={room}&players={players}",
+            dir.join("page.html").display()
+        );
+        Self::launch(dir, &url)
     }
 
     /// Open a page running the web backend (the `rtcplay_web_probe` bundle, see
@@ -78,17 +81,22 @@ impl BrowserPage {
              </script>\n"
         );
         std::fs::write(dir.join("page.html"), page).expect("write page");
-        Self::launch(dir, "")
+        let url = format!("file://{}", dir.join("page.html").display());
+        Self::launch(dir, &url)
     }
 
-    fn launch(dir: PathBuf, query: &str) -> Self {
+    /// Open `url` (e.g. a web game served over HTTP).
+    pub fn open_url(url: &str) -> Self {
+        Self::launch(page_dir(), url)
+    }
+
+    fn launch(dir: PathBuf, url: &str) -> Self {
         let chromium =
             std::env::var("RTCPLAY_CHROMIUM").unwrap_or_else(|_| DEFAULT_CHROMIUM.into());
         assert!(
             Path::new(&chromium).exists(),
             "{chromium} not found: install Debian's chromium (`.ci/test` does) or set RTCPLAY_CHROMIUM"
         );
-        let url = format!("file://{}?{query}", dir.join("page.html").display());
         let log = std::fs::File::create(dir.join("console.log")).expect("log file");
         let child = Command::new(&chromium)
             .args([
@@ -158,6 +166,22 @@ pub fn web_probe_dir() -> PathBuf {
         || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/web/probe")),
         PathBuf::from,
     )
+}
+
+/// Where the demo's web build is: `RTCPLAY_DEMO_WEB`, or `target/web/demo` in the
+/// workspace (where `./demo_game/build-web` puts it). Panics with how to build it
+/// when it is missing.
+pub fn demo_web_dir() -> PathBuf {
+    let dir = std::env::var_os("RTCPLAY_DEMO_WEB").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/web/demo")),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("index.html").is_file(),
+        "no web build of the demo in {}: build it with ./demo_game/build-web (the test command does)",
+        dir.display()
+    );
+    dir
 }
 
 /// A fresh directory for one page (its files, profile and console log).

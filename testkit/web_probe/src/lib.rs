@@ -3,8 +3,9 @@
 //! obeys the native peers in the room, so a test can check the backend from the
 //! native side while the page's console tells what the browser saw.
 //!
-//! - it logs every event (`probe event: ...`) and every text message
-//!   (`probe got <channel> from <peer>: <text>`);
+//! - it logs every event (`probe event: ...`), the setup times of each connected
+//!   peer (`probe setup with <peer>: ice .. dtls .. open .. acked .. ms`) and every
+//!   text message (`probe got <channel> from <peer>: <text>`);
 //! - once connected to a peer it says `hi from <its id>` on the reliable channel;
 //! - `echo:...` comes back on the channel it came on;
 //! - `stats?` is answered (reliable) with `stats: ` and the link's `LinkStats`;
@@ -35,6 +36,20 @@ impl Probe {
         for event in socket.events() {
             log(&format!("probe event: {event:?}"));
             if let SocketEvent::PeerConnected(peer) = event {
+                if let Some(stats) = socket.stats(peer) {
+                    let ms = |d: Option<std::time::Duration>| {
+                        d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+                    };
+                    let setup = stats.setup;
+                    log(&format!(
+                        "probe setup with {}: ice {:.3} dtls {:.3} open {:.3} acked {:.3} ms",
+                        peer.0,
+                        ms(setup.ice_connected),
+                        ms(setup.dtls_connected),
+                        ms(setup.channels_open),
+                        ms(setup.hello_acked)
+                    ));
+                }
                 let me = socket.id().map_or(0, |id| id.0);
                 if let Err(error) = socket.send_reliable(peer, format!("hi from {me}").as_bytes()) {
                     log(&format!("probe error: {error}"));

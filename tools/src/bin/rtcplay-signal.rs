@@ -12,10 +12,11 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use rtcplay::signaling::{IceServer, ServerConfig, SignalingServer, TurnConfig};
+use rtcplay::signaling::{IceServer, ServerConfig, SignalingServer, TurnConfig, WebFiles};
 
 /// How long a graceful shutdown waits for clients to take their close frames.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -78,6 +79,11 @@ struct Args {
     /// File holding the room token (its first line).
     #[arg(long, conflicts_with = "room_token")]
     room_token_file: Option<PathBuf>,
+    /// Serve the files of this directory over plain HTTP on the signaling port
+    /// (a web game's index.html, script and wasm; `/` is index.html). Loaded into
+    /// memory at start (at most 256 MiB).
+    #[arg(long, value_name = "DIR")]
+    web_dir: Option<PathBuf>,
     /// STUN server URL handed to clients (repeatable).
     #[arg(long)]
     stun: Vec<String>,
@@ -285,7 +291,19 @@ fn server_config(args: &Args) -> Result<ServerConfig, String> {
         (None, true) => None,
         _ => return Err("--turn-url and a TURN secret go together".into()),
     };
+    let web_files = match &args.web_dir {
+        Some(dir) => {
+            let files =
+                WebFiles::from_dir(dir).map_err(|e| format!("--web-dir {}: {e}", dir.display()))?;
+            if files.is_empty() {
+                return Err(format!("--web-dir {}: no files", dir.display()));
+            }
+            Some(Arc::new(files))
+        }
+        None => None,
+    };
     Ok(ServerConfig {
+        web_files,
         max_frame_size: args.max_frame_size,
         rate_limit_burst: args.rate_burst,
         rate_limit_per_sec: args.rate_per_sec,

@@ -8,6 +8,7 @@
 
 mod bare;
 mod browser;
+mod web_backend;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -51,6 +52,17 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// rtcplay's web backend in headless Chromium (the testkit/web_probe page,
+    /// built by ./.ci/build-web): setup with native peers both ways and between
+    /// two tabs, round trips, bundle sizes.
+    Web {
+        /// Setups per direction.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Round-trip samples.
+        #[arg(long, default_value_t = 500)]
+        samples: usize,
+    },
     /// One-way unreliable throughput with 1200-byte messages.
     Throughput {
         /// Seconds to send.
@@ -81,6 +93,11 @@ fn main() -> Result<(), Error> {
         Command::Rtt { pings, rounds } => rtt(&url, pings, rounds)?,
         Command::Setup { runs } => setup(&url, runs)?,
         Command::BrowserSetup { runs } => browser::browser_setup(&server, &url, runs)?,
+        Command::Web { runs, samples } => {
+            web_backend::bundle_size()?;
+            web_backend::web_setup(&server, &url, runs)?;
+            web_backend::web_rtt(&server, &url, samples)?;
+        }
         Command::Throughput { seconds } => throughput(&url, seconds)?,
         Command::All => {
             rtt(&url, 100, 100)?;
