@@ -94,6 +94,19 @@ fn two_tabs_and_a_native_demo_agree_on_the_final_state() {
     assert_eq!(tab_checksum(&b), native, "{}", b.console());
 }
 
+/// The page as players see it: drawn with WebGL2 (software-rendered here), the
+/// AI playing; same final state as the native demo.
+#[test]
+fn a_drawing_tab_and_a_native_demo_agree_on_the_final_state() {
+    let (demo, url) = host(2);
+    let url = url.replace("?headless&", "?bot&");
+    let tab = BrowserPage::open_url_with_webgl(&url);
+    let native = native_checksum(demo, &[&tab]);
+    assert_eq!(tab_checksum(&tab), native, "{}", tab.console());
+    let console = tab.console();
+    assert!(!console.contains("panicked"), "{console}");
+}
+
 /// Browser to browser: two tabs, the page served by a plain signaling server.
 #[test]
 fn two_tabs_agree_on_the_final_state() {

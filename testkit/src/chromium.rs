@@ -55,7 +55,7 @@ impl BrowserPage {
             "file://{}?signal={signal_url}&room={room}&players={players}",
             dir.join("page.html").display()
         );
-        Self::launch(dir, &url)
+        Self::launch(dir, &url, false)
     }
 
     /// Open a page running the web backend (the `rtcplay_web_probe` bundle, see
@@ -82,15 +82,21 @@ impl BrowserPage {
         );
         std::fs::write(dir.join("page.html"), page).expect("write page");
         let url = format!("file://{}", dir.join("page.html").display());
-        Self::launch(dir, &url)
+        Self::launch(dir, &url, false)
     }
 
     /// Open `url` (e.g. a web game served over HTTP).
     pub fn open_url(url: &str) -> Self {
-        Self::launch(page_dir(), url)
+        Self::launch(page_dir(), url, false)
     }
 
-    fn launch(dir: PathBuf, url: &str) -> Self {
+    /// Open `url` with WebGL2 available (Chromium's software renderer,
+    /// SwiftShader): for pages that draw.
+    pub fn open_url_with_webgl(url: &str) -> Self {
+        Self::launch(page_dir(), url, true)
+    }
+
+    fn launch(dir: PathBuf, url: &str, webgl: bool) -> Self {
         let chromium =
             std::env::var("RTCPLAY_CHROMIUM").unwrap_or_else(|_| DEFAULT_CHROMIUM.into());
         assert!(
@@ -99,10 +105,15 @@ impl BrowserPage {
         );
         let log = std::fs::File::create(dir.join("console.log")).expect("log file");
         let child = Command::new(&chromium)
+            .arg(if webgl {
+                // No GPU here: WebGL2 through SwiftShader.
+                "--enable-unsafe-swiftshader"
+            } else {
+                "--disable-gpu"
+            })
             .args([
                 "--headless",
                 "--no-sandbox",
-                "--disable-gpu",
                 "--disable-quic",
                 "--no-first-run",
                 "--disable-background-networking",
@@ -116,6 +127,7 @@ impl BrowserPage {
                 // The page's console goes to stderr, kept for failure messages.
                 "--enable-logging=stderr",
                 "--v=0",
+                "--window-size=960,720",
             ])
             .arg(format!("--user-data-dir={}", dir.join("profile").display()))
             .arg(url)
