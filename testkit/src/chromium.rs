@@ -62,6 +62,14 @@ impl BrowserPage {
     /// [`web_probe_dir`]): it joins `room` (of `players`) on the signaling server at
     /// `signal_url` and obeys the native peers in the room.
     pub fn open_probe(signal_url: &str, room: &str, players: u8) -> Self {
+        Self::open_probe_calling(&format!(
+            "probe.start({signal_url:?}, {room:?}, {players});"
+        ))
+    }
+
+    /// Open a page that loads the `rtcplay_web_probe` bundle as `probe` and runs
+    /// `script` (JavaScript, e.g. `console.log(probe.bench_session(2, 1000))`).
+    pub fn open_probe_calling(script: &str) -> Self {
         let bundle = web_probe_dir();
         let dir = page_dir();
         for file in ["rtcplay_web_probe.js", "rtcplay_web_probe_bg.wasm"] {
@@ -75,9 +83,9 @@ impl BrowserPage {
         let page = format!(
             "<!doctype html>\n<meta charset=\"utf-8\">\n<title>rtcplay probe</title>\n\
              <script type=\"module\">\n\
-             import init, {{ start }} from \"./rtcplay_web_probe.js\";\n\
+             import init, * as probe from \"./rtcplay_web_probe.js\";\n\
              await init();\n\
-             start({signal_url:?}, {room:?}, {players});\n\
+             {script}\n\
              </script>\n"
         );
         std::fs::write(dir.join("page.html"), page).expect("write page");

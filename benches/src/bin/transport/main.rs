@@ -97,6 +97,7 @@ fn main() -> Result<(), Error> {
             web_backend::bundle_size()?;
             web_backend::web_setup(&server, &url, runs)?;
             web_backend::web_rtt(&server, &url, samples)?;
+            web_backend::session_cpu(5_000)?;
         }
         Command::Throughput { seconds } => throughput(&url, seconds)?,
         Command::All => {

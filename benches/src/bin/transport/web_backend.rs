@@ -254,3 +254,44 @@ pub fn bundle_size() -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// The session's CPU per tick (a full mesh over a perfect in-memory link, every
+/// peer once per tick): the same workload (`rtcplay_web_probe::session_cpu`) in
+/// the page as wasm32 and here natively.
+pub fn session_cpu(ticks: u32) -> Result<(), Error> {
+    println!("## session CPU per tick, wasm32 in Chromium vs native, {ticks} ticks, best of 3");
+    for players in [2usize, 4, 8] {
+        let epoch = Instant::now();
+        let native = (0..3)
+            .map(|_| {
+                rtcplay_web_probe::session_cpu::micros_per_tick(players, ticks, || {
+                    epoch.elapsed().as_secs_f64() * 1e3
+                })
+            })
+            .fold(f64::INFINITY, f64::min);
+        let page = BrowserPage::open_probe_calling(&format!(
+            "const runs = [0, 1, 2].map(() => probe.bench_session({players}, {ticks}));\n\
+             console.log(`probe bench ${{Math.min(...runs)}}`);"
+        ));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let wasm = loop {
+            if let Some(line) = page.console_lines("probe bench ").pop() {
+                break line
+                    .split("probe bench ")
+                    .nth(1)
+                    .and_then(|rest| rest.split('"').next())
+                    .and_then(|n| n.parse::<f64>().ok())
+                    .ok_or_else(|| format!("unreadable {line:?}"))?;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("no bench result\n{}", page.console()).into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        println!(
+            "{players} players: native {native:>8.2} µs/tick   wasm32 {wasm:>8.2} µs/tick   ratio {:.2}",
+            wasm / native
+        );
+    }
+    Ok(())
+}
