@@ -153,16 +153,10 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         init_logging();
         headless::headless_app()
     } else {
-        let mut app = App::new();
-        app.add_plugins(window::window_plugins());
-        window::add_window(
-            &mut app,
-            window::WindowOptions {
-                screenshot: cli.screenshot.clone(),
-                signal_url: url.clone(),
-            },
-        );
-        app
+        window::windowed_app(window::WindowOptions {
+            screenshot: cli.screenshot.clone(),
+            signal_url: url.clone(),
+        })
     };
     let players = settings.players;
     let sink = app::configure(&mut app, settings);

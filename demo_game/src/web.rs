@@ -114,16 +114,10 @@ pub fn main() {
     let mut app = if page.headless {
         headless::headless_app()
     } else {
-        let mut app = App::new();
-        app.add_plugins(window::window_plugins());
-        window::add_window(
-            &mut app,
-            window::WindowOptions {
-                screenshot: None,
-                signal_url: page.meet.url.clone(),
-            },
-        );
-        app
+        window::windowed_app(window::WindowOptions {
+            screenshot: None,
+            signal_url: page.meet.url.clone(),
+        })
     };
     let players = settings.players;
     let _ = app::configure(&mut app, settings);

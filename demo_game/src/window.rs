@@ -27,7 +27,7 @@ pub struct WindowOptions {
 }
 
 /// The default plugins for the window.
-pub fn window_plugins() -> bevy::app::PluginGroupBuilder {
+fn window_plugins() -> bevy::app::PluginGroupBuilder {
     DefaultPlugins
         .set(bevy::log::LogPlugin {
             filter: format!(
@@ -50,8 +50,16 @@ pub fn window_plugins() -> bevy::app::PluginGroupBuilder {
         })
 }
 
+/// An app with the window's plugins, rendering, HUD and keyboard input.
+pub fn windowed_app(options: WindowOptions) -> App {
+    let mut app = App::new();
+    app.add_plugins(window_plugins());
+    add_window(&mut app, options);
+    app
+}
+
 /// Add rendering, HUD and keyboard input.
-pub fn add_window(app: &mut App, options: WindowOptions) {
+fn add_window(app: &mut App, options: WindowOptions) {
     app.insert_resource(options)
         .insert_resource(ClearColor(Color::srgb(0.05, 0.05, 0.08)))
         .init_resource::<KeyboardInput>()

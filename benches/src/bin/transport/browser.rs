@@ -64,7 +64,13 @@ fn one_setup(
     room: &str,
     native_offers: bool,
 ) -> Result<SetupTimings, Error> {
-    // The previous run's members must be gone before members are counted.
+    let open = || BrowserPage::open(url, room, 2, "", ECHO_HOOKS);
+    let (mut socket, page) = native_and_page(server, url, room, native_offers, open)?;
+    native_setup(&mut socket, &page)
+}
+
+/// Wait until the server has no members (the previous run's have left).
+pub(super) fn wait_empty(server: &SignalingServer) -> Result<(), Error> {
     let deadline = Instant::now() + PATIENCE;
     while server.stats().peers > 0 {
         if Instant::now() > deadline {
@@ -72,8 +78,21 @@ fn one_setup(
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let (mut socket, page) = if native_offers {
-        let page = BrowserPage::open(url, room, 2, "", ECHO_HOOKS);
+    Ok(())
+}
+
+/// A native socket and a page (`open`) in the 2-player `room` of an empty server;
+/// with `native_offers` the native socket joins second (the higher id offers).
+pub(super) fn native_and_page(
+    server: &SignalingServer,
+    url: &str,
+    room: &str,
+    native_offers: bool,
+    open: impl FnOnce() -> BrowserPage,
+) -> Result<(Socket, BrowserPage), Error> {
+    wait_empty(server)?;
+    if native_offers {
+        let page = open();
         let deadline = Instant::now() + PATIENCE;
         while server.stats().peers == 0 {
             if Instant::now() > deadline {
@@ -81,27 +100,30 @@ fn one_setup(
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        (Socket::new(config(url, room, 2))?, page)
-    } else {
-        let mut socket = Socket::new(config(url, room, 2))?;
-        loop {
-            match socket.wait_event(PATIENCE) {
-                Some(SocketEvent::Joined { .. }) => break,
-                Some(SocketEvent::Error(e)) => return Err(e.into()),
-                Some(_) => {}
-                None => return Err("never joined".into()),
-            }
-        }
-        (socket, BrowserPage::open(url, room, 2, "", ECHO_HOOKS))
-    };
-    let peer = loop {
+        return Ok((Socket::new(config(url, room, 2))?, page));
+    }
+    let mut socket = Socket::new(config(url, room, 2))?;
+    loop {
         match socket.wait_event(PATIENCE) {
-            Some(SocketEvent::PeerConnected(peer)) => break peer,
+            Some(SocketEvent::Joined { .. }) => break,
             Some(SocketEvent::Error(e)) => return Err(e.into()),
+            Some(_) => {}
+            None => return Err("never joined".into()),
+        }
+    }
+    Ok((socket, open()))
+}
+
+/// Wait for the page to connect; the native side's setup stages.
+pub(super) fn native_setup(socket: &mut Socket, page: &BrowserPage) -> Result<SetupTimings, Error> {
+    loop {
+        match socket.wait_event(PATIENCE) {
+            Some(SocketEvent::PeerConnected(peer)) => {
+                return Ok(socket.stats(peer).ok_or("no stats")?.setup);
+            }
+            Some(SocketEvent::Error(e)) => return Err(format!("{e}\n{}", page.console()).into()),
             Some(_) => {}
             None => return Err(format!("no PeerConnected\n{}", page.console()).into()),
         }
-    };
-    let stats = socket.stats(peer).ok_or("no stats")?;
-    Ok(stats.setup)
+    }
 }

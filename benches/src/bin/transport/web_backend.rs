@@ -10,6 +10,7 @@ use rtcplay::transport::{Channel, SetupTimings, SocketEvent};
 use rtcplay_benches::percentiles::percentile;
 use rtcplay_testkit::chromium::{demo_web_dir, web_probe_dir, BrowserPage};
 
+use super::browser::{native_and_page, native_setup, wait_empty};
 use super::{config, Error};
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -25,18 +26,6 @@ fn print_row(name: &str, values: &[f64]) {
         percentile(values, 0.9),
         percentile(values, 1.0)
     );
-}
-
-/// Wait until the server has no members (the previous run left).
-fn wait_empty(server: &SignalingServer) -> Result<(), Error> {
-    let deadline = Instant::now() + PATIENCE;
-    while server.stats().peers > 0 {
-        if Instant::now() > deadline {
-            return Err("the previous run's members never left".into());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    Ok(())
 }
 
 fn wait_members(
@@ -76,19 +65,6 @@ fn page_acked(page: &BrowserPage) -> Result<f64, Error> {
     }
 }
 
-fn native_connected(socket: &mut Socket, page: &BrowserPage) -> Result<SetupTimings, Error> {
-    loop {
-        match socket.wait_event(PATIENCE) {
-            Some(SocketEvent::PeerConnected(peer)) => {
-                return Ok(socket.stats(peer).ok_or("no stats")?.setup);
-            }
-            Some(SocketEvent::Error(e)) => return Err(format!("{e}\n{}", page.console()).into()),
-            Some(_) => {}
-            None => return Err(format!("no PeerConnected\n{}", page.console()).into()),
-        }
-    }
-}
-
 /// One web page and one native socket; the one that joins second offers.
 fn web_and_native(
     server: &SignalingServer,
@@ -96,24 +72,9 @@ fn web_and_native(
     room: &str,
     native_offers: bool,
 ) -> Result<(SetupTimings, f64), Error> {
-    wait_empty(server)?;
-    let (mut socket, page) = if native_offers {
-        let page = BrowserPage::open_probe(url, room, 2);
-        wait_members(server, 1, &[&page])?;
-        (Socket::new(config(url, room, 2))?, page)
-    } else {
-        let mut socket = Socket::new(config(url, room, 2))?;
-        loop {
-            match socket.wait_event(PATIENCE) {
-                Some(SocketEvent::Joined { .. }) => break,
-                Some(SocketEvent::Error(e)) => return Err(e.into()),
-                Some(_) => {}
-                None => return Err("never joined".into()),
-            }
-        }
-        (socket, BrowserPage::open_probe(url, room, 2))
-    };
-    let native = native_connected(&mut socket, &page)?;
+    let open = || BrowserPage::open_probe(url, room, 2);
+    let (mut socket, page) = native_and_page(server, url, room, native_offers, open)?;
+    let native = native_setup(&mut socket, &page)?;
     Ok((native, page_acked(&page)?))
 }
 

@@ -193,6 +193,30 @@ fn sdp_of(description: &JsValue) -> Option<String> {
         .as_string()
 }
 
+/// An input for one attempt.
+fn attempt_input(remote: PeerId, attempt: u32, input: PeerInput) -> Input {
+    Input::Peer {
+        remote,
+        attempt,
+        input,
+    }
+}
+
+/// Create our offer or answer and set it as the local description; its SDP.
+async fn describe(pc: &RtcPeerConnection, kind: RtcSdpType) -> Result<String, String> {
+    let promise = if kind == RtcSdpType::Offer {
+        pc.create_offer()
+    } else {
+        pc.create_answer()
+    };
+    let created = JsFuture::from(promise).await.map_err(js_error)?;
+    let sdp = sdp_of(&created).ok_or("the browser's description has no SDP")?;
+    JsFuture::from(pc.set_local_description(&description(kind, &sdp)))
+        .await
+        .map_err(js_error)?;
+    Ok(sdp)
+}
+
 impl WebPeer {
     /// Create the connection and its channels, attach the handlers and, as the
     /// offerer, start the offer.
@@ -244,13 +268,7 @@ impl WebPeer {
     /// Wire the browser's events to inputs for this attempt.
     fn attach(&mut self, shared: &Weak<Shared>) {
         let (remote, attempt) = (self.remote, self.attempt);
-        let peer_input = move |input: PeerInput| {
-            Some(Input::Peer {
-                remote,
-                attempt,
-                input,
-            })
-        };
+        let peer_input = move |input: PeerInput| Some(attempt_input(remote, attempt, input));
         let on_candidate = callback(shared, move |event: JsValue| {
             let event: RtcPeerConnectionIceEvent = event.unchecked_into();
             let signal = match event.candidate() {
@@ -310,62 +328,47 @@ impl WebPeer {
     fn offer(&self, shared: &Weak<Shared>) {
         let (remote, attempt, pc) = (self.remote, self.attempt, self.pc.clone());
         spawn(shared, async move {
-            let input = async {
-                let offer = JsFuture::from(pc.create_offer()).await.map_err(js_error)?;
-                let sdp = sdp_of(&offer).ok_or("the browser's offer has no SDP")?;
-                JsFuture::from(pc.set_local_description(&description(RtcSdpType::Offer, &sdp)))
-                    .await
-                    .map_err(js_error)?;
-                Ok::<_, String>(PeerInput::LocalDescription(SignalData::Offer { sdp }))
-            }
-            .await
-            .unwrap_or_else(PeerInput::Failed);
-            Some(Input::Peer {
-                remote,
-                attempt,
-                input,
-            })
+            let input = match describe(&pc, RtcSdpType::Offer).await {
+                Ok(sdp) => PeerInput::LocalDescription(SignalData::Offer { sdp }),
+                Err(error) => PeerInput::Failed(error),
+            };
+            Some(attempt_input(remote, attempt, input))
         });
     }
 
     /// Set the remote's description; as the answerer, then answer.
     fn accept(&mut self, shared: &Weak<Shared>, kind: RtcSdpType, sdp: String) {
         let (remote, attempt, pc) = (self.remote, self.attempt, self.pc.clone());
-        let answer = kind == RtcSdpType::Offer;
         let shared_for_answer = shared.clone();
         spawn(shared, async move {
-            let input = async {
-                JsFuture::from(pc.set_remote_description(&description(kind, &sdp)))
-                    .await
-                    .map_err(js_error)?;
-                if answer {
-                    // Candidates that waited can go in while we answer.
-                    if let Some(shared) = shared_for_answer.upgrade() {
-                        shared.deliver(Input::Peer {
-                            remote,
-                            attempt,
-                            input: PeerInput::RemoteDescriptionSet,
-                        });
-                    }
-                    let answer = JsFuture::from(pc.create_answer()).await.map_err(js_error)?;
-                    let sdp = sdp_of(&answer).ok_or("the browser's answer has no SDP")?;
-                    JsFuture::from(
-                        pc.set_local_description(&description(RtcSdpType::Answer, &sdp)),
-                    )
-                    .await
-                    .map_err(js_error)?;
-                    Ok::<_, String>(PeerInput::LocalDescription(SignalData::Answer { sdp }))
-                } else {
-                    Ok(PeerInput::RemoteDescriptionSet)
-                }
+            let set = JsFuture::from(pc.set_remote_description(&description(kind, &sdp))).await;
+            if let Err(error) = set {
+                return Some(attempt_input(
+                    remote,
+                    attempt,
+                    PeerInput::Failed(js_error(error)),
+                ));
             }
-            .await
-            .unwrap_or_else(PeerInput::Failed);
-            Some(Input::Peer {
-                remote,
-                attempt,
-                input,
-            })
+            if kind != RtcSdpType::Offer {
+                return Some(attempt_input(
+                    remote,
+                    attempt,
+                    PeerInput::RemoteDescriptionSet,
+                ));
+            }
+            // Candidates that waited can go in while we answer.
+            if let Some(shared) = shared_for_answer.upgrade() {
+                shared.deliver(attempt_input(
+                    remote,
+                    attempt,
+                    PeerInput::RemoteDescriptionSet,
+                ));
+            }
+            let input = match describe(&pc, RtcSdpType::Answer).await {
+                Ok(sdp) => PeerInput::LocalDescription(SignalData::Answer { sdp }),
+                Err(error) => PeerInput::Failed(error),
+            };
+            Some(attempt_input(remote, attempt, input))
         });
     }
 
@@ -578,11 +581,11 @@ impl WebPeer {
         let (remote, attempt, pc) = (self.remote, self.attempt, self.pc.clone());
         spawn(shared, async move {
             let pair = selected_pair(&pc).await.unwrap_or_default();
-            Some(Input::Peer {
+            Some(attempt_input(
                 remote,
                 attempt,
-                input: PeerInput::CandidateTypes(pair),
-            })
+                PeerInput::CandidateTypes(pair),
+            ))
         });
     }
 
