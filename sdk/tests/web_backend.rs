@@ -265,3 +265,90 @@ fn two_tabs_and_a_native_peer_share_a_room() {
         &format!("probe got Reliable from {a_id}: hi from {a_id}"),
     );
 }
+
+/// A real coturn on 127.0.0.1 with time-limited credentials (`use-auth-secret`),
+/// killed on drop.
+struct Coturn {
+    _child: rtcplay_testkit::process::KillOnDrop,
+    url: String,
+}
+
+impl Coturn {
+    const SECRET: &'static str = "web-test-secret";
+
+    fn start() -> Coturn {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("free port")
+            .port();
+        let child = std::process::Command::new("turnserver")
+            .args([
+                "-n",
+                "--listening-ip=127.0.0.1",
+                "--relay-ip=127.0.0.1",
+                &format!("--listening-port={port}"),
+                "--use-auth-secret",
+                &format!("--static-auth-secret={}", Coturn::SECRET),
+                "--realm=rtcplay.test",
+                "--no-tls",
+                "--no-dtls",
+                "--no-cli",
+                "--allow-loopback-peers",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run turnserver (install with `apt-get install coturn`)");
+        let deadline = Instant::now() + PATIENCE;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "turnserver did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Coturn {
+            _child: rtcplay_testkit::process::KillOnDrop(child),
+            url: format!("turn:127.0.0.1:{port}"),
+        }
+    }
+}
+
+/// relay_only in the browser, with the TURN credentials the signaling server
+/// hands out in `welcome`: the page's link to a native peer goes through coturn.
+#[test]
+fn web_socket_relays_through_turn_with_credentials_from_signaling() {
+    let turn = Coturn::start();
+    let server = LocalServer::with_config(rtcplay::signaling::ServerConfig {
+        turn: Some(rtcplay::signaling::TurnConfig {
+            urls: vec![turn.url.clone()],
+            secret: Coturn::SECRET.into(),
+            ttl: Duration::from_secs(600),
+        }),
+        ..rtcplay::signaling::ServerConfig::default()
+    });
+    let page = BrowserPage::open_probe_relay_only(&server.url, "relayed", 2);
+    wait_for_members(&server, 1, &[&page]);
+    let mut socket = Socket::new(native_config(&server, "relayed", 2)).expect("socket");
+    let pages = [&page];
+    let event = wait_for(&mut socket, &pages, "PeerConnected", |e| {
+        matches!(e, SocketEvent::PeerConnected(_))
+    });
+    let SocketEvent::PeerConnected(browser) = event else {
+        unreachable!()
+    };
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        socket.send_reliable(browser, b"stats?").expect("ask stats");
+        let (_, _, stats) = wait_message(&mut socket, &pages, "the page's stats", |_, _, d| {
+            d.starts_with(b"stats: ")
+        });
+        let stats = String::from_utf8_lossy(&stats).into_owned();
+        if stats.contains("candidate_type: Some(Relay)") {
+            break;
+        }
+        assert!(
+            !stats.contains("candidate_type: Some("),
+            "the page's path is not relayed: {stats}"
+        );
+        assert!(Instant::now() < deadline, "no candidate types: {stats}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -63,7 +63,15 @@ impl BrowserPage {
     /// `signal_url` and obeys the native peers in the room.
     pub fn open_probe(signal_url: &str, room: &str, players: u8) -> Self {
         Self::open_probe_calling(&format!(
-            "probe.start({signal_url:?}, {room:?}, {players});"
+            "probe.start({signal_url:?}, {room:?}, {players}, false);"
+        ))
+    }
+
+    /// [`open_probe`](Self::open_probe) with `relay_only`: the page connects only
+    /// through the TURN servers the signaling server hands out.
+    pub fn open_probe_relay_only(signal_url: &str, room: &str, players: u8) -> Self {
+        Self::open_probe_calling(&format!(
+            "probe.start({signal_url:?}, {room:?}, {players}, true);"
         ))
     }
 

@@ -78,11 +78,13 @@ impl Probe {
     }
 }
 
-/// Join `room` (of `players`) on the signaling server at `signal_url` and serve
-/// the test until the page closes.
+/// Join `room` (of `players`) on the signaling server at `signal_url` (with
+/// `relay_only`: through the TURN servers it hands out, only) and serve the test
+/// until the page closes.
 #[wasm_bindgen]
-pub fn start(signal_url: &str, room: &str, players: u8) {
-    let config = SocketConfig::new(signal_url, room, players);
+pub fn start(signal_url: &str, room: &str, players: u8, relay_only: bool) {
+    let mut config = SocketConfig::new(signal_url, room, players);
+    config.relay_only = relay_only;
     let socket = match Socket::new(config) {
         Ok(socket) => socket,
         Err(error) => {
