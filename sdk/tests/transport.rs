@@ -4,7 +4,6 @@
 #![cfg(feature = "native")]
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rtcplay::signaling::SignalingClient;
@@ -14,8 +13,8 @@ use rtcplay::transport::{
     SocketConfig, SocketEvent, Target, Transport, TransportError, MAX_MESSAGE_SIZE,
 };
 use rtcplay_testkit::events::expect_event;
-use rtcplay_testkit::process::KillOnDrop;
 use rtcplay_testkit::server::LocalServer;
+use rtcplay_testkit::turn::{Coturn, TurnAuth};
 
 /// Generous bound for anything that should take milliseconds on loopback.
 const PATIENCE: Duration = Duration::from_secs(20);
@@ -557,64 +556,18 @@ fn unreliable_flood_drops_the_oldest_and_stays_fresh_and_bounded() {
     assert!(growth < 32 * 1024, "RSS grew {growth} KiB during the flood");
 }
 
-/// A real coturn TURN server on 127.0.0.1 (Debian package `coturn`), killed on drop.
-struct Turn {
-    child: KillOnDrop,
-    url: String,
-}
-
-impl Turn {
-    const USER: &'static str = "rtcplay";
-    const PASSWORD: &'static str = "secret";
-
-    fn start() -> Turn {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("free port")
-            .port();
-        let child = Command::new("turnserver")
-            .args([
-                "-n",
-                "--listening-ip=127.0.0.1",
-                "--relay-ip=127.0.0.1",
-                &format!("--listening-port={port}"),
-                "--lt-cred-mech",
-                &format!("--user={}:{}", Turn::USER, Turn::PASSWORD),
-                "--realm=rtcplay.test",
-                "--no-tls",
-                "--no-dtls",
-                "--no-cli",
-                "--allow-loopback-peers",
-                "--log-file=stdout",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run turnserver (install with `apt-get install coturn`)");
-        // Ready once it accepts TCP on the same port.
-        let deadline = Instant::now() + PATIENCE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "turnserver did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Turn {
-            child: KillOnDrop(child),
-            url: format!("turn:127.0.0.1:{port}"),
-        }
-    }
-}
-
 #[test]
 fn relay_only_peers_connect_through_a_real_turn_server() {
-    let turn = Turn::start();
+    const USER: &str = "rtcplay";
+    const PASSWORD: &str = "secret";
+    let turn = Coturn::start(TurnAuth::User {
+        name: USER,
+        password: PASSWORD,
+    });
     let server = LocalServer::start();
     let mut sockets = open_room(&server, "relay", 2, |c| {
         c.relay_only = true;
-        c.ice_servers = vec![IceServerConfig::turn(
-            turn.url.clone(),
-            Turn::USER,
-            Turn::PASSWORD,
-        )];
+        c.ice_servers = vec![IceServerConfig::turn(turn.url.clone(), USER, PASSWORD)];
     });
     exchange_everywhere(&mut sockets);
     for socket in &mut sockets {
@@ -625,7 +578,7 @@ fn relay_only_peers_connect_through_a_real_turn_server() {
         );
     }
     drop(sockets);
-    drop(turn.child);
+    drop(turn);
 }
 
 #[test]

@@ -16,6 +16,7 @@ use rtcplay::transport::{Channel, DisconnectReason, PeerId, SocketConfig, Socket
 use rtcplay_testkit::chromium::BrowserPage;
 use rtcplay_testkit::events::try_expect_event;
 use rtcplay_testkit::server::LocalServer;
+use rtcplay_testkit::turn::{Coturn, TurnAuth};
 
 /// Generous bound for anything that takes milliseconds on loopback (a cold Chromium
 /// start and the wasm module's compilation included).
@@ -71,6 +72,29 @@ fn wait_message(
         if want(message.from, message.channel, &message.data) {
             return (message.from, message.channel, message.data);
         }
+    }
+}
+
+/// Ask the page for its stats of the link to us (`stats?`) until `done` accepts
+/// them; their `Debug` text.
+fn page_stats_until(
+    socket: &mut Socket,
+    browser: PeerId,
+    pages: &[&BrowserPage],
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        socket.send_reliable(browser, b"stats?").expect("ask stats");
+        let (_, _, stats) = wait_message(socket, pages, "the page's stats", |_, _, d| {
+            d.starts_with(b"stats: ")
+        });
+        let stats = String::from_utf8_lossy(&stats).into_owned();
+        if done(&stats) {
+            return stats;
+        }
+        assert!(Instant::now() < deadline, "incomplete stats: {stats}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -169,21 +193,12 @@ fn web_and_native_connect(native_offers: bool) {
     // The page's view of the link: connected, a measured RTT (its pings), the path
     // (from getStats). Asked until both are in (the first ping answer takes one
     // ping interval).
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        socket.send_reliable(browser, b"stats?").expect("ask stats");
-        let (_, _, stats) = wait_message(&mut socket, &pages, "the page's stats", |_, _, d| {
-            d.starts_with(b"stats: ")
-        });
-        let stats = String::from_utf8_lossy(&stats).into_owned();
-        assert!(stats.contains("state: Connected"), "{stats}");
-        assert!(stats.contains("hello_acked: Some("), "{stats}");
-        if stats.contains("candidate_type: Some(Host)") && stats.contains("rtt: Some(") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "incomplete stats: {stats}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let stats = page_stats_until(&mut socket, browser, &pages, |stats| {
+        stats.contains("candidate_type: Some(") && stats.contains("rtt: Some(")
+    });
+    assert!(stats.contains("state: Connected"), "{stats}");
+    assert!(stats.contains("hello_acked: Some("), "{stats}");
+    assert!(stats.contains("candidate_type: Some(Host)"), "{stats}");
 
     // Closing the page's socket says goodbye.
     socket.send_reliable(browser, b"close").expect("send close");
@@ -266,60 +281,16 @@ fn two_tabs_and_a_native_peer_share_a_room() {
     );
 }
 
-/// A real coturn on 127.0.0.1 with time-limited credentials (`use-auth-secret`),
-/// killed on drop.
-struct Coturn {
-    _child: rtcplay_testkit::process::KillOnDrop,
-    url: String,
-}
-
-impl Coturn {
-    const SECRET: &'static str = "web-test-secret";
-
-    fn start() -> Coturn {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")
-            .and_then(|s| s.local_addr())
-            .expect("free port")
-            .port();
-        let child = std::process::Command::new("turnserver")
-            .args([
-                "-n",
-                "--listening-ip=127.0.0.1",
-                "--relay-ip=127.0.0.1",
-                &format!("--listening-port={port}"),
-                "--use-auth-secret",
-                &format!("--static-auth-secret={}", Coturn::SECRET),
-                "--realm=rtcplay.test",
-                "--no-tls",
-                "--no-dtls",
-                "--no-cli",
-                "--allow-loopback-peers",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("run turnserver (install with `apt-get install coturn`)");
-        let deadline = Instant::now() + PATIENCE;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "turnserver did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Coturn {
-            _child: rtcplay_testkit::process::KillOnDrop(child),
-            url: format!("turn:127.0.0.1:{port}"),
-        }
-    }
-}
-
 /// relay_only in the browser, with the TURN credentials the signaling server
 /// hands out in `welcome`: the page's link to a native peer goes through coturn.
 #[test]
 fn web_socket_relays_through_turn_with_credentials_from_signaling() {
-    let turn = Coturn::start();
+    const SECRET: &str = "web-test-secret";
+    let turn = Coturn::start(TurnAuth::SharedSecret(SECRET));
     let server = LocalServer::with_config(rtcplay::signaling::ServerConfig {
         turn: Some(rtcplay::signaling::TurnConfig {
             urls: vec![turn.url.clone()],
-            secret: Coturn::SECRET.into(),
+            secret: SECRET.into(),
             ttl: Duration::from_secs(600),
         }),
         ..rtcplay::signaling::ServerConfig::default()
@@ -334,21 +305,8 @@ fn web_socket_relays_through_turn_with_credentials_from_signaling() {
     let SocketEvent::PeerConnected(browser) = event else {
         unreachable!()
     };
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        socket.send_reliable(browser, b"stats?").expect("ask stats");
-        let (_, _, stats) = wait_message(&mut socket, &pages, "the page's stats", |_, _, d| {
-            d.starts_with(b"stats: ")
-        });
-        let stats = String::from_utf8_lossy(&stats).into_owned();
-        if stats.contains("candidate_type: Some(Relay)") {
-            break;
-        }
-        assert!(
-            !stats.contains("candidate_type: Some("),
-            "the page's path is not relayed: {stats}"
-        );
-        assert!(Instant::now() < deadline, "no candidate types: {stats}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let stats = page_stats_until(&mut socket, browser, &pages, |stats| {
+        stats.contains("candidate_type: Some(")
+    });
+    assert!(stats.contains("candidate_type: Some(Relay)"), "{stats}");
 }

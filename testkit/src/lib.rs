@@ -6,6 +6,7 @@
 //! - [`chromium`]: a real headless Chromium showing a page that runs the
 //!   JavaScript client printed in `docs/signaling.md`, so a browser peer can share
 //!   a room with native peers;
+//! - [`turn`]: a real coturn on 127.0.0.1;
 //! - [`sim`]: the test game (a small deterministic arena) that the session tests,
 //!   the NAT lab and `rtcplay-lab-peer` play.
 
@@ -16,3 +17,4 @@ pub mod events;
 pub mod process;
 pub mod server;
 pub mod sim;
+pub mod turn;
