@@ -130,10 +130,13 @@ impl RtcPlayConnect {
         config.ice_servers = self.ice_servers.clone();
         config.bind_ip = self.bind_ip;
         config.spectator = self.spectate;
-        // The socket must not give up on a peer before the session would.
-        config.disconnect_timeout = config
+        // The socket gives a stalled link up when the session would stop waiting
+        // for the peer: silence of `restart_after`, then the rest for recovery.
+        config.disconnect_timeout = self
+            .session
             .disconnect_timeout
-            .max(self.session.disconnect_timeout);
+            .saturating_sub(config.restart_after)
+            .max(Duration::from_secs(1));
         config.spectator_secret = self.spectator_secret.clone();
         config.no_spectators = self.no_spectators;
         config

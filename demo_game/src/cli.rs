@@ -50,9 +50,10 @@ pub struct Cli {
     pub input_delay: Option<u32>,
 
     /// Seconds of silence after which a peer counts as gone (the match ends when
-    /// no other player is left). Lossy WebRTC links can go silent for 2-3 s while
-    /// SCTP retransmits, so the default is 5.
-    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_timeout)]
+    /// no other player is left). A link silent for 2 s is restarted meanwhile, so
+    /// a player whose Wi-Fi drops out for a few seconds stays in the match; a
+    /// player whose game quits or crashes is gone within about 2 s.
+    #[arg(long, value_name = "SECS", default_value_t = 12.0, value_parser = parse_timeout)]
     pub disconnect_timeout: f64,
 
     /// Link conditioner preset on this peer's traffic: perfect, lan, good, average,

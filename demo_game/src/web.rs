@@ -75,7 +75,7 @@ fn read_settings() -> Result<PageSettings, String> {
             room: params.get("room").unwrap_or_else(|| "rtcplay-demo".into()),
             players: u8::try_from(players).unwrap_or(2),
             input_delay: number("input_delay", 0..=8)?,
-            disconnect_timeout: Duration::from_secs(5),
+            disconnect_timeout: Duration::from_secs(12),
             ice_servers: Vec::new(),
             bind_ip: Ipv4Addr::UNSPECIFIED.into(),
             spectate: flag("spectate"),

@@ -56,6 +56,7 @@ fn native_config(server: &Server, room: &str) -> SocketConfig {
     let mut config = SocketConfig::new(server.url(), room, 2);
     config.bind_ip = std::net::Ipv4Addr::LOCALHOST.into();
     // Short, so that the test also proves the page's keepalive duty (rule 6).
+    config.restart_after = Duration::from_secs(1);
     config.disconnect_timeout = Duration::from_secs(1);
     config
 }
@@ -173,7 +174,8 @@ fn browser_and_native_connect(native_offers: bool) {
         setup.hello_acked
     );
 
-    // A browser that vanishes (killed, no bye) is a timeout.
+    // A browser that vanishes (killed, no bye) takes its signaling connection with
+    // it, so its silent link is not restarted: given up as `Left`.
     drop(page);
     let event = expect_event(&mut socket, PATIENCE, "PeerDisconnected", |e| {
         matches!(e, SocketEvent::PeerDisconnected { .. })
@@ -182,7 +184,7 @@ fn browser_and_native_connect(native_offers: bool) {
         event,
         SocketEvent::PeerDisconnected {
             peer: browser,
-            reason: DisconnectReason::Timeout
+            reason: DisconnectReason::Left
         }
     );
 }

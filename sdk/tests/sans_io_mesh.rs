@@ -4,7 +4,9 @@
 //! after 1 ms and loses the first message on every channel (as webrtc-rs does when
 //! a message arrives with the last SCTP handshake packet). This is the work a
 //! backend's driver does, minus the real sockets: the browser backend drives the
-//! same cores.
+//! same cores. A member can be frozen (a suspended process, or every packet of a
+//! player dropped): its timers stop, frames to and from it are lost, and signals
+//! (TCP to the signaling server) wait until it runs again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -13,7 +15,9 @@ use rtcplay::signaling::SignalData;
 use rtcplay::transport::link_protocol::{Incoming, LinkAction, LinkProtocol, LinkTimers};
 use rtcplay::transport::mesh_plan::{MeshAction, MeshPlan, MeshSettings};
 use rtcplay::transport::wire::WireFrame;
-use rtcplay::transport::{Channel, DisconnectReason, PeerId, SocketConfig, SocketEvent};
+use rtcplay::transport::{
+    Channel, DisconnectReason, PeerId, SocketConfig, SocketEvent, TransportError,
+};
 
 const MS: Duration = Duration::from_millis(1);
 const LATENCY: Duration = MS;
@@ -33,6 +37,9 @@ struct Member {
     alive: bool,
 }
 
+/// One side of an attempt: the member and its attempt number.
+type Side = (PeerId, u32);
+
 /// Something in flight between members.
 enum Wire {
     Signal(SignalData),
@@ -44,15 +51,17 @@ struct World {
     members: Vec<Member>,
     /// (deliver at, from, to, what).
     in_flight: Vec<(Duration, PeerId, PeerId, Wire)>,
-    /// Pairs whose channels open at this time (offerer, answerer).
-    opening: Vec<(Duration, PeerId, PeerId)>,
+    /// Pairs whose channels open at this time: (offerer, its attempt number),
+    /// (answerer, its attempt number).
+    opening: Vec<(Duration, Side, Side)>,
     /// Directed channels that have carried a message (the first one is lost).
     used: BTreeSet<(PeerId, PeerId, u8)>,
 }
 
 fn config(players: u8) -> SocketConfig {
     let mut config = SocketConfig::new("ws://simulated", "mesh", players);
-    config.disconnect_timeout = Duration::from_millis(1500);
+    config.restart_after = Duration::from_millis(1500);
+    config.disconnect_timeout = Duration::from_secs(8);
     config
 }
 
@@ -128,21 +137,46 @@ impl World {
                         ));
                     }
                 }
-                MeshAction::Signal { remote, data } => match data {
-                    // The answerer's attempt answers; the pair's channels open
-                    // once the answer has reached the offerer.
-                    SignalData::Offer { .. } => {
-                        let answer = SignalData::Answer {
-                            sdp: "answer".into(),
-                        };
-                        self.in_flight
-                            .push((self.now + LATENCY, me, remote, Wire::Signal(answer)));
+                MeshAction::Signal { remote, data } => {
+                    let Some(&(mine, _)) = self.members[i].links.get(&remote) else {
+                        continue;
+                    };
+                    match data {
+                        // The answerer's attempt answers; the pair's channels open
+                        // once the answer has reached the offerer.
+                        SignalData::Offer { sdp } => {
+                            let answer = SignalData::Answer {
+                                sdp: format!("{sdp} answer {mine}"),
+                            };
+                            self.in_flight.push((
+                                self.now + LATENCY,
+                                me,
+                                remote,
+                                Wire::Signal(answer),
+                            ));
+                        }
+                        SignalData::Answer { sdp } => {
+                            // "offer N answer M": an answer to another of our
+                            // offers opens nothing.
+                            let numbers: Vec<u32> = sdp
+                                .split(' ')
+                                .filter_map(|word| word.parse().ok())
+                                .collect();
+                            if numbers[0] == mine {
+                                self.opening.push((
+                                    self.now + SETUP,
+                                    (me, mine),
+                                    (remote, numbers[1]),
+                                ));
+                            }
+                        }
+                        _ => {}
                     }
-                    SignalData::Answer { .. } => {
-                        self.opening.push((self.now + SETUP, me, remote));
-                    }
-                    _ => {}
-                },
+                }
+                MeshAction::SendSignal { remote, data } => {
+                    self.in_flight
+                        .push((self.now + LATENCY, me, remote, Wire::Signal(data)));
+                }
                 MeshAction::Close(peer) => {
                     self.members[i].links.remove(&peer);
                 }
@@ -168,11 +202,21 @@ impl World {
                 LinkAction::PeerReady | LinkAction::SetupDone => {}
                 LinkAction::Connected => self.members[i].plan.attempt_connected(remote, &mut mesh),
                 LinkAction::Disconnected(reason) => {
+                    let now = self.now;
                     self.members[i]
                         .plan
-                        .attempt_disconnected(remote, reason, &mut mesh);
+                        .attempt_disconnected(now, remote, reason, &mut mesh);
                 }
-                LinkAction::Failed(failure) => panic!("{me} → {remote}: {failure:?}"),
+                LinkAction::Failed(_) => {
+                    let now = self.now;
+                    self.members[i].plan.attempt_failed(
+                        now,
+                        remote,
+                        TransportError::HandshakeTimeout(remote),
+                        true,
+                        &mut mesh,
+                    );
+                }
             }
         }
         self.mesh_actions(i, mesh);
@@ -188,10 +232,14 @@ impl World {
             .partition(|(at, _, _)| *at <= now);
         self.opening = later;
         for (_, a, b) in due {
-            for (me, remote) in [(a, b), (b, a)] {
+            for ((me, number), (remote, _)) in [(a, b), (b, a)] {
                 let i = self.index(me);
                 let mut out = Vec::new();
-                if let Some((_, link)) = self.members[i].links.get_mut(&remote) {
+                if let Some((_, link)) = self.members[i]
+                    .links
+                    .get_mut(&remote)
+                    .filter(|(current, _)| *current == number)
+                {
                     for channel in [Channel::Unreliable, Channel::Reliable] {
                         link.channel_open(now, channel, &mut out);
                     }
@@ -204,9 +252,14 @@ impl World {
             .into_iter()
             .partition(|(at, _, _, _)| *at <= now);
         self.in_flight = later;
-        for (_, from, to, wire) in due {
+        for (at, from, to, wire) in due {
             let i = self.index(to);
             if !self.members[i].alive || !self.members[self.index(from)].alive {
+                // Signals go over TCP: held until both ends run again. Frames go
+                // over UDP: lost.
+                if matches!(wire, Wire::Signal(_)) {
+                    self.in_flight.push((at, from, to, wire));
+                }
                 continue;
             }
             match wire {
@@ -235,6 +288,11 @@ impl World {
         for i in 0..self.members.len() {
             if !self.members[i].alive {
                 continue;
+            }
+            if self.members[i].plan.next_wakeup().is_some_and(|t| t <= now) {
+                let mut out = Vec::new();
+                self.members[i].plan.poll(now, &mut out);
+                self.mesh_actions(i, out);
             }
             let remotes: Vec<PeerId> = self.members[i].links.keys().copied().collect();
             for remote in remotes {
@@ -302,11 +360,13 @@ fn three_members_connect_through_the_cores_and_a_silent_one_is_dropped() {
         assert_eq!(all, 1);
     }
 
-    // Member 3 goes silent (a pulled cable): 1 and 2 drop it by their pings'
-    // silence check within disconnect_timeout + ping_interval, and keep each other.
+    // Member 3 goes silent for good (a pulled cable): 1 and 2 notice by their
+    // pings' silence check after restart_after, try to restart the link, and give
+    // it up disconnect_timeout later; they keep each other.
     world.members[2].alive = false;
     let silent_from = world.now;
-    world.run_until(Duration::from_secs(10), |w| {
+    let config = config(3);
+    world.run_until(Duration::from_secs(20), |w| {
         w.members[..2].iter().all(|m| {
             saw(
                 m,
@@ -318,12 +378,21 @@ fn three_members_connect_through_the_cores_and_a_silent_one_is_dropped() {
         })
     });
     let detected = world.now - silent_from;
-    let config = config(3);
-    assert!(detected >= config.disconnect_timeout, "{detected:?}");
+    let budget = config.restart_after + config.disconnect_timeout;
+    assert!(detected >= budget, "{detected:?}");
     assert!(
-        detected <= config.disconnect_timeout + config.ping_interval + 10 * MS,
+        detected <= budget + config.ping_interval + 10 * MS,
         "{detected:?}"
     );
+    for member in &world.members[..2] {
+        let reconnecting = member
+            .events
+            .iter()
+            .find(|(_, e)| *e == SocketEvent::PeerReconnecting(PeerId(3)))
+            .map(|(at, _)| *at - silent_from)
+            .expect("reconnecting first");
+        assert!(reconnecting >= config.restart_after, "{reconnecting:?}");
+    }
     // 1 and 2 stay connected (their pings keep each other alive) and still talk.
     for _ in 0..5000 {
         world.step();
@@ -342,4 +411,84 @@ fn three_members_connect_through_the_cores_and_a_silent_one_is_dropped() {
         world.members[1].received,
         vec![(PeerId(1), b"still here".to_vec())]
     );
+}
+
+/// Freeze one member for `outage`, then let it run again: every link to it must
+/// come back without a disconnect, and carry data both ways.
+fn outage_is_survived(frozen: usize, outage: Duration) {
+    let mut world = World::new(3);
+    world.room_full();
+    world.run_until(Duration::from_secs(2), |w| {
+        w.members.iter().all(|m| saw(m, &SocketEvent::AllConnected))
+    });
+    world.members[frozen].alive = false;
+    for _ in 0..outage.as_millis() {
+        world.step();
+    }
+    world.members[frozen].alive = true;
+    let back = world.now;
+    let id = world.members[frozen].id;
+    world.run_until(back + Duration::from_secs(10), |w| {
+        w.members
+            .iter()
+            .filter(|m| m.id != id)
+            .all(|m| saw(m, &SocketEvent::PeerReconnected(id)))
+    });
+    let restored = world.now - back;
+    // The member's own links notice the silence at their next ping (within
+    // ping_interval) and the fresh connections take one setup.
+    assert!(restored < Duration::from_secs(1), "{restored:?}");
+    for member in &world.members {
+        let gone = member
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, SocketEvent::PeerDisconnected { .. }))
+            .count();
+        assert_eq!(gone, 0, "{}: {:?}", member.id, member.events);
+    }
+    // Let every side finish its handshake, then talk both ways.
+    for _ in 0..100 {
+        world.step();
+    }
+    for other in 0..3 {
+        if other != frozen {
+            let other_id = world.members[other].id;
+            world.send_data(frozen, other_id, b"back");
+            world.send_data(other, id, b"welcome back");
+        }
+    }
+    for _ in 0..5 {
+        world.step();
+    }
+    for (i, member) in world.members.iter().enumerate() {
+        let got: Vec<&[u8]> = member
+            .received
+            .iter()
+            .map(|(_, bytes)| bytes.as_slice())
+            .collect();
+        let expected: &[u8] = if i == frozen {
+            b"welcome back"
+        } else {
+            b"back"
+        };
+        assert_eq!(
+            got,
+            vec![expected; if i == frozen { 2 } else { 1 }],
+            "{}",
+            member.id
+        );
+    }
+    eprintln!("outage {outage:?} of member {id}: links restored {restored:?} after it came back");
+}
+
+#[test]
+fn a_frozen_member_with_the_highest_id_comes_back_without_a_disconnect() {
+    outage_is_survived(2, Duration::from_secs(2));
+    outage_is_survived(2, Duration::from_secs(6));
+}
+
+#[test]
+fn a_frozen_member_with_the_lowest_id_comes_back_without_a_disconnect() {
+    outage_is_survived(0, Duration::from_secs(2));
+    outage_is_survived(0, Duration::from_secs(6));
 }

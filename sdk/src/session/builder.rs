@@ -29,7 +29,10 @@ pub struct SessionConfig {
     pub max_prediction: u32,
     /// Silence after which peers are told the network is interrupted.
     pub disconnect_notify_start: Duration,
-    /// Silence after which a peer is disconnected.
+    /// Silence after which a peer is disconnected. Long by default (12 s) so a link
+    /// that stalls and is restarted does not cost the match a player: the socket
+    /// reports a peer that is really gone (its process ended) much sooner, and
+    /// [`P2PSession::disconnect_peer`] hands that on.
     pub disconnect_timeout: Duration,
     /// Compare checksums every this many frames (0 = never).
     pub checksum_interval: u32,
@@ -70,7 +73,7 @@ impl Default for SessionConfig {
             input_delay: 2,
             max_prediction: 8,
             disconnect_notify_start: Duration::from_millis(500),
-            disconnect_timeout: Duration::from_millis(2000),
+            disconnect_timeout: Duration::from_secs(12),
             checksum_interval: 30,
             sync_round_trips: 3,
             sync_retry_interval: Duration::from_millis(50),

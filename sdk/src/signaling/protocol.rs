@@ -176,6 +176,10 @@ pub enum SignalData {
     },
     /// The sender has no more candidates.
     EndOfCandidates,
+    /// The sender's connection to the recipient stalled mid-match and it is
+    /// waiting, as the answerer, for a fresh offer: sent by the lower id to the
+    /// higher id (who offers in every pair).
+    Restart,
 }
 
 /// An ICE server, in the shape of the browser's `RTCIceServer`.

@@ -67,8 +67,14 @@ pub struct SocketConfig {
     /// Time from "room full" until a peer must be connected (hello acknowledged on
     /// both channels). A peer that misses it is reported as an error and dropped.
     pub handshake_timeout: Duration,
-    /// A connected peer that sends nothing (not even a keepalive) for this long is
-    /// reported as disconnected.
+    /// A connected link from which nothing (not even a keepalive) arrived for this
+    /// long has stalled: the socket restarts it (a fresh connection negotiated
+    /// through signaling) instead of giving the peer up, and the game hears
+    /// [`SocketEvent::PeerReconnecting`](super::SocketEvent::PeerReconnecting).
+    pub restart_after: Duration,
+    /// How long a stalled link may take to come back. A peer whose link is not
+    /// restored this long after it stalled is reported disconnected; so is one
+    /// that left signaling while its link was down (its process is gone).
     pub disconnect_timeout: Duration,
     /// Interval of the RTT pings on the unreliable channel. They double as keepalives.
     pub ping_interval: Duration,
@@ -111,7 +117,8 @@ impl SocketConfig {
             bind_ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             relay_fallback_after: Duration::from_secs(4),
             handshake_timeout: Duration::from_secs(10),
-            disconnect_timeout: Duration::from_secs(3),
+            restart_after: Duration::from_secs(2),
+            disconnect_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_millis(250),
             unreliable_queue: 32,
             reliable_queue: 1024,

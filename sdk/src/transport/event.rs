@@ -11,6 +11,9 @@ pub enum DisconnectReason {
     Timeout,
     /// The WebRTC connection failed or closed underneath us.
     ConnectionFailed,
+    /// The peer's link was down and its signaling connection closed: its process
+    /// (or its network) is gone, and the link cannot be restarted without it.
+    Left,
 }
 
 /// An event for the game, drained with `Socket::events`.
@@ -42,6 +45,15 @@ pub enum SocketEvent {
     /// spectators): send it the match's confirmed inputs, e.g. with
     /// `P2PSession::add_spectator`.
     SpectatorConnected(PeerId),
+    /// The link to a connected peer stalled (nothing arrived for
+    /// `SocketConfig::restart_after`, or its WebRTC connection failed): the socket is
+    /// setting up a fresh connection to it through signaling. Messages to it are
+    /// dropped meanwhile. Either [`PeerReconnected`](Self::PeerReconnected) or
+    /// [`PeerDisconnected`](Self::PeerDisconnected) follows, the latter at most
+    /// `SocketConfig::disconnect_timeout` later.
+    PeerReconnecting(PeerId),
+    /// The link to a peer that was reconnecting is back: messages flow again.
+    PeerReconnected(PeerId),
     /// A previously connected peer (player or spectator) is gone.
     PeerDisconnected {
         /// The peer.

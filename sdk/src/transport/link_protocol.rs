@@ -7,7 +7,8 @@
 //!   fails if that does not happen before the handshake deadline;
 //! - liveness: answer every `ping` with a `pong`; once connected, send a ping every
 //!   `ping_interval` (RTT, loss, and a keepalive for the other side); a link from
-//!   which nothing arrived for `disconnect_timeout` is disconnected;
+//!   which nothing arrived for `silence_timeout` has stalled (the mesh plan
+//!   restarts it or gives the peer up);
 //! - goodbyes: `bye` on either channel ends the link.
 //!
 //! A driver (the native tokio tasks, the browser's callbacks) feeds in what happened
@@ -44,8 +45,8 @@ pub struct LinkTimers {
     pub handshake_timeout: Duration,
     /// Ping (and keepalive) period once connected.
     pub ping_interval: Duration,
-    /// Disconnected after this long without hearing anything.
-    pub disconnect_timeout: Duration,
+    /// Stalled after this long without hearing anything.
+    pub silence_timeout: Duration,
 }
 
 impl LinkTimers {
@@ -56,7 +57,7 @@ impl LinkTimers {
             hello_retry: HELLO_RETRY,
             handshake_timeout,
             ping_interval: config.ping_interval,
-            disconnect_timeout: config.disconnect_timeout,
+            silence_timeout: config.restart_after,
         }
     }
 }
@@ -357,7 +358,7 @@ impl LinkProtocol {
             }
         }
         if self.next_ping.is_some_and(|t| now >= t) {
-            if self.silence(now) > self.timers.disconnect_timeout {
+            if self.silence(now) > self.timers.silence_timeout {
                 self.ended = true;
                 out.push(LinkAction::Disconnected(DisconnectReason::Timeout));
                 return;
@@ -415,7 +416,7 @@ mod tests {
             hello_retry: 5 * MS,
             handshake_timeout: 1000 * MS,
             ping_interval: 250 * MS,
-            disconnect_timeout: 3000 * MS,
+            silence_timeout: 3000 * MS,
         }
     }
 

@@ -10,8 +10,10 @@
 //! - with a TURN server known, a direct attempt gets `relay_fallback_after` and,
 //!   when it fails (or the remote starts over with a second offer), a relay-only
 //!   attempt gets what is left of the handshake timeout;
+//! - a connected link that stalls is restarted, not given up (see [`recovery`]);
 //! - the game hears `WaitingForPlayers`, `RoomFull`, `PeerConnected`,
-//!   `SpectatorConnected`, `AllConnected` (once), `PeerDisconnected` and errors.
+//!   `SpectatorConnected`, `AllConnected` (once), `PeerReconnecting`,
+//!   `PeerReconnected`, `PeerDisconnected` and errors.
 //!
 //! A driver feeds in what the signaling server says and what its connection
 //! attempts report, with the time, and carries out the [`MeshAction`]s: start or
@@ -25,6 +27,10 @@ use crate::datagram::PeerId;
 use crate::signaling::{ServerMessage, SignalData};
 
 use super::{DisconnectReason, SocketConfig, SocketEvent, TransportError};
+
+pub mod recovery;
+
+use recovery::Recovery;
 
 /// Signals held per sender whose attempt has not started yet.
 pub const MAX_EARLY_SIGNALS: usize = 64;
@@ -42,6 +48,8 @@ pub struct MeshSettings {
     pub handshake_timeout: Duration,
     /// With a TURN server known: how long the direct attempt gets.
     pub relay_fallback_after: Duration,
+    /// How long a stalled link may take to come back before the peer is given up.
+    pub disconnect_timeout: Duration,
 }
 
 impl From<&SocketConfig> for MeshSettings {
@@ -52,6 +60,7 @@ impl From<&SocketConfig> for MeshSettings {
             relay_only: config.relay_only,
             handshake_timeout: config.handshake_timeout,
             relay_fallback_after: config.relay_fallback_after,
+            disconnect_timeout: config.disconnect_timeout,
         }
     }
 }
@@ -88,6 +97,14 @@ pub enum MeshAction {
     Close(PeerId),
     /// Stop routing the game's sends to this member.
     Unlink(PeerId),
+    /// Send this signal to `remote` through the signaling server (the plan's own
+    /// signals; an attempt's offers, answers and candidates come from the attempt).
+    SendSignal {
+        /// The remote member.
+        remote: PeerId,
+        /// What to send.
+        data: SignalData,
+    },
     /// Tell the game.
     Event(SocketEvent),
 }
@@ -99,6 +116,8 @@ struct Attempt {
     relay_only: bool,
     /// The remote's offer for this attempt has arrived (answerer side).
     got_offer: bool,
+    /// The remote's answer for this attempt has arrived (offerer side).
+    got_answer: bool,
 }
 
 /// The plan of one socket in one room. Times are any monotonic clock's, as
@@ -123,6 +142,13 @@ pub struct MeshPlan {
     players: Vec<PeerId>,
     /// Spectators we know of (as the host).
     spectators: BTreeSet<PeerId>,
+    /// Members whose link stalled and is being restarted.
+    recovering: BTreeMap<PeerId, Recovery>,
+    /// Connected members whose signaling connection closed: their links can no
+    /// longer be restarted.
+    left_signaling: BTreeSet<PeerId>,
+    /// Our own signaling connection is up.
+    signaling_up: bool,
 }
 
 impl MeshPlan {
@@ -147,6 +173,9 @@ impl MeshPlan {
             waiting: BTreeSet::new(),
             players: Vec::new(),
             spectators: BTreeSet::new(),
+            recovering: BTreeMap::new(),
+            left_signaling: BTreeSet::new(),
+            signaling_up: true,
         };
         if !settings.spectator {
             plan.announce_waiting(out);
@@ -266,20 +295,33 @@ impl MeshPlan {
                 .map_or(Duration::ZERO, |t| now.saturating_sub(*t));
             s.handshake_timeout.saturating_sub(spent)
         };
+        self.start(remote, relay_only, handshake_timeout, out);
+    }
+
+    /// Start an attempt to `remote` in our role (the higher id offers).
+    fn start(
+        &mut self,
+        remote: PeerId,
+        relay_only: bool,
+        handshake_timeout: Duration,
+        out: &mut Vec<MeshAction>,
+    ) {
         self.started += 1;
         let number = self.started;
+        let offerer = self.me > remote;
         self.attempts.insert(
             remote,
             Attempt {
                 number,
                 relay_only,
                 got_offer: false,
+                got_answer: false,
             },
         );
         out.push(MeshAction::Start(AttemptSpec {
             remote,
             number,
-            offerer: self.me > remote,
+            offerer,
             relay_only,
             handshake_timeout,
         }));
@@ -311,16 +353,28 @@ impl MeshPlan {
         out: &mut Vec<MeshAction>,
     ) {
         let is_offer = matches!(data, SignalData::Offer { .. });
-        // A second offer means the remote (the offerer) gave up its direct attempt
-        // and started over relay-only: follow it.
-        if is_offer && self.attempts.get(&from).is_some_and(|a| a.got_offer) {
+        if data == SignalData::Restart {
+            self.restart_requested(now, from, out);
+            return;
+        }
+        if is_offer && self.is_established(from) {
+            // An offer for a link that was up: the remote restarts it.
+            if !self.restart_offered(now, from, out) {
+                return;
+            }
+        } else if is_offer && self.attempts.get(&from).is_some_and(|a| a.got_offer) {
+            // A second offer means the remote (the offerer) gave up its direct
+            // attempt and started over relay-only: follow it.
             self.fall_back_to_relay(now, from, out);
         }
+        let established = self.is_established(from);
         match self.attempts.get_mut(&from) {
             Some(attempt) => {
                 attempt.got_offer |= is_offer;
+                attempt.got_answer |= matches!(data, SignalData::Answer { .. });
                 out.push(MeshAction::Signal { remote: from, data });
             }
+            None if established => {}
             None if !self.full || self.spectators.contains(&from) => {
                 let queue = self.early.entry(from).or_default();
                 if queue.len() < MAX_EARLY_SIGNALS {
@@ -332,9 +386,14 @@ impl MeshPlan {
     }
 
     /// A member's signaling connection closed. A connected link does not need
-    /// signaling any more and is judged by its own keepalives; a link still being
-    /// set up cannot finish without it.
+    /// signaling any more and is judged by its own keepalives (but can no longer be
+    /// restarted); a link being set up or restarted cannot finish without it.
     pub fn peer_left(&mut self, peer: PeerId, out: &mut Vec<MeshAction>) {
+        if self.recovering.contains_key(&peer) {
+            self.give_up(peer, DisconnectReason::Left, out);
+        } else if self.connected.contains(&peer) {
+            self.left_signaling.insert(peer);
+        }
         self.early.remove(&peer);
         self.first_attempt.remove(&peer);
         if !self.full && self.waiting.remove(&peer) {
@@ -353,6 +412,11 @@ impl MeshPlan {
 
     /// The current attempt to `peer` connected.
     pub fn attempt_connected(&mut self, peer: PeerId, out: &mut Vec<MeshAction>) {
+        if self.recovering.remove(&peer).is_some() {
+            self.connected.insert(peer);
+            out.push(MeshAction::Event(SocketEvent::PeerReconnected(peer)));
+            return;
+        }
         self.connected.insert(peer);
         if self.spectators.contains(&peer) {
             out.push(MeshAction::Event(SocketEvent::SpectatorConnected(peer)));
@@ -375,21 +439,20 @@ impl MeshPlan {
         }
     }
 
-    /// The connection to `peer` ended.
+    /// The connection to `peer` ended after it had connected. A goodbye ends the
+    /// peer; a silent or failed link is restarted (see [`recovery`]).
     pub fn attempt_disconnected(
         &mut self,
+        now: Duration,
         peer: PeerId,
         reason: DisconnectReason,
         out: &mut Vec<MeshAction>,
     ) {
-        self.attempts.remove(&peer);
-        self.connected.remove(&peer);
-        out.push(MeshAction::Close(peer));
-        out.push(MeshAction::Unlink(peer));
-        out.push(MeshAction::Event(SocketEvent::PeerDisconnected {
-            peer,
-            reason,
-        }));
+        if reason == DisconnectReason::Closed {
+            self.give_up(peer, reason, out);
+        } else {
+            self.link_stalled(now, peer, reason, out);
+        }
     }
 
     /// The current attempt to `peer` failed. `can_signal`: signaling is still up
@@ -402,6 +465,11 @@ impl MeshPlan {
         can_signal: bool,
         out: &mut Vec<MeshAction>,
     ) {
+        if self.recovering.contains_key(&peer) {
+            tracing::debug!(%peer, %error, "restart attempt failed");
+            self.restart_failed(now, peer, out);
+            return;
+        }
         // Its link may have been handed out early (a message arrived first).
         out.push(MeshAction::Unlink(peer));
         if can_signal && self.fall_back_to_relay(now, peer, out) {
@@ -445,6 +513,12 @@ impl MeshPlan {
     /// The signaling server is gone. Connections already up keep working; the ones
     /// still being set up can no longer exchange candidates.
     pub fn signaling_closed(&mut self, out: &mut Vec<MeshAction>) {
+        self.signaling_up = false;
+        let recovering: Vec<PeerId> = self.recovering.keys().copied().collect();
+        for peer in recovering {
+            let cause = self.recovering[&peer].cause;
+            self.give_up(peer, cause, out);
+        }
         if !self.all_connected_sent {
             out.push(MeshAction::Event(SocketEvent::Error(
                 TransportError::SignalingClosed,
@@ -459,17 +533,18 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
-    fn settings(players: u8) -> MeshSettings {
+    pub(super) fn settings(players: u8) -> MeshSettings {
         MeshSettings {
             players,
             spectator: false,
             relay_only: false,
             handshake_timeout: 10_000 * MS,
             relay_fallback_after: 4_000 * MS,
+            disconnect_timeout: 10_000 * MS,
         }
     }
 
-    fn starts(out: &[MeshAction]) -> Vec<AttemptSpec> {
+    pub(super) fn starts(out: &[MeshAction]) -> Vec<AttemptSpec> {
         out.iter()
             .filter_map(|a| match a {
                 MeshAction::Start(spec) => Some(*spec),
@@ -478,7 +553,7 @@ mod tests {
             .collect()
     }
 
-    fn events(out: &[MeshAction]) -> Vec<SocketEvent> {
+    pub(super) fn events(out: &[MeshAction]) -> Vec<SocketEvent> {
         out.iter()
             .filter_map(|a| match a {
                 MeshAction::Event(e) => Some(e.clone()),
@@ -487,7 +562,7 @@ mod tests {
             .collect()
     }
 
-    fn offer(text: &str) -> SignalData {
+    pub(super) fn offer(text: &str) -> SignalData {
         SignalData::Offer { sdp: text.into() }
     }
 
@@ -734,7 +809,7 @@ mod tests {
         out.clear();
         plan.peer_left(PeerId(3), &mut out);
         assert!(out.is_empty());
-        plan.attempt_disconnected(PeerId(3), DisconnectReason::Closed, &mut out);
+        plan.attempt_disconnected(3 * MS, PeerId(3), DisconnectReason::Closed, &mut out);
         assert_eq!(
             out,
             vec![

@@ -10,7 +10,9 @@
 //! joined <my id>
 //! connected <peer> <local candidate type> <remote candidate type> <setup ms>
 //! running
-//! disconnected <peer> <reason>          (the socket noticed)
+//! reconnecting <peer>                    (its link stalled; being restarted)
+//! reconnected <peer>                     (its link is back)
+//! disconnected <peer> <reason>          (the socket gave it up)
 //! session-disconnected <peer> <frame>   (the session stopped waiting for it)
 //! desync <frame> <peer>
 //! checksum <frame> <hex>                 (the confirmed state of the last frame)
@@ -53,7 +55,11 @@ struct Args {
     /// Seconds to wait for every peer to connect.
     #[arg(long, default_value_t = 30)]
     connect_secs: u64,
-    /// Socket disconnect timeout, milliseconds.
+    /// Silence after which the socket restarts a link, milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    restart_ms: u64,
+    /// Time a stalled link may take to come back before the socket gives the peer
+    /// up, milliseconds.
     #[arg(long, default_value_t = 2000)]
     disconnect_ms: u64,
     /// Session disconnect timeout (silence before a peer's inputs count as
@@ -86,6 +92,7 @@ fn run(args: &Args) -> Result<(), String> {
     let players = usize::from(args.players);
     let mut config = SocketConfig::new(args.url.clone(), args.room.clone(), args.players);
     config.handshake_timeout = Duration::from_secs(args.connect_secs);
+    config.restart_after = Duration::from_millis(args.restart_ms);
     config.disconnect_timeout = Duration::from_millis(args.disconnect_ms);
     if let Some(bytes) = args.send_buffer {
         config.send_buffer_limit = bytes;
@@ -181,6 +188,8 @@ fn run(args: &Args) -> Result<(), String> {
                         session.disconnect_peer(peer);
                     }
                 }
+                SocketEvent::PeerReconnecting(peer) => println!("reconnecting {}", peer.0),
+                SocketEvent::PeerReconnected(peer) => println!("reconnected {}", peer.0),
                 SocketEvent::Error(error) => println!("error {error}"),
                 _ => {}
             }

@@ -23,8 +23,10 @@ pub(crate) struct RoomParams {
     pub(crate) inbox: Inbox,
 }
 
-fn to_peer_signal(data: SignalData) -> PeerSignal {
-    match data {
+/// An attempt's signal (`None` for the mesh plan's own `restart`, which it never
+/// hands to an attempt).
+fn to_peer_signal(data: SignalData) -> Option<PeerSignal> {
+    Some(match data {
         SignalData::Offer { sdp } => PeerSignal::Offer(sdp),
         SignalData::Answer { sdp } => PeerSignal::Answer(sdp),
         SignalData::Candidate {
@@ -37,7 +39,8 @@ fn to_peer_signal(data: SignalData) -> PeerSignal {
             sdp_mline_index,
         },
         SignalData::EndOfCandidates => PeerSignal::EndOfCandidates,
-    }
+        SignalData::Restart => return None,
+    })
 }
 
 fn to_signal_data(signal: PeerSignal) -> SignalData {
@@ -79,7 +82,7 @@ impl MeshRoom {
     }
 
     /// Carry out what the plan decided.
-    fn carry_out(&mut self, actions: Vec<MeshAction>) {
+    fn carry_out(&mut self, client: Option<&SignalingClient>, actions: Vec<MeshAction>) {
         for action in actions {
             match action {
                 MeshAction::Start(spec) => {
@@ -99,10 +102,13 @@ impl MeshRoom {
                     self.attempts.insert(spec.remote, (spec.number, handle));
                 }
                 MeshAction::Signal { remote, data } => {
-                    if let Some((_, handle)) = self.attempts.get(&remote) {
-                        handle.signal(to_peer_signal(data));
+                    if let (Some((_, handle)), Some(signal)) =
+                        (self.attempts.get(&remote), to_peer_signal(data))
+                    {
+                        handle.signal(signal);
                     }
                 }
+                MeshAction::SendSignal { remote, data } => self.send_signal(client, remote, data),
                 MeshAction::Close(peer) => {
                     self.attempts.remove(&peer);
                 }
@@ -112,37 +118,54 @@ impl MeshRoom {
         }
     }
 
-    fn on_server_message(&mut self, message: ServerMessage) {
+    fn send_signal(&self, client: Option<&SignalingClient>, remote: PeerId, data: SignalData) {
+        if let Some(client) = client {
+            if let Err(error) = client.signal(remote, data) {
+                self.control(Control::Event(SocketEvent::Error(
+                    TransportError::Signaling(error.to_string()),
+                )));
+            }
+        }
+    }
+
+    fn on_server_message(&mut self, client: Option<&SignalingClient>, message: ServerMessage) {
         let now = self.now();
         let mut out = Vec::new();
         self.plan.server_message(now, message, &mut out);
-        self.carry_out(out);
+        self.carry_out(client, out);
+    }
+
+    /// The plan's timers (recovery deadlines).
+    fn on_timer(&mut self, client: Option<&SignalingClient>) {
+        let now = self.now();
+        let mut out = Vec::new();
+        self.plan.poll(now, &mut out);
+        self.carry_out(client, out);
+    }
+
+    fn next_wakeup(&self) -> tokio::time::Instant {
+        self.plan.next_wakeup().map_or_else(
+            || tokio::time::Instant::now() + Duration::from_secs(3600),
+            |at| self.epoch + at,
+        )
     }
 
     fn on_peer_event(&mut self, client: Option<&SignalingClient>, peer: PeerId, event: PeerEvent) {
         let now = self.now();
         let mut out = Vec::new();
         match event {
-            PeerEvent::Signal(signal) => {
-                if let Some(client) = client {
-                    if let Err(error) = client.signal(peer, to_signal_data(signal)) {
-                        out.push(MeshAction::Event(SocketEvent::Error(
-                            TransportError::Signaling(error.to_string()),
-                        )));
-                    }
-                }
-            }
+            PeerEvent::Signal(signal) => self.send_signal(client, peer, to_signal_data(signal)),
             PeerEvent::Connected => self.plan.attempt_connected(peer, &mut out),
             PeerEvent::Stats(stats) => self.control(Control::Stats(peer, stats)),
             PeerEvent::Disconnected(reason) => {
-                self.plan.attempt_disconnected(peer, reason, &mut out);
+                self.plan.attempt_disconnected(now, peer, reason, &mut out);
             }
             PeerEvent::Failed(error) => {
                 self.plan
                     .attempt_failed(now, peer, error, client.is_some(), &mut out);
             }
         }
-        self.carry_out(out);
+        self.carry_out(client, out);
     }
 
     /// Close every connection concurrently, each saying goodbye.
@@ -213,22 +236,23 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
         attempts: HashMap::new(),
         events_tx,
     };
-    room.carry_out(out);
     let mut client = Some(client);
+    room.carry_out(client.as_ref(), out);
 
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             message = next_message(&mut client) => match message {
-                Some(message) => room.on_server_message(message),
+                Some(message) => room.on_server_message(client.as_ref(), message),
                 None => {
                     // The server is gone. Connections already up keep working.
                     client = None;
                     let mut out = Vec::new();
                     room.plan.signaling_closed(&mut out);
-                    room.carry_out(out);
+                    room.carry_out(None, out);
                 }
             },
+            _ = tokio::time::sleep_until(room.next_wakeup()) => room.on_timer(client.as_ref()),
             Some((peer, attempt, event)) = events_rx.recv() => {
                 // Events of a replaced attempt (its connection is closing) are stale.
                 if room.plan.is_current(peer, attempt) {

@@ -409,7 +409,8 @@ impl WebPeer {
                     self.pending_candidates.push(init);
                 }
             }
-            SignalData::EndOfCandidates => {}
+            // The mesh plan's own signal, never handed to an attempt.
+            SignalData::EndOfCandidates | SignalData::Restart => {}
         }
     }
 

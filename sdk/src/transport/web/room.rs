@@ -255,6 +255,13 @@ impl WebRoom {
                 self.on_peer_outputs(shared, now, remote, out);
             }
         }
+        if let Some(plan) = &mut self.plan {
+            if plan.next_wakeup().is_some_and(|at| at <= now) {
+                let mut out = Vec::new();
+                plan.poll(now, &mut out);
+                self.carry_out(shared, now, out);
+            }
+        }
     }
 
     fn on_welcome(&mut self, welcome: Welcome) {
@@ -362,9 +369,11 @@ impl WebRoom {
                         peer.sendable = false;
                     }
                 }
+                MeshAction::SendSignal { remote, data } => self.send_signal(remote, data),
                 MeshAction::Event(event) => {
                     if let SocketEvent::PeerConnected(peer)
-                    | SocketEvent::SpectatorConnected(peer) = event
+                    | SocketEvent::SpectatorConnected(peer)
+                    | SocketEvent::PeerReconnected(peer) = event
                     {
                         self.connected.insert(peer);
                     }
@@ -422,7 +431,7 @@ impl WebRoom {
                         let mut out = Vec::new();
                         match end {
                             PeerEnd::Disconnected(reason) => {
-                                plan.attempt_disconnected(remote, reason, &mut out);
+                                plan.attempt_disconnected(now, remote, reason, &mut out);
                             }
                             PeerEnd::Failed(error) => {
                                 plan.attempt_failed(now, remote, error, can_signal, &mut out);
@@ -450,6 +459,7 @@ impl WebRoom {
         let next = [
             self.join_deadline,
             self.client.as_ref().and_then(ClientProtocol::next_wakeup),
+            self.plan.as_ref().and_then(MeshPlan::next_wakeup),
         ]
         .into_iter()
         .chain(self.peers.values().map(WebPeer::next_wakeup))
