@@ -464,6 +464,7 @@ async fn version_mismatch_is_refused() {
         spectator: false,
         spectator_secret: None,
         no_spectators: false,
+        rejoin_token: None,
     })
     .await;
     raw.expect_error(ErrorCode::VersionMismatch).await;

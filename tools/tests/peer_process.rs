@@ -79,3 +79,137 @@ fn killed_process_is_reported_disconnected_within_the_bound() {
         Some(ConnectionState::Disconnected)
     );
 }
+
+/// An `rtcplay-peer` child process whose stdout lines arrive on a channel.
+struct PeerProcess {
+    child: KillOnDrop,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl PeerProcess {
+    fn spawn(url: &str, room: &str, rejoin_token: Option<&str>) -> PeerProcess {
+        let mut args = vec!["--url", url, "--room", room, "--players", "2", "--loopback"];
+        if let Some(token) = rejoin_token {
+            args.extend(["--rejoin-token", token]);
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rtcplay-peer"))
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn rtcplay-peer");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        PeerProcess {
+            child: KillOnDrop(child),
+            lines,
+        }
+    }
+
+    /// The first line starting with `prefix`, panicking with what came instead.
+    fn wait_line(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("no `{prefix}` line; got {seen:?}"),
+            }
+        }
+    }
+}
+
+/// Echo round trip over the unreliable channel.
+fn echoes(local: &mut Socket, remote: rtcplay::transport::PeerId) {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        local.send_unreliable(remote, b"echo?").expect("send");
+        if let Some(message) = local.wait_message(Duration::from_millis(50)) {
+            assert_eq!((message.from, &message.data[..]), (remote, &b"echo?"[..]));
+            return;
+        }
+        assert!(Instant::now() < deadline, "no echo from the child process");
+    }
+}
+
+#[test]
+fn a_killed_player_restarted_with_its_rejoin_token_takes_its_seat_back() {
+    let server = LocalServer::start();
+    let mut local = {
+        let mut config = SocketConfig::new(server.url.clone(), "rejoin", 2);
+        config.bind_ip = std::net::Ipv4Addr::LOCALHOST.into();
+        config.restart_after = Duration::from_secs(1);
+        Socket::new(config).expect("socket")
+    };
+    let first = PeerProcess::spawn(&server.url, "rejoin", None);
+    let joined = first.wait_line("joined ");
+    let token_line = first.wait_line("rejoin-token ");
+    let token = token_line["rejoin-token ".len()..].to_owned();
+    assert_eq!(token.len(), 32, "{token_line}");
+    expect_event(&mut local, PATIENCE, "AllConnected", |e| {
+        *e == SocketEvent::AllConnected
+    });
+    let remote = local.connected_peers()[0];
+    echoes(&mut local, remote);
+
+    // kill -9, and wait until the survivor has given the player up.
+    let PeerProcess { mut child, .. } = first;
+    child.0.kill().expect("kill -9 the child");
+    let gone = expect_event(&mut local, PATIENCE, "PeerDisconnected", |e| {
+        matches!(e, SocketEvent::PeerDisconnected { .. })
+    });
+    assert_eq!(
+        gone,
+        SocketEvent::PeerDisconnected {
+            peer: remote,
+            reason: DisconnectReason::Left
+        }
+    );
+
+    // A wrong token is refused with a clear error.
+    let stranger = PeerProcess::spawn(
+        &server.url,
+        "rejoin",
+        Some("0123456789abcdef0123456789abcdef"),
+    );
+    let refused = stranger.wait_line("error ");
+    assert!(refused.contains("rejoin_refused"), "{refused}");
+
+    // The restarted process takes the seat back: same id, and the survivor
+    // connects to it again.
+    let started = Instant::now();
+    let second = PeerProcess::spawn(&server.url, "rejoin", Some(&token));
+    assert_eq!(second.wait_line("joined "), joined, "the same seat");
+    expect_event(&mut local, PATIENCE, "PeerReconnecting", |e| {
+        *e == SocketEvent::PeerReconnecting(remote)
+    });
+    expect_event(&mut local, PATIENCE, "PeerReconnected", |e| {
+        *e == SocketEvent::PeerReconnected(remote)
+    });
+    second.wait_line("all-connected");
+    println!(
+        "rejoined: linked again {:?} after the restart",
+        started.elapsed()
+    );
+    assert_eq!(local.connected_peers(), vec![remote]);
+    echoes(&mut local, remote);
+
+    // A copy of the token cannot steal the seat while its player is connected.
+    let thief = PeerProcess::spawn(&server.url, "rejoin", Some(&token));
+    let refused = thief.wait_line("error ");
+    assert!(refused.contains("seat_taken"), "{refused}");
+    echoes(&mut local, remote);
+}

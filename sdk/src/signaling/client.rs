@@ -46,6 +46,8 @@ pub struct ClientConfig {
     pub spectator_secret: Option<String>,
     /// As the player who creates a room: admit no spectators at all.
     pub no_spectators: bool,
+    /// Take a held seat back (the `rejoin_token` of an earlier `welcome`).
+    pub rejoin_token: Option<String>,
 }
 
 impl ClientConfig {
@@ -70,6 +72,7 @@ impl Default for ClientConfig {
             spectator: false,
             spectator_secret: None,
             no_spectators: false,
+            rejoin_token: None,
         }
     }
 }
@@ -118,6 +121,7 @@ impl SignalingClient {
             spectator: config.spectator,
             spectator_secret: config.spectator_secret.clone(),
             no_spectators: config.no_spectators,
+            rejoin_token: config.rejoin_token.clone(),
         };
         let (ws, welcome, protocol) =
             tokio::time::timeout(config.join_timeout, connect_and_join(url, join, &config))

@@ -199,6 +199,7 @@ mod tests {
             players: 2,
             ice_servers: Vec::new(),
             spectator,
+            rejoin_token: None,
         })
         .to_json()
     }

@@ -67,6 +67,11 @@ pub enum ClientMessage {
         /// From the player who creates the room: admit no spectators at all.
         #[serde(default, skip_serializing_if = "is_false")]
         no_spectators: bool,
+        /// Reclaim a held seat: the `rejoin_token` this player's `welcome` gave
+        /// it. The server puts the connection back into that running match under
+        /// the same peer id (`room` and `players` must match it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rejoin_token: Option<String>,
     },
     /// Relay `data` to the member `to` of the sender's room.
     Signal {
@@ -99,6 +104,12 @@ pub enum ServerMessage {
     /// A member left the room or its connection closed.
     PeerLeft {
         /// The peer that left.
+        peer_id: PeerId,
+    },
+    /// A player whose connection had closed mid-match took its seat back with its
+    /// rejoin token: same peer id, a new process. Connect to it again.
+    PeerRejoined {
+        /// The player that is back.
         peer_id: PeerId,
     },
     /// The room has all N players; it takes no more players. Spectators get it
@@ -143,6 +154,11 @@ pub struct Welcome {
     /// This client joined as a spectator.
     #[serde(default, skip_serializing_if = "is_false")]
     pub spectator: bool,
+    /// Secret to this player: if its connection closes while its match runs, the
+    /// server holds its seat for a grace period, and a `join` with this token
+    /// takes it back. Absent for spectators and on servers without seat holding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejoin_token: Option<String>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -238,6 +254,12 @@ pub enum ErrorCode {
     /// The client broke the WebSocket protocol (bad framing, invalid UTF-8 in a
     /// text frame); the connection is closed.
     ProtocolViolation,
+    /// A `join` with a rejoin token was refused: the token is unknown, its seat's
+    /// grace period is over, its match has ended, or `room`/`players` differ.
+    RejoinRefused,
+    /// A `join` with a rejoin token was refused: the seat's player is still
+    /// connected (a seat can only be taken back once its connection is gone).
+    SeatTaken,
     /// A code from a newer server this client does not know.
     #[serde(other)]
     Unknown,
@@ -265,6 +287,8 @@ impl ErrorCode {
             ErrorCode::PeerBusy => "peer_busy",
             ErrorCode::SpectatorRefused => "spectator_refused",
             ErrorCode::ProtocolViolation => "protocol_violation",
+            ErrorCode::RejoinRefused => "rejoin_refused",
+            ErrorCode::SeatTaken => "seat_taken",
             ErrorCode::Unknown => "unknown",
         }
     }
@@ -302,6 +326,7 @@ const SERVER_TYPES: &[&str] = &[
     "welcome",
     "peer_joined",
     "peer_left",
+    "peer_rejoined",
     "room_full",
     "signal",
     "pong",
@@ -321,6 +346,7 @@ impl ClientMessage {
             spectator: false,
             spectator_secret: None,
             no_spectators: false,
+            rejoin_token: None,
         }
     }
 
@@ -448,6 +474,7 @@ mod tests {
             spectator: false,
             spectator_secret: None,
             no_spectators: false,
+            rejoin_token: None,
         };
         let json = msg.to_json();
         assert_eq!(
@@ -512,6 +539,7 @@ mod tests {
                 credential: None,
             }],
             spectator: false,
+            rejoin_token: None,
         });
         let json = msg.to_json();
         assert_eq!(

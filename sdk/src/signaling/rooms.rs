@@ -6,6 +6,7 @@
 //! testable on its own.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use super::protocol::{
     valid_room_name, ErrorCode, IceServer, PeerId, ServerMessage, SignalData, Welcome,
@@ -20,6 +21,8 @@ pub(crate) type Outbox = Vec<(ConnId, ServerMessage)>;
 
 /// A refusal: the error code and a human-readable message.
 pub(crate) type Refusal = (ErrorCode, String);
+
+mod seats;
 
 #[derive(Debug)]
 struct Room {
@@ -42,6 +45,10 @@ struct Room {
     /// The secrets of spectators that joined before any player (checked once the
     /// creator has set the policy).
     early_spectator_secrets: Vec<(ConnId, Option<String>)>,
+    /// Each player's rejoin token (see `seats`).
+    tokens: HashMap<PeerId, String>,
+    /// Seats of players whose connection closed mid-match, held until then.
+    held: HashMap<PeerId, Instant>,
 }
 
 /// Which spectators a room admits, set by the player who creates it.
@@ -130,6 +137,12 @@ pub(crate) struct JoinRequest {
     pub no_spectators: bool,
     /// One more ICE server for this joiner's `welcome` (its TURN credentials).
     pub turn: Option<IceServer>,
+    /// Take a held seat back with this token instead of joining anew.
+    pub rejoin_token: Option<String>,
+    /// A fresh random token, the server's, for this player's seat.
+    pub fresh_token: Option<String>,
+    /// When the server received the join.
+    pub received_at: Instant,
 }
 
 /// Counts of what the rooms hold.
@@ -165,6 +178,11 @@ pub(crate) struct Rooms {
     exclusive: bool,
     /// Full rooms by name (only counted when `exclusive`).
     playing: HashMap<String, usize>,
+    /// How long a seat is held for its player after its connection closed
+    /// mid-match (zero: no seats held, no rejoin tokens).
+    seat_grace: Duration,
+    /// Every seat's rejoin token: (room, player).
+    rejoin_tokens: HashMap<String, (u64, PeerId)>,
 }
 
 impl Rooms {
@@ -184,7 +202,15 @@ impl Rooms {
             freed: 0,
             exclusive: false,
             playing: HashMap::new(),
+            seat_grace: Duration::ZERO,
+            rejoin_tokens: HashMap::new(),
         }
+    }
+
+    /// Hold a player's seat this long after its connection closed mid-match, and
+    /// give players rejoin tokens (zero: neither).
+    pub(crate) fn set_seat_grace(&mut self, grace: Duration) {
+        self.seat_grace = grace;
     }
 
     /// One match per room name: while a room is full (its match is on), joiners of
@@ -290,6 +316,8 @@ impl Rooms {
                 key: key.clone(),
                 spectator_policy: None,
                 early_spectator_secrets: Vec::new(),
+                tokens: HashMap::new(),
+                held: HashMap::new(),
             },
         );
         self.open.insert(key.clone(), id);
@@ -304,6 +332,9 @@ impl Rooms {
         req: JoinRequest,
         out: &mut Outbox,
     ) -> Result<(), Refusal> {
+        if let Some(token) = &req.rejoin_token {
+            return self.rejoin(conn, &req, token, out);
+        }
         self.check_join(conn, &req)?;
         let spectator = req.spectator;
         let key = (req.name.clone(), req.players, req.secret.clone());
@@ -337,6 +368,14 @@ impl Rooms {
         room.next_peer = next_peer;
         let mut ice_servers = self.ice_servers.clone();
         ice_servers.extend(req.turn.clone());
+        let rejoin_token = req
+            .fresh_token
+            .clone()
+            .filter(|_| !spectator && !self.seat_grace.is_zero());
+        if let Some(token) = &rejoin_token {
+            room.tokens.insert(peer, token.clone());
+            self.rejoin_tokens.insert(token.clone(), (room_id, peer));
+        }
         out.push((
             conn,
             ServerMessage::Welcome(Welcome {
@@ -346,6 +385,7 @@ impl Rooms {
                 players: key.1,
                 ice_servers,
                 spectator,
+                rejoin_token,
             }),
         ));
         self.membership.insert(conn, (room_id, peer));
@@ -439,16 +479,51 @@ impl Rooms {
         Ok(())
     }
 
-    /// Take `conn` out of its room, announce `peer_left`, free the room once empty.
-    /// A room whose players have all left takes nobody any more.
+    /// `conn` asked to leave its room: it gives its seat up (see [`Self::leave_at`]).
     pub(crate) fn leave(&mut self, conn: ConnId, out: &mut Outbox) -> Result<(), Refusal> {
+        self.leave_at(conn, None, out)
+    }
+
+    /// `conn`'s connection is gone (closed, failed, or dropped as too slow) at
+    /// `now`: a player of a running match keeps its seat for the grace period.
+    pub(crate) fn disconnect(
+        &mut self,
+        conn: ConnId,
+        now: Instant,
+        out: &mut Outbox,
+    ) -> Result<(), Refusal> {
+        self.leave_at(conn, Some(now), out)
+    }
+
+    /// Take `conn` out of its room, announce `peer_left`, free the room once empty.
+    /// A room whose players have all left takes nobody any more. With
+    /// `connection_lost_at`, a player of a running match keeps its seat.
+    fn leave_at(
+        &mut self,
+        conn: ConnId,
+        connection_lost_at: Option<Instant>,
+        out: &mut Outbox,
+    ) -> Result<(), Refusal> {
         let Some((room_id, peer)) = self.membership.remove(&conn) else {
             return Err((ErrorCode::NotInRoom, "not in a room".into()));
         };
+        let grace = self.seat_grace;
         let Some(room) = self.rooms.get_mut(&room_id) else {
             return Ok(());
         };
         let was_player = room.members.iter().any(|m| m.1 == conn);
+        if was_player {
+            match connection_lost_at {
+                Some(now) if room.full && !room.abandoned && room.tokens.contains_key(&peer) => {
+                    room.held.insert(peer, now + grace);
+                }
+                _ => {
+                    if let Some(token) = room.tokens.remove(&peer) {
+                        self.rejoin_tokens.remove(&token);
+                    }
+                }
+            }
+        }
         room.members.retain(|m| m.1 != conn);
         room.spectators.retain(|m| m.1 != conn);
         room.early_spectator_secrets.retain(|e| e.0 != conn);
@@ -474,6 +549,13 @@ impl Rooms {
             }
             if self.last_full.get(&key) == Some(&room_id) {
                 self.last_full.remove(&key);
+            }
+        }
+        if room.abandoned {
+            // Nobody is left to rejoin: the room's seats go.
+            room.held.clear();
+            for (_, token) in room.tokens.drain() {
+                self.rejoin_tokens.remove(&token);
             }
         }
         if room.members.is_empty() && room.spectators.is_empty() {
@@ -530,7 +612,7 @@ mod tests {
         Rooms::new(4, 8, Vec::new())
     }
 
-    fn request(version: u32, name: &str, players: u8) -> JoinRequest {
+    pub(super) fn request(version: u32, name: &str, players: u8) -> JoinRequest {
         JoinRequest {
             version,
             name: name.into(),
@@ -540,17 +622,20 @@ mod tests {
             spectator_secret: None,
             no_spectators: false,
             turn: None,
+            rejoin_token: None,
+            fresh_token: None,
+            received_at: Instant::now(),
         }
     }
 
-    fn join(r: &mut Rooms, conn: ConnId, name: &str, players: u8) -> Outbox {
+    pub(super) fn join(r: &mut Rooms, conn: ConnId, name: &str, players: u8) -> Outbox {
         let mut out = Vec::new();
         let res = r.join(conn, request(PROTOCOL_VERSION, name, players), &mut out);
         assert_eq!(res, Ok(()));
         out
     }
 
-    fn spectate(r: &mut Rooms, conn: ConnId, name: &str, players: u8) -> Outbox {
+    pub(super) fn spectate(r: &mut Rooms, conn: ConnId, name: &str, players: u8) -> Outbox {
         let mut out = Vec::new();
         let req = JoinRequest {
             spectator: true,

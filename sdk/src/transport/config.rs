@@ -101,6 +101,10 @@ pub struct SocketConfig {
     pub spectator_secret: Option<String>,
     /// As the player who creates the room: admit no spectators at all.
     pub no_spectators: bool,
+    /// Take this player's seat back in its running match: the token
+    /// [`Socket::rejoin_token`](super::Socket::rejoin_token) gave before its
+    /// connection (or process) was lost. Room name and size must be the same.
+    pub rejoin_token: Option<String>,
 }
 
 impl SocketConfig {
@@ -128,6 +132,7 @@ impl SocketConfig {
             spectator: false,
             spectator_secret: None,
             no_spectators: false,
+            rejoin_token: None,
         }
     }
 }

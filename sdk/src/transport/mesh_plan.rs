@@ -498,6 +498,7 @@ impl MeshPlan {
             ServerMessage::RoomFull { peers } => self.room_full(now, peers, out),
             ServerMessage::Signal { from, data } => self.signal(now, from, data, out),
             ServerMessage::PeerLeft { peer_id } => self.peer_left(peer_id, out),
+            ServerMessage::PeerRejoined { peer_id } => self.peer_rejoined(now, peer_id, out),
             ServerMessage::PeerJoined { peer_id, spectator } => {
                 self.peer_joined(now, peer_id, spectator, out);
             }

@@ -23,9 +23,13 @@ struct Args {
     /// Bind to 127.0.0.1 only (for tests on one machine).
     #[arg(long)]
     loopback: bool,
-    /// Disconnect timeout in milliseconds.
-    #[arg(long, default_value_t = 3000)]
+    /// How long a stalled link may take to come back, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
     disconnect_ms: u64,
+    /// Take this player's seat back in its running match (the token a killed
+    /// `rtcplay-peer` printed as `rejoin-token <token>`).
+    #[arg(long)]
+    rejoin_token: Option<String>,
 }
 
 fn main() {
@@ -35,6 +39,7 @@ fn main() {
         config.bind_ip = std::net::Ipv4Addr::LOCALHOST.into();
     }
     config.disconnect_timeout = Duration::from_millis(args.disconnect_ms);
+    config.rejoin_token = args.rejoin_token;
     let mut socket = match Socket::new(config) {
         Ok(socket) => socket,
         Err(error) => {
@@ -45,8 +50,15 @@ fn main() {
     loop {
         while let Some(event) = socket.wait_event(Duration::ZERO) {
             match &event {
-                SocketEvent::Joined { me } => println!("joined {}", me.0),
+                SocketEvent::Joined { me } => {
+                    println!("joined {}", me.0);
+                    if let Some(token) = socket.rejoin_token() {
+                        println!("rejoin-token {token}");
+                    }
+                }
                 SocketEvent::PeerConnected(peer) => println!("connected {}", peer.0),
+                SocketEvent::PeerReconnecting(peer) => println!("reconnecting {}", peer.0),
+                SocketEvent::PeerReconnected(peer) => println!("reconnected {}", peer.0),
                 SocketEvent::PeerDisconnected { peer, reason } => {
                     println!("disconnected {} {reason:?}", peer.0)
                 }

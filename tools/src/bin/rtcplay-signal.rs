@@ -54,6 +54,10 @@ struct Args {
     /// Admit spectators only to rooms whose creator set a spectator secret.
     #[arg(long)]
     spectators_need_secret: bool,
+    /// Seconds a player's seat is held after its connection is lost mid-match (it
+    /// takes the seat back with its rejoin token); 0 = no seats held.
+    #[arg(long, default_value_t = 60)]
+    seat_grace_secs: u64,
     /// Most rooms at once.
     #[arg(long, default_value_t = 50_000)]
     max_rooms: usize,
@@ -312,6 +316,7 @@ fn server_config(args: &Args) -> Result<ServerConfig, String> {
         max_peers_per_room: args.max_peers_per_room,
         max_spectators_per_room: args.max_spectators_per_room,
         require_spectator_secret: args.spectators_need_secret,
+        seat_grace: Duration::from_secs(args.seat_grace_secs),
         max_rooms: args.max_rooms,
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,

@@ -222,6 +222,21 @@ impl Topology {
         )
     }
 
+    /// Cut player `i` off (`true`) or reconnect it (`false`): its router drops every
+    /// packet it would forward, both ways — WebRTC, STUN/TURN and the signaling
+    /// server's TCP connection alike (TCP retransmits once the cut ends).
+    pub fn set_cut_off(&self, i: usize, cut: bool) -> Result<(), String> {
+        let router = self.router(i);
+        let _ = exec(&router, "nft", &["delete", "table", "ip", "lab_cut"]);
+        if !cut {
+            return Ok(());
+        }
+        nft(
+            &router,
+            "table ip lab_cut {\n  chain forward {\n    type filter hook forward priority -20; policy drop;\n  }\n}\n",
+        )
+    }
+
     /// Forget every connection the router of player `i` tracks (its NAT mappings).
     pub fn flush_conntrack(&self, i: usize) -> Result<String, String> {
         exec(&self.router(i), "conntrack", &["-F"])

@@ -396,6 +396,7 @@ impl Connection {
                 spectator,
                 spectator_secret,
                 no_spectators,
+                rejoin_token,
             } => {
                 if let Some(expected) = &shared.config.room_token {
                     if !token.is_some_and(|given| secrets_match(expected, &given)) {
@@ -425,6 +426,11 @@ impl Connection {
                     spectator_secret,
                     no_spectators,
                     turn: self.turn_credential(),
+                    fresh_token: (rejoin_token.is_none() && !spectator)
+                        .then(new_rejoin_token)
+                        .flatten(),
+                    rejoin_token,
+                    received_at: now.into_std(),
                 };
                 let mut state = shared.lock();
                 if !state.conns.contains_key(&id) {
@@ -546,6 +552,15 @@ impl Connection {
         };
         let _ = tokio::time::timeout(LINGER, drain).await;
     }
+}
+
+/// A fresh rejoin token: 128 random bits as 32 hex digits. `None` (no token, so no
+/// rejoin) if the OS has no random source: a guessable token would let anyone
+/// take a dropped player's seat.
+fn new_rejoin_token() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// A fresh random id for one client's TURN user name (16 hex digits). Falls back

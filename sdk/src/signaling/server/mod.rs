@@ -123,6 +123,10 @@ pub struct ServerConfig {
     pub max_spectators_per_room: usize,
     /// Admit spectators only to rooms whose creator set a spectator secret.
     pub require_spectator_secret: bool,
+    /// How long a player's seat is held after its connection is lost mid-match:
+    /// a `join` with its rejoin token takes the seat back meanwhile. Zero: no
+    /// seats are held and no rejoin tokens handed out.
+    pub seat_grace: std::time::Duration,
     /// Static files (a web game's page, script and wasm) served over plain HTTP on
     /// the signaling port: a request that is not a WebSocket upgrade gets one of
     /// these (`/` is `/index.html`) or a 404, and its connection closes. `None`:
@@ -164,6 +168,7 @@ impl Default for ServerConfig {
             exclusive_rooms: false,
             max_spectators_per_room: 8,
             require_spectator_secret: false,
+            seat_grace: std::time::Duration::from_secs(60),
             web_files: None,
         }
     }
@@ -267,6 +272,7 @@ impl SignalingServer {
         rooms.set_exclusive(config.exclusive_rooms);
         rooms.set_max_spectators(config.max_spectators_per_room);
         rooms.set_require_spectator_secret(config.require_spectator_secret);
+        rooms.set_seat_grace(config.seat_grace);
         let state = State {
             rooms,
             conns: HashMap::new(),
@@ -415,7 +421,9 @@ impl State {
             }
             self.too_slow += 1;
             let mut more = Vec::new();
-            let _ = self.rooms.leave(to, &mut more);
+            let _ = self
+                .rooms
+                .disconnect(to, std::time::Instant::now(), &mut more);
             work.extend(more);
         }
     }
@@ -424,7 +432,11 @@ impl State {
     fn remove(&mut self, id: ConnId, ip: IpGroup, shared: &Shared) {
         self.conns.remove(&id);
         let mut out = Vec::new();
-        if self.rooms.leave(id, &mut out).is_ok() {
+        if self
+            .rooms
+            .disconnect(id, std::time::Instant::now(), &mut out)
+            .is_ok()
+        {
             self.deliver(id, out, &mut Vec::new(), shared);
         }
         if let Some(n) = self.per_ip.get_mut(&ip) {

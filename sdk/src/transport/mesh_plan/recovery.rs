@@ -17,7 +17,11 @@
 //!   back), and after a failure it waits to be asked: an answer to one of its
 //!   offers never lands on a newer one;
 //! - a member that left signaling while its link is down, and every member once our
-//!   own signaling is gone, cannot be restarted: given up at once.
+//!   own signaling is gone, cannot be restarted: given up at once;
+//! - a player that took its seat back (`peer_rejoined`: same id, a new process) is
+//!   connected to afresh, whether its old link was up, stalled or given up: the
+//!   game hears `PeerReconnecting` and then `PeerReconnected` (or
+//!   `PeerDisconnected` once `disconnect_timeout` has passed).
 //!
 //! A fresh connection rather than an ICE restart of the old one: after seconds of
 //! silence the old connection's SCTP association is deep in retransmission backoff
@@ -149,6 +153,28 @@ impl MeshPlan {
         }
     }
 
+    /// A player took its seat back in a new process: connect to it again.
+    pub(super) fn peer_rejoined(&mut self, now: Duration, peer: PeerId, out: &mut Vec<MeshAction>) {
+        let follows = if self.settings.spectator {
+            self.players.first() == Some(&peer)
+        } else {
+            self.players.contains(&peer)
+        };
+        if !self.full || peer == self.me || !follows {
+            return;
+        }
+        self.left_signaling.remove(&peer);
+        if !self.recovering.contains_key(&peer) {
+            self.begin_recovery(now, peer, DisconnectReason::Left, out);
+        }
+        // Its old attempt (if any) talks to a process that is gone.
+        self.attempts.remove(&peer);
+        out.push(MeshAction::Close(peer));
+        // The new process starts its attempts on `room_full` in the pair's roles;
+        // as the answerer we only wait for its offer.
+        self.restart_attempt(now, peer, false, out);
+    }
+
     /// The remote (a lower id) asks us to offer again.
     pub(super) fn restart_requested(
         &mut self,
@@ -257,6 +283,7 @@ impl MeshPlan {
 mod tests {
     use super::super::tests::{events, offer, settings, starts};
     use super::*;
+    use crate::signaling::ServerMessage;
     use crate::transport::TransportError;
 
     const MS: Duration = Duration::from_millis(1);
@@ -578,5 +605,61 @@ mod tests {
         out.clear();
         plan.attempt_disconnected(9_000 * MS, PeerId(1), DisconnectReason::Timeout, &mut out);
         assert!(starts(&out)[0].relay_only);
+    }
+
+    #[test]
+    fn a_rejoined_player_is_connected_to_afresh_whatever_its_old_link_did() {
+        // Its old link still looked up (the process died a moment ago).
+        let mut plan = connected_pair(2, 1);
+        let mut out = Vec::new();
+        plan.peer_left(PeerId(1), &mut out);
+        plan.server_message(
+            MS,
+            ServerMessage::PeerRejoined { peer_id: PeerId(1) },
+            &mut out,
+        );
+        assert_eq!(events(&out), vec![SocketEvent::PeerReconnecting(PeerId(1))]);
+        let spec = starts(&out)[0];
+        assert!(spec.offerer, "we are the higher id: we offer");
+        out.clear();
+        plan.attempt_connected(PeerId(1), &mut out);
+        assert_eq!(events(&out), vec![SocketEvent::PeerReconnected(PeerId(1))]);
+        // Given up already (its seat was held for longer than our timeout): the
+        // same, as the answering side this time.
+        let mut plan = connected_pair(1, 2);
+        plan.peer_left(PeerId(2), &mut out);
+        plan.attempt_disconnected(MS, PeerId(2), DisconnectReason::Timeout, &mut out);
+        out.clear();
+        plan.server_message(
+            30_000 * MS,
+            ServerMessage::PeerRejoined { peer_id: PeerId(2) },
+            &mut out,
+        );
+        assert_eq!(events(&out), vec![SocketEvent::PeerReconnecting(PeerId(2))]);
+        let spec = starts(&out)[0];
+        assert!(!spec.offerer);
+        assert!(
+            sent_signals(&out).is_empty(),
+            "the new process offers by itself"
+        );
+        assert_eq!(plan.next_wakeup(), Some(40_000 * MS));
+        out.clear();
+        plan.signal(30_010 * MS, PeerId(2), offer("fresh"), &mut out);
+        assert!(starts(&out).is_empty(), "the waiting attempt takes it");
+        plan.attempt_connected(PeerId(2), &mut out);
+        assert_eq!(events(&out), vec![SocketEvent::PeerReconnected(PeerId(2))]);
+        // Strangers and ourselves are ignored.
+        out.clear();
+        plan.server_message(
+            MS,
+            ServerMessage::PeerRejoined { peer_id: PeerId(9) },
+            &mut out,
+        );
+        plan.server_message(
+            MS,
+            ServerMessage::PeerRejoined { peer_id: PeerId(1) },
+            &mut out,
+        );
+        assert!(out.is_empty());
     }
 }

@@ -192,6 +192,7 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
             spectator: config.spectator,
             spectator_secret: config.spectator_secret.clone(),
             no_spectators: config.no_spectators,
+            rejoin_token: config.rejoin_token.clone(),
             ..ClientConfig::default()
         },
     );
@@ -221,7 +222,9 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
         username: server.username.clone(),
         credential: server.credential.clone(),
     }));
-    let _ = params.control.send(Control::Joined(me));
+    let _ = params
+        .control
+        .send(Control::Joined(me, welcome.rejoin_token.clone()));
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
     let has_turn = ice_servers
         .iter()

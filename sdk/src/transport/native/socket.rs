@@ -30,8 +30,8 @@ pub(crate) enum Control {
     Unlink(PeerId),
     /// Fresh statistics.
     Stats(PeerId, LinkStats),
-    /// We joined and got an id.
-    Joined(PeerId),
+    /// We joined and got an id (and, as a player, a rejoin token).
+    Joined(PeerId, Option<String>),
     /// An event for the game.
     Event(SocketEvent),
 }
@@ -79,6 +79,7 @@ pub struct Socket {
     stats: HashMap<PeerId, LinkStats>,
     events: VecDeque<SocketEvent>,
     me: Option<PeerId>,
+    rejoin_token: Option<String>,
 }
 
 impl std::fmt::Debug for Socket {
@@ -140,6 +141,7 @@ impl Socket {
             stats: HashMap::new(),
             events: VecDeque::new(),
             me: None,
+            rejoin_token: None,
         })
     }
 
@@ -147,6 +149,15 @@ impl Socket {
     pub fn id(&mut self) -> Option<PeerId> {
         self.poll_control();
         self.me
+    }
+
+    /// This player's rejoin token, once joined (`None` for spectators and on
+    /// servers that hold no seats). Keep it where a restarted game finds it
+    /// (a file, say): a socket whose [`SocketConfig::rejoin_token`] carries it
+    /// takes this player's seat back in its running match.
+    pub fn rejoin_token(&mut self) -> Option<String> {
+        self.poll_control();
+        self.rejoin_token.clone()
     }
 
     /// Peers that are connected right now (their `PeerConnected` or
@@ -301,13 +312,15 @@ impl Socket {
                 Control::Stats(peer, stats) => {
                     self.stats.insert(peer, stats);
                 }
-                Control::Joined(me) => {
+                Control::Joined(me, token) => {
                     self.me = Some(me);
+                    self.rejoin_token = token;
                     self.events.push_back(SocketEvent::Joined { me });
                 }
                 Control::Event(event) => {
                     if let SocketEvent::PeerConnected(peer)
-                    | SocketEvent::SpectatorConnected(peer) = event
+                    | SocketEvent::SpectatorConnected(peer)
+                    | SocketEvent::PeerReconnected(peer) = event
                     {
                         self.connected.insert(peer);
                     }

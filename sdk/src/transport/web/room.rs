@@ -48,6 +48,8 @@ pub(super) struct WebRoom {
     plan: Option<MeshPlan>,
     ice_servers: Vec<IceServerConfig>,
     me: Option<PeerId>,
+    /// Our rejoin token from the welcome.
+    pub(super) rejoin_token: Option<String>,
     peers: HashMap<PeerId, WebPeer>,
     /// Inputs the room gives itself (handled before the browser's next one).
     follow_ups: VecDeque<Input>,
@@ -92,6 +94,7 @@ impl WebRoom {
             plan: None,
             ice_servers: Vec::new(),
             me: None,
+            rejoin_token: None,
             peers: HashMap::new(),
             follow_ups: VecDeque::new(),
             events: VecDeque::new(),
@@ -161,6 +164,7 @@ impl WebRoom {
                     spectator: config.spectator,
                     spectator_secret: config.spectator_secret.clone(),
                     no_spectators: config.no_spectators,
+                    rejoin_token: config.rejoin_token.clone(),
                 };
                 let (client, text) = ClientProtocol::new(&join, SIGNALING_TIMERS, now);
                 self.client = Some(client);
@@ -268,6 +272,7 @@ impl WebRoom {
         self.join_deadline = None;
         let me = welcome.peer_id;
         self.me = Some(me);
+        self.rejoin_token = welcome.rejoin_token.clone();
         self.ice_servers = self.config.ice_servers.clone();
         self.ice_servers
             .extend(welcome.ice_servers.iter().map(|server| IceServerConfig {

@@ -107,6 +107,14 @@ impl Socket {
         self.room(|room| room.me())
     }
 
+    /// This player's rejoin token, once joined (`None` for spectators and on
+    /// servers that hold no seats). Keep it where a reloaded page finds it
+    /// (`sessionStorage`, say): a socket whose [`SocketConfig::rejoin_token`]
+    /// carries it takes this player's seat back in its running match.
+    pub fn rejoin_token(&mut self) -> Option<String> {
+        self.room(|room| room.rejoin_token.clone())
+    }
+
     /// Peers that are connected right now (their `PeerConnected` or
     /// `SpectatorConnected` has been reported, their `PeerDisconnected` not yet).
     pub fn connected_peers(&mut self) -> Vec<PeerId> {
