@@ -191,6 +191,10 @@ pub struct ConnectedPeers {
     pub transport: HashMap<PeerId, LinkStats>,
     /// Peers (players and spectators) that left during the match, and why.
     pub departed: Vec<(PeerId, DisconnectReason)>,
+    /// Peers whose link stalled and is being set up again right now (show
+    /// "P2 reconnecting…"); a peer leaves this list when its link is back or
+    /// when it is given up (then it is in `departed`).
+    pub reconnecting: Vec<PeerId>,
 }
 
 /// A peer (player or spectator) left the running match: sent the moment the
@@ -276,6 +280,8 @@ struct LinkShared {
     new_spectators: Mutex<Vec<PeerId>>,
     /// Peers the socket reported gone since the last look.
     departed: Mutex<Vec<(PeerId, DisconnectReason)>>,
+    /// Peers whose link is being restarted.
+    reconnecting: Mutex<Vec<PeerId>>,
 }
 
 /// The socket (with the conditioner, if any) as the session's transport.
@@ -313,7 +319,22 @@ impl Transport for SocketTransport {
                     }
                     self.peers.push(peer);
                 }
+                SocketEvent::PeerReconnecting(peer) => {
+                    if let Ok(mut reconnecting) = self.link.reconnecting.lock() {
+                        if !reconnecting.contains(&peer) {
+                            reconnecting.push(peer);
+                        }
+                    }
+                }
+                SocketEvent::PeerReconnected(peer) => {
+                    if let Ok(mut reconnecting) = self.link.reconnecting.lock() {
+                        reconnecting.retain(|p| *p != peer);
+                    }
+                }
                 SocketEvent::PeerDisconnected { peer, reason } => {
+                    if let Ok(mut reconnecting) = self.link.reconnecting.lock() {
+                        reconnecting.retain(|p| *p != peer);
+                    }
                     self.peers.retain(|p| *p != peer);
                     if let Ok(mut stats) = self.link.stats.lock() {
                         stats.remove(&peer);
@@ -459,6 +480,7 @@ fn start_session<I: Input + Send + Sync + 'static>(
             spectators: Vec::new(),
             transport: HashMap::new(),
             departed: Vec::new(),
+            reconnecting: Vec::new(),
         };
         return Ok((RtcPlaySession::spectator(session, transport), peers));
     }
@@ -494,6 +516,7 @@ fn start_session<I: Input + Send + Sync + 'static>(
         spectators: Vec::new(),
         transport: HashMap::new(),
         departed: Vec::new(),
+        reconnecting: Vec::new(),
     };
     Ok((RtcPlaySession::p2p(session, transport), peers))
 }
@@ -539,6 +562,11 @@ fn forward_departures<I: Input + Send + Sync + 'static>(
     let (Some(link), Some(mut session)) = (link, session) else {
         return;
     };
+    if let Ok(reconnecting) = link.0.reconnecting.lock() {
+        if peers.reconnecting != *reconnecting {
+            peers.reconnecting.clone_from(&reconnecting);
+        }
+    }
     let departed: Vec<(PeerId, DisconnectReason)> = match link.0.departed.lock() {
         Ok(mut departed) => std::mem::take(&mut *departed),
         Err(_) => return,

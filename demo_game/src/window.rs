@@ -277,6 +277,7 @@ fn update_hud(
     live: Res<LiveStats>,
     frame: Res<RollbackFrame>,
     session: Option<Res<RtcPlaySession<ArenaInput>>>,
+    peers: Option<Res<ConnectedPeers>>,
     mut texts: ParamSet<(
         Query<&mut Text, With<StatusText>>,
         Query<&mut Text, With<StatsText>>,
@@ -292,6 +293,18 @@ fn update_hud(
         Some(RtcPlaySession::Spectator { session, .. }) => session.frames_behind_host(),
         _ => 0,
     };
+    // Players whose link is being set up again, by their HUD name.
+    let reconnecting: Vec<String> = peers
+        .as_deref()
+        .map(|peers| {
+            peers
+                .reconnecting
+                .iter()
+                .filter_map(|p| peers.peers.iter().position(|q| q == p))
+                .map(|h| format!("P{}", h + 1))
+                .collect()
+        })
+        .unwrap_or_default();
     let message = if let Some((code, error)) = &outcome.error {
         if *code == EXIT_MATCH {
             format!("Peer disconnected\n{error}\n(close the window to quit)")
@@ -306,6 +319,9 @@ fn update_hud(
             }
             ConnectStatus::ConnectingPeers => "Connecting to the players…".to_string(),
             ConnectStatus::Failed(reason) => format!("Could not connect\n{reason}"),
+            ConnectStatus::Running if !reconnecting.is_empty() => {
+                format!("{} reconnecting…", reconnecting.join(", "))
+            }
             _ if !running => "Synchronizing…".to_string(),
             _ if behind > 30 => format!("Spectating: catching up\n{behind} frames behind"),
             _ if arena.winner.is_some() => {

@@ -40,12 +40,13 @@ fn paths(lab: &mut Lab, scenario: &str) -> HashMap<(usize, usize), String> {
         for c in peer.connections(CONNECT) {
             let j = by_id[&c.peer];
             eprintln!(
-                "LAB {scenario}: player {} -> {j}: local {} remote {} path {} setup {} ms",
+                "LAB {scenario}: player {} -> {j}: local {} remote {} path {} setup {} ms, {} ms from room full",
                 peer.index,
                 c.local,
                 c.remote,
                 c.path(),
-                c.setup_ms
+                c.setup_ms,
+                c.since_full_ms
             );
             out.insert((peer.index, j), c.path().to_string());
         }

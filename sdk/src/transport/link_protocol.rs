@@ -281,7 +281,9 @@ impl LinkProtocol {
 
     /// A channel closed under us (not by our own choice).
     pub fn channel_closed(&mut self, out: &mut Vec<LinkAction>) {
-        self.end_by_remote(out);
+        // Without a goodbye first: the connection went away underneath (the other
+        // side may have replaced it while we could not hear), not a peer leaving.
+        self.end_by_remote(DisconnectReason::ConnectionFailed, out);
     }
 
     /// A message arrived on `channel`.
@@ -335,7 +337,7 @@ impl LinkProtocol {
                 ));
             }
             WireFrame::Pong { seq, sent_us } => self.pings.on_pong(seq, sent_us, micros(now)),
-            WireFrame::Bye => self.end_by_remote(out),
+            WireFrame::Bye => self.end_by_remote(DisconnectReason::Closed, out),
         }
         Incoming::Control
     }
@@ -391,13 +393,13 @@ impl LinkProtocol {
         }
     }
 
-    fn end_by_remote(&mut self, out: &mut Vec<LinkAction>) {
+    fn end_by_remote(&mut self, reason: DisconnectReason, out: &mut Vec<LinkAction>) {
         if self.ended {
             return;
         }
         self.ended = true;
         out.push(if self.connected {
-            LinkAction::Disconnected(DisconnectReason::Closed)
+            LinkAction::Disconnected(reason)
         } else {
             LinkAction::Failed(LinkFailure::ClosedDuringSetup)
         });

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! joined <my id>
-//! connected <peer> <local candidate type> <remote candidate type> <setup ms>
+//! connected <peer> <local candidate type> <remote candidate type> <setup ms> <ms since room full>
 //! running
 //! reconnecting <peer>                    (its link stalled; being restarted)
 //! reconnected <peer>                     (its link is back)
@@ -99,12 +99,21 @@ fn run(args: &Args) -> Result<(), String> {
     }
     let mut socket = Socket::new(config).map_err(|e| e.to_string())?;
 
-    // Connect everyone.
+    // Connect everyone. `setup ms` counts from the start of the attempt that
+    // connected (a relay attempt starts after the direct one gave up); the last
+    // field counts from room full.
     let deadline = Instant::now() + Duration::from_secs(args.connect_secs);
+    let mut room_full_at = None;
+    let mut since_full = std::collections::HashMap::new();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match socket.wait_event(left) {
             Some(SocketEvent::Joined { me }) => println!("joined {}", me.0),
+            Some(SocketEvent::RoomFull { .. }) => room_full_at = Some(Instant::now()),
+            Some(SocketEvent::PeerConnected(peer)) => {
+                let ms = room_full_at.map_or(0, |t: Instant| t.elapsed().as_millis());
+                since_full.insert(peer, ms);
+            }
             Some(SocketEvent::AllConnected) => break,
             Some(SocketEvent::Error(error)) => println!("error {error}"),
             Some(_) => {}
@@ -117,11 +126,12 @@ fn run(args: &Args) -> Result<(), String> {
         let stats = socket.stats(peer).unwrap_or_default();
         let setup = stats.setup.hello_acked.unwrap_or_default();
         println!(
-            "connected {} {} {} {}",
+            "connected {} {} {} {} {}",
             peer.0,
             type_name(stats.candidate_type),
             type_name(stats.remote_candidate_type),
-            setup.as_millis()
+            setup.as_millis(),
+            since_full.get(&peer).copied().unwrap_or_default()
         );
     }
     ids.push(me);

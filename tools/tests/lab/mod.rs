@@ -118,8 +118,11 @@ pub struct Connection {
     pub local: String,
     /// The remote side.
     pub remote: String,
-    /// Setup time (room full to hello acknowledged), ms.
+    /// Setup time of the attempt that connected (its start to hello
+    /// acknowledged), ms.
     pub setup_ms: u64,
+    /// Time from room full to connected, ms (includes a failed direct attempt).
+    pub since_full_ms: u64,
 }
 
 impl Connection {
@@ -154,6 +157,7 @@ impl LabPeer {
                     local: words.next()?.to_string(),
                     remote: words.next()?.to_string(),
                     setup_ms: words.next()?.parse().ok()?,
+                    since_full_ms: words.next()?.parse().ok()?,
                 })
             })
             .collect()

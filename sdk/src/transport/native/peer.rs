@@ -664,12 +664,11 @@ impl PeerTask {
                     }
                 }
                 RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
+                    // A peer that leaves says goodbye first (a `bye` frame ends
+                    // the link as `Closed`); a connection that closes without one
+                    // went away underneath us, and is restarted like a failed one.
                     return Some(if self.connected {
-                        End::Disconnected(if state == RTCPeerConnectionState::Closed {
-                            DisconnectReason::Closed
-                        } else {
-                            DisconnectReason::ConnectionFailed
-                        })
+                        End::Disconnected(DisconnectReason::ConnectionFailed)
                     } else if self.timings.ice_connected.is_none() {
                         End::Failed(TransportError::IceFailed(self.remote()))
                     } else {

@@ -451,12 +451,11 @@ impl WebPeer {
                         .get_or_insert(now - self.started);
                 }
                 RtcPeerConnectionState::Failed | RtcPeerConnectionState::Closed => {
+                    // A peer that leaves says goodbye first (a `bye` frame); a
+                    // connection that closes without one is restarted like a
+                    // failed one.
                     let end = if self.connected {
-                        PeerEnd::Disconnected(if state == RtcPeerConnectionState::Closed {
-                            DisconnectReason::Closed
-                        } else {
-                            DisconnectReason::ConnectionFailed
-                        })
+                        PeerEnd::Disconnected(DisconnectReason::ConnectionFailed)
                     } else if self.timings.ice_connected.is_none() {
                         PeerEnd::Failed(TransportError::IceFailed(self.remote))
                     } else {
