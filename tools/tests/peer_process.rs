@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use rtcplay::transport::native::Socket;
 use rtcplay::transport::{ConnectionState, DisconnectReason, SocketConfig, SocketEvent};
+use rtcplay_testkit::chromium::BrowserPage;
 use rtcplay_testkit::events::expect_event;
 use rtcplay_testkit::process::KillOnDrop;
 use rtcplay_testkit::server::LocalServer;
@@ -212,4 +213,72 @@ fn a_killed_player_restarted_with_its_rejoin_token_takes_its_seat_back() {
     let refused = thief.wait_line("error ");
     assert!(refused.contains("seat_taken"), "{refused}");
     echoes(&mut local, remote);
+}
+
+/// Wait until `ready` holds, panicking with `what` (and the page's console).
+fn wait_until(page: &BrowserPage, what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !ready() {
+        assert!(
+            Instant::now() < deadline,
+            "not {what} after {PATIENCE:?}\n{}",
+            page.console()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The JavaScript client of docs/signaling.md connects again to a player that took
+/// its seat back: as the higher id it offers on `peer_rejoined`; as the lower id it
+/// answers the rejoiner's offer on a fresh connection (rules 9 and 11 of
+/// docs/transport.md).
+fn docs_browser_client_reconnects_a_rejoined_player(page_joins_first: bool) {
+    let server = LocalServer::start();
+    let room = if page_joins_first {
+        "rejoin-a"
+    } else {
+        "rejoin-b"
+    };
+    let joined = |n: usize| server.stats().peers >= n;
+    let mut page = None;
+    if page_joins_first {
+        page = Some(BrowserPage::open(&server.url, room, 2, "", ""));
+        let p = page.as_ref().expect("page");
+        wait_until(p, "joined", || joined(1));
+    }
+    let first = PeerProcess::spawn(&server.url, room, None);
+    let child_id: u32 = first.wait_line("joined ")["joined ".len()..]
+        .parse()
+        .expect("an id");
+    let token = first.wait_line("rejoin-token ")["rejoin-token ".len()..].to_owned();
+    if !page_joins_first {
+        page = Some(BrowserPage::open(&server.url, room, 2, "", ""));
+    }
+    let page = page.expect("page");
+    first.wait_line("all-connected");
+    let connected = format!("peer {child_id} connected");
+    wait_until(&page, "connected", || {
+        page.console_lines(&connected).len() == 1
+    });
+
+    // kill -9 and restart with the token: the page connects to the new process.
+    let PeerProcess { mut child, .. } = first;
+    child.0.kill().expect("kill -9 the child");
+    wait_until(&page, "the seat held", || server.stats().peers == 1);
+    let second = PeerProcess::spawn(&server.url, room, Some(&token));
+    assert_eq!(second.wait_line("joined "), format!("joined {child_id}"));
+    second.wait_line("all-connected");
+    wait_until(&page, "connected again", || {
+        page.console_lines(&connected).len() == 2
+    });
+}
+
+#[test]
+fn docs_browser_client_offers_to_a_rejoined_player_with_a_lower_id() {
+    docs_browser_client_reconnects_a_rejoined_player(false);
+}
+
+#[test]
+fn docs_browser_client_answers_a_rejoined_player_with_a_higher_id() {
+    docs_browser_client_reconnects_a_rejoined_player(true);
 }

@@ -362,10 +362,14 @@ impl MeshPlan {
             if !self.restart_offered(now, from, out) {
                 return;
             }
-        } else if is_offer && self.attempts.get(&from).is_some_and(|a| a.got_offer) {
-            // A second offer means the remote (the offerer) gave up its direct
-            // attempt and started over relay-only: follow it.
-            self.fall_back_to_relay(now, from, out);
+        } else if let Some(attempt) = self.attempts.get(&from).filter(|a| is_offer && a.got_offer) {
+            // A second offer means the remote (the offerer) gave up its attempt
+            // and started over (relay-only, after a failed direct attempt): follow
+            // it on a fresh connection, relayed too where we can.
+            let relay_only = attempt.relay_only;
+            if !self.fall_back_to_relay(now, from, out) {
+                self.start_attempt(now, from, relay_only, out);
+            }
         }
         let established = self.is_established(from);
         match self.attempts.get_mut(&from) {
@@ -689,6 +693,31 @@ mod tests {
         let specs = starts(&out);
         assert_eq!(specs.len(), 1);
         assert!(specs[0].relay_only && !specs[0].offerer);
+        assert_eq!(
+            out.last(),
+            Some(&MeshAction::Signal {
+                remote: PeerId(2),
+                data: offer("relay")
+            })
+        );
+    }
+
+    #[test]
+    fn a_second_offer_gets_a_fresh_attempt_also_when_we_are_relay_only_already() {
+        let mut out = Vec::new();
+        let settings = MeshSettings {
+            relay_only: true,
+            ..settings(2)
+        };
+        let mut plan = MeshPlan::new(settings, PeerId(1), true, &mut out);
+        plan.room_full(Duration::ZERO, vec![PeerId(1), PeerId(2)], &mut out);
+        let first = starts(&out)[0];
+        plan.signal(MS, PeerId(2), offer("direct"), &mut out);
+        out.clear();
+        plan.signal(800 * MS, PeerId(2), offer("relay"), &mut out);
+        let second = starts(&out)[0];
+        assert!(second.relay_only && !second.offerer && second.number > first.number);
+        assert_eq!(second.handshake_timeout, 9_200 * MS, "what is left of 10 s");
         assert_eq!(
             out.last(),
             Some(&MeshAction::Signal {
