@@ -282,3 +282,38 @@ fn docs_browser_client_offers_to_a_rejoined_player_with_a_lower_id() {
 fn docs_browser_client_answers_a_rejoined_player_with_a_higher_id() {
     docs_browser_client_reconnects_a_rejoined_player(true);
 }
+
+#[test]
+fn a_rejoin_after_the_seat_grace_period_is_refused() {
+    let server = LocalServer::with_config(rtcplay::signaling::ServerConfig {
+        seat_grace: Duration::from_millis(300),
+        ..rtcplay::signaling::ServerConfig::default()
+    });
+    let mut local = {
+        let mut config = SocketConfig::new(server.url.clone(), "stale", 2);
+        config.bind_ip = std::net::Ipv4Addr::LOCALHOST.into();
+        Socket::new(config).expect("socket")
+    };
+    let first = PeerProcess::spawn(&server.url, "stale", None);
+    let token = first.wait_line("rejoin-token ")["rejoin-token ".len()..].to_owned();
+    expect_event(&mut local, PATIENCE, "AllConnected", |e| {
+        *e == SocketEvent::AllConnected
+    });
+    let PeerProcess { mut child, .. } = first;
+    child.0.kill().expect("kill -9 the child");
+    let lost = Instant::now();
+    while server.stats().peers > 1 {
+        assert!(
+            lost.elapsed() < PATIENCE,
+            "the server never saw the child go"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let late = PeerProcess::spawn(&server.url, "stale", Some(&token));
+    let refused = late.wait_line("error ");
+    assert!(
+        refused.contains("rejoin_refused") && refused.contains("grace period"),
+        "{refused}"
+    );
+}
