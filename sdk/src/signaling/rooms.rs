@@ -161,6 +161,10 @@ pub(crate) struct Rooms {
     rooms: HashMap<u64, Room>,
     /// Rooms still filling up, by (name, players).
     open: HashMap<RoomKey, u64>,
+    /// Per room name: the size its open rooms wait for and how many there are
+    /// (several only with different private-room secrets). Lets an exclusive
+    /// server check a name without scanning every open room.
+    open_names: HashMap<String, (u8, usize)>,
     /// The room of each key that filled last (spectators join its match).
     last_full: HashMap<RoomKey, u64>,
     /// Where each joined connection is.
@@ -190,6 +194,7 @@ impl Rooms {
         Self {
             rooms: HashMap::new(),
             open: HashMap::new(),
+            open_names: HashMap::new(),
             last_full: HashMap::new(),
             membership: HashMap::new(),
             next_room: 0,
@@ -278,8 +283,8 @@ impl Rooms {
                     format!("room `{name}` is full: its match is in progress"),
                 ));
             }
-            if let Some(((_, waiting, _), _)) = self.open.iter().find(|((n, _, _), _)| n == name) {
-                if *waiting != req.players {
+            if let Some(&(waiting, _)) = self.open_names.get(name) {
+                if waiting != req.players {
                     return Err((
                         ErrorCode::BadPlayers,
                         format!(
@@ -291,6 +296,24 @@ impl Rooms {
             }
         }
         Ok(())
+    }
+
+    /// `key`'s room stopped taking joiners (it filled, or was abandoned).
+    /// (The two maps, not `self`: a caller may hold one of the rooms.)
+    fn close_open(
+        open: &mut HashMap<RoomKey, u64>,
+        open_names: &mut HashMap<String, (u8, usize)>,
+        key: &RoomKey,
+    ) {
+        if open.remove(key).is_none() {
+            return;
+        }
+        if let Some(entry) = open_names.get_mut(&key.0) {
+            entry.1 -= 1;
+            if entry.1 == 0 {
+                open_names.remove(&key.0);
+            }
+        }
     }
 
     /// The open room of `key`, created if there is none.
@@ -321,6 +344,7 @@ impl Rooms {
             },
         );
         self.open.insert(key.clone(), id);
+        self.open_names.entry(key.0.clone()).or_insert((key.1, 0)).1 += 1;
         Ok(id)
     }
 
@@ -473,7 +497,7 @@ impl Rooms {
             if self.exclusive {
                 *self.playing.entry(key.0.clone()).or_default() += 1;
             }
-            self.open.remove(&key);
+            Self::close_open(&mut self.open, &mut self.open_names, &key);
             self.last_full.insert(key, room_id);
         }
         Ok(())
@@ -540,7 +564,7 @@ impl Rooms {
             room.abandoned = true;
             let key = room.key.clone();
             if !room.full {
-                self.open.remove(&key);
+                Self::close_open(&mut self.open, &mut self.open_names, &key);
             } else if let Some(count) = self.playing.get_mut(&key.0) {
                 *count -= 1;
                 if *count == 0 {
@@ -662,6 +686,31 @@ mod tests {
         assert_eq!(r.leave(10, &mut out), Ok(()));
         assert_eq!(r.leave(12, &mut out), Ok(()));
         join(&mut r, 13, "a", 2);
+    }
+
+    #[test]
+    fn exclusive_rooms_track_a_name_waiting_in_several_private_rooms() {
+        let mut r = rooms();
+        r.set_exclusive(true);
+        let private = |secret: &str, players| JoinRequest {
+            secret: Some(secret.into()),
+            ..request(PROTOCOL_VERSION, "a", players)
+        };
+        let mut out = Vec::new();
+        assert_eq!(r.join(10, private("x", 2), &mut out), Ok(()));
+        assert_eq!(r.join(11, private("y", 2), &mut out), Ok(()));
+        assert_eq!(r.open_names.get("a"), Some(&(2, 2)));
+        // Another size is refused while either room waits.
+        let wrong = r.join(12, private("z", 3), &mut out);
+        assert_eq!(wrong.map_err(|e| e.0), Err(ErrorCode::BadPlayers));
+        // One fills: the name is now playing (one match per name).
+        assert_eq!(r.join(13, private("x", 2), &mut out), Ok(()));
+        let late = r.join(14, private("y", 2), &mut out);
+        assert_eq!(late.map_err(|e| e.0), Err(ErrorCode::RoomFull));
+        // The waiting one's player leaves: nothing of the name is open any more.
+        r.leave(11, &mut out).expect("a member");
+        assert_eq!(r.open_names.get("a"), None);
+        assert_eq!(r.counts().open_rooms, 0);
     }
 
     #[test]
