@@ -61,6 +61,7 @@ pub(crate) mod protocol;
 mod request;
 mod rtt;
 mod spectator;
+pub mod state_transfer;
 mod stats;
 mod synctest;
 mod time_sync;
@@ -114,3 +115,8 @@ pub(crate) fn decode_input<I: Input>(bytes: &[u8]) -> Option<I> {
         _ => None,
     }
 }
+
+/// Runs the examples in `docs/session.md` as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/session.md")]
+struct SessionGuide;
