@@ -22,6 +22,9 @@ pub(crate) type Outbox = Vec<(ConnId, ServerMessage)>;
 /// A refusal: the error code and a human-readable message.
 pub(crate) type Refusal = (ErrorCode, String);
 
+/// The longest a seat is held (a longer `seat_grace` is cut to this).
+pub(crate) const MAX_SEAT_GRACE: Duration = Duration::from_secs(24 * 3600);
+
 mod seats;
 
 #[derive(Debug)]
@@ -68,6 +71,19 @@ impl Room {
         let mut peers: Vec<PeerId> = self.members.iter().map(|m| m.0).collect();
         peers.sort_unstable();
         peers
+    }
+
+    /// Tell `conn` of every spectator in the room.
+    fn spectators_to(&self, conn: ConnId, out: &mut Outbox) {
+        for &(spectator, _) in &self.spectators {
+            out.push((
+                conn,
+                ServerMessage::PeerJoined {
+                    peer_id: spectator,
+                    spectator: true,
+                },
+            ));
+        }
     }
 
     fn everyone(&self) -> impl Iterator<Item = &(PeerId, ConnId)> {
@@ -213,9 +229,9 @@ impl Rooms {
     }
 
     /// Hold a player's seat this long after its connection closed mid-match, and
-    /// give players rejoin tokens (zero: neither).
+    /// give players rejoin tokens (zero: neither). At most [`MAX_SEAT_GRACE`].
     pub(crate) fn set_seat_grace(&mut self, grace: Duration) {
-        self.seat_grace = grace;
+        self.seat_grace = grace.min(MAX_SEAT_GRACE);
     }
 
     /// One match per room name: while a room is full (its match is on), joiners of
@@ -235,7 +251,8 @@ impl Rooms {
         self.require_spectator_secret = required;
     }
 
-    fn check_join(&self, conn: ConnId, req: &JoinRequest) -> Result<(), Refusal> {
+    /// What every `join` must pass, a rejoin too: not in a room yet, our version.
+    fn check_joiner(&self, conn: ConnId, req: &JoinRequest) -> Result<(), Refusal> {
         if self.membership.contains_key(&conn) {
             return Err((
                 ErrorCode::AlreadyInRoom,
@@ -251,6 +268,11 @@ impl Rooms {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    fn check_join(&self, conn: ConnId, req: &JoinRequest) -> Result<(), Refusal> {
+        self.check_joiner(conn, req)?;
         if !(MIN_PLAYERS..=self.max_players).contains(&req.players) {
             return Err((
                 ErrorCode::BadPlayers,
@@ -473,15 +495,7 @@ impl Rooms {
                 },
             ));
         }
-        for &(spectator, _) in &room.spectators {
-            out.push((
-                conn,
-                ServerMessage::PeerJoined {
-                    peer_id: spectator,
-                    spectator: true,
-                },
-            ));
-        }
+        room.spectators_to(conn, out);
         room.members.push((peer, conn));
         if room.members.len() == room.players as usize {
             room.full = true;

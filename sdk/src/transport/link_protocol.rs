@@ -261,7 +261,7 @@ impl LinkProtocol {
         let deadline = if self.connected {
             None
         } else {
-            Some(self.started + self.timers.handshake_timeout)
+            Some(self.started.saturating_add(self.timers.handshake_timeout))
         };
         hellos.chain(deadline).chain(self.next_ping).min()
     }
@@ -321,7 +321,7 @@ impl LinkProtocol {
                 if !self.connected && self.channels.iter().all(|c| c.acked) {
                     self.connected = true;
                     // The first ping (a keepalive too) one interval from now.
-                    self.next_ping = Some(now + self.timers.ping_interval);
+                    self.next_ping = Some(now.saturating_add(self.timers.ping_interval));
                     if !self.peer_ready {
                         self.peer_ready = true;
                         out.push(LinkAction::PeerReady);
@@ -347,7 +347,7 @@ impl LinkProtocol {
         if self.ended {
             return;
         }
-        if !self.connected && now >= self.started + self.timers.handshake_timeout {
+        if !self.connected && now >= self.started.saturating_add(self.timers.handshake_timeout) {
             self.ended = true;
             out.push(LinkAction::Failed(LinkFailure::HandshakeTimeout));
             return;
@@ -365,7 +365,7 @@ impl LinkProtocol {
                 out.push(LinkAction::Disconnected(DisconnectReason::Timeout));
                 return;
             }
-            self.next_ping = Some(now + self.timers.ping_interval);
+            self.next_ping = Some(now.saturating_add(self.timers.ping_interval));
             let sent_us = micros(now);
             let seq = self.pings.on_send(sent_us);
             out.push(LinkAction::Send(

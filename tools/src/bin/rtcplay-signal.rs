@@ -55,8 +55,8 @@ struct Args {
     #[arg(long)]
     spectators_need_secret: bool,
     /// Seconds a player's seat is held after its connection is lost mid-match (it
-    /// takes the seat back with its rejoin token); 0 = no seats held.
-    #[arg(long, default_value_t = 60)]
+    /// takes the seat back with its rejoin token); 0 = no seats held; at most a day.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=86_400))]
     seat_grace_secs: u64,
     /// Most rooms at once.
     #[arg(long, default_value_t = 50_000)]

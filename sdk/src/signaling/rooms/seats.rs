@@ -26,21 +26,7 @@ impl Rooms {
         token: &str,
         out: &mut Outbox,
     ) -> Result<(), Refusal> {
-        if self.membership.contains_key(&conn) {
-            return Err((
-                ErrorCode::AlreadyInRoom,
-                "already in a room; send leave first".into(),
-            ));
-        }
-        if req.version != PROTOCOL_VERSION {
-            return Err((
-                ErrorCode::VersionMismatch,
-                format!(
-                    "server speaks protocol version {PROTOCOL_VERSION}, not {}",
-                    req.version
-                ),
-            ));
-        }
+        self.check_joiner(conn, req)?;
         if req.spectator {
             return Err((
                 ErrorCode::RejoinRefused,
@@ -97,15 +83,7 @@ impl Rooms {
                 rejoin_token: Some(token.to_owned()),
             }),
         ));
-        for &(spectator, _) in &room.spectators {
-            out.push((
-                conn,
-                ServerMessage::PeerJoined {
-                    peer_id: spectator,
-                    spectator: true,
-                },
-            ));
-        }
+        room.spectators_to(conn, out);
         room.members.push((peer, conn));
         out.push((
             conn,
@@ -329,5 +307,20 @@ mod tests {
             r.join(13, req, &mut out).map_err(|e| e.0),
             Err(ErrorCode::RejoinRefused)
         );
+    }
+
+    #[test]
+    fn an_endless_grace_period_is_cut_to_a_day_not_a_panic() {
+        let mut r = rooms();
+        r.set_seat_grace(Duration::MAX);
+        let token = join_with_token(&mut r, 10, "a", 3);
+        join_with_token(&mut r, 11, "a", 3);
+        join_with_token(&mut r, 12, "a", 3);
+        let now = Instant::now();
+        let mut out = Vec::new();
+        r.disconnect(10, now, &mut out).expect("a member");
+        let day = Duration::from_secs(24 * 3600);
+        let (res, _) = rejoin(&mut r, 20, &token, now + day - Duration::from_secs(1));
+        assert_eq!(res, Ok(()));
     }
 }

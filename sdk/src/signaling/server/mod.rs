@@ -125,7 +125,8 @@ pub struct ServerConfig {
     pub require_spectator_secret: bool,
     /// How long a player's seat is held after its connection is lost mid-match:
     /// a `join` with its rejoin token takes the seat back meanwhile. Zero: no
-    /// seats are held and no rejoin tokens handed out.
+    /// seats are held and no rejoin tokens handed out. At most 24 hours (longer
+    /// is cut to that).
     pub seat_grace: std::time::Duration,
     /// Static files (a web game's page, script and wasm) served over plain HTTP on
     /// the signaling port: a request that is not a WebSocket upgrade gets one of

@@ -110,7 +110,7 @@ impl MeshPlan {
         self.recovering.insert(
             peer,
             Recovery {
-                deadline: now + self.settings.disconnect_timeout,
+                deadline: now.saturating_add(self.settings.disconnect_timeout),
                 relay_only,
                 attempts: 0,
                 cause,
@@ -282,6 +282,7 @@ impl MeshPlan {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{events, offer, settings, starts};
+    use super::super::MeshSettings;
     use super::*;
     use crate::signaling::ServerMessage;
     use crate::transport::TransportError;
@@ -661,5 +662,21 @@ mod tests {
             &mut out,
         );
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn an_endless_disconnect_timeout_never_overflows() {
+        let mut out = Vec::new();
+        let settings = MeshSettings {
+            disconnect_timeout: Duration::MAX,
+            ..settings(2)
+        };
+        let mut plan = MeshPlan::new(settings, PeerId(2), false, &mut out);
+        plan.room_full(Duration::ZERO, vec![PeerId(1), PeerId(2)], &mut out);
+        plan.attempt_connected(PeerId(1), &mut out);
+        plan.attempt_disconnected(5_000 * MS, PeerId(1), DisconnectReason::Timeout, &mut out);
+        assert_eq!(plan.next_wakeup(), Some(Duration::MAX));
+        plan.poll(Duration::from_secs(1 << 40), &mut out);
+        assert!(plan.is_recovering(PeerId(1)));
     }
 }

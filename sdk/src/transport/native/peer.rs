@@ -441,10 +441,14 @@ impl PeerTask {
         loop {
             // The protocol's next timer: a hello to repeat, the handshake deadline,
             // a ping (with the silence check).
-            let wakeup = self.protocol(|p| p.next_wakeup()).flatten().map_or(
-                tokio::time::Instant::now() + Duration::from_secs(3600),
-                |at| tokio::time::Instant::from_std(self.link.epoch + at),
-            );
+            // (A timer beyond what an Instant can hold, from an endless timeout,
+            // is checked again in an hour.)
+            let later = tokio::time::Instant::now() + Duration::from_secs(3600);
+            let wakeup = self
+                .protocol(|p| p.next_wakeup())
+                .flatten()
+                .and_then(|at| self.link.epoch.checked_add(at))
+                .map_or(later, |at| tokio::time::Instant::from_std(at).min(later));
             tokio::select! {
                 signal = signals.recv() => match signal {
                     None => return End::OwnerGone,

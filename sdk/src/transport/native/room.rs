@@ -143,11 +143,14 @@ impl MeshRoom {
         self.carry_out(client, out);
     }
 
+    /// When the plan's next timer is due (at the latest in an hour: also what an
+    /// endless timeout comes to).
     fn next_wakeup(&self) -> tokio::time::Instant {
-        self.plan.next_wakeup().map_or_else(
-            || tokio::time::Instant::now() + Duration::from_secs(3600),
-            |at| self.epoch + at,
-        )
+        let later = tokio::time::Instant::now() + Duration::from_secs(3600);
+        self.plan
+            .next_wakeup()
+            .and_then(|at| self.epoch.checked_add(at))
+            .map_or(later, |at| at.min(later))
     }
 
     fn on_peer_event(&mut self, client: Option<&SignalingClient>, peer: PeerId, event: PeerEvent) {
