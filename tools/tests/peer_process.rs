@@ -45,15 +45,7 @@ fn killed_process_is_reported_disconnected_within_the_bound() {
     });
     let remote = local.connected_peers()[0];
     // The child echoes: prove the link works across processes first.
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        local.send_unreliable(remote, b"echo?").expect("send");
-        if let Some(message) = local.wait_message(Duration::from_millis(50)) {
-            assert_eq!((message.from, &message.data[..]), (remote, &b"echo?"[..]));
-            break;
-        }
-        assert!(Instant::now() < deadline, "no echo from the child process");
-    }
+    echoes(&mut local, remote);
     // kill -9: no goodbye, no close; only silence tells.
     let started = Instant::now();
     child.0.kill().expect("kill -9 the child");

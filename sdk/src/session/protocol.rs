@@ -202,17 +202,7 @@ impl Datagram {
             return Err(DatagramError::TooLarge);
         }
         let mut r = Reader { bytes, pos: 0 };
-        let head = r.u8()?;
-        if head & 0xF0 != MAGIC {
-            return Err(DatagramError::NotSession);
-        }
-        if head & 0x0F != PROTOCOL_VERSION {
-            return Err(DatagramError::Version(head & 0x0F));
-        }
-        let id = r.u16()?;
-        if id != session {
-            return Err(DatagramError::WrongSession(id));
-        }
+        r.header(MAGIC, PROTOCOL_VERSION, session)?;
         let flags = r.u8()?;
         let frame = r.frame()?;
         let mut d = Datagram {
@@ -422,6 +412,27 @@ impl<'a> Reader<'a> {
     }
     pub(super) fn at_end(&self) -> bool {
         self.pos >= self.bytes.len()
+    }
+    /// The first three bytes of every datagram: `magic | version`, then the
+    /// session id.
+    pub(super) fn header(
+        &mut self,
+        magic: u8,
+        version: u8,
+        session: u16,
+    ) -> Result<(), DatagramError> {
+        let head = self.u8()?;
+        if head & 0xF0 != magic {
+            return Err(DatagramError::NotSession);
+        }
+        if head & 0x0F != version {
+            return Err(DatagramError::Version(head & 0x0F));
+        }
+        let id = self.u16()?;
+        if id != session {
+            return Err(DatagramError::WrongSession(id));
+        }
+        Ok(())
     }
     fn take(&mut self, n: usize) -> Result<&[u8], DatagramError> {
         let end = self.pos.checked_add(n).ok_or(DatagramError::Truncated)?;

@@ -131,17 +131,7 @@ impl<'a> TransferMessage<'a> {
             return Err(DatagramError::TooLarge);
         }
         let mut r = Reader::new(bytes);
-        let first = r.u8()?;
-        if first & 0xF0 != MAGIC {
-            return Err(DatagramError::NotSession);
-        }
-        if first & 0x0F != TRANSFER_VERSION {
-            return Err(DatagramError::Version(first & 0x0F));
-        }
-        let session = r.u16()?;
-        if session != session_id {
-            return Err(DatagramError::WrongSession(session));
-        }
+        r.header(MAGIC, TRANSFER_VERSION, session_id)?;
         let kind = r.u8()?;
         let digest = r.u64()?;
         let message = match kind {
