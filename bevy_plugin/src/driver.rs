@@ -169,6 +169,19 @@ fn tick<I: Input + Send + Sync + 'static>(
                             collector.collect(world, frame);
                         }
                     }
+                    // State transfer for rejoining players is not wired into the
+                    // plugin yet: a rejoining peer waits for another survivor.
+                    Request::Export { frame } => {
+                        tracing::warn!(
+                            "rtcplay: a rejoining player asked for the state of frame \
+                             {frame}; the Bevy plugin cannot export states yet"
+                        );
+                    }
+                    Request::Import { frame, .. } => {
+                        tracing::warn!(
+                            "rtcplay: cannot import the state of frame {frame} in Bevy yet"
+                        );
+                    }
                 }
             }
             let confirmed = session.confirmed_frame();

@@ -170,3 +170,116 @@ fn silent_peer_is_disconnected_within_the_timeout_and_others_play_on() {
     assert!(frames[0].is_some());
     sim.assert_in_sync();
 }
+
+/// Player 2 of 3 is cut off at frame 600; after `down` its process "restarts": a
+/// fresh session with a blank game rejoins. Every peer then plays 1200 more frames.
+fn rejoin_after(players: usize, down: Duration, conditions: LinkConditions, seed: u64) -> Sim {
+    let mut sim = Sim::new(SimOptions {
+        players,
+        conditions,
+        seed,
+        ..SimOptions::default()
+    });
+    sim.run_until_frame(600, Duration::from_secs(60));
+    let gone = players - 1;
+    sim.silence(gone);
+    sim.run_for(down);
+    sim.restart(gone, 0xC0FFEE + seed as u32);
+    let restarted_at = sim.now;
+    let target = sim.peers[0].session.current_frame() + 1200;
+    sim.run_until_frame(target, sim.now + Duration::from_secs(120));
+    for p in &sim.peers {
+        assert!(
+            p.session.current_frame() >= target,
+            "peer {} stuck at frame {}",
+            p.id,
+            p.session.current_frame()
+        );
+        let drops = p.session.drop_counters();
+        assert_eq!((drops.malformed, drops.bad_inputs), (0, 0), "peer {}", p.id);
+    }
+    let rejoiner = &sim.peers[gone];
+    assert!(!rejoiner.session.is_rejoining(), "still catching up");
+    let (rejoined_at, resume, state_frame) = rejoiner
+        .events
+        .iter()
+        .find_map(|(t, e)| match e {
+            SessionEvent::Rejoined { frame, state_frame } => Some((*t, *frame, *state_frame)),
+            _ => None,
+        })
+        .expect("the rejoiner imported a state");
+    assert!(state_frame <= resume);
+    // On loopback-like links the state is back within a fraction of a second.
+    assert!(
+        rejoined_at - restarted_at < Duration::from_secs(2),
+        "rejoined after {:?}",
+        rejoined_at - restarted_at
+    );
+    for p in &sim.peers[..gone] {
+        let back = p.events.iter().find_map(|(_, e)| match e {
+            SessionEvent::PeerRejoined { peer, frame } if peer.0 as usize == gone => Some(*frame),
+            _ => None,
+        });
+        assert_eq!(
+            back,
+            Some(resume),
+            "peer {} resumes the rejoiner elsewhere",
+            p.id
+        );
+    }
+    // Every frame from the imported state on is identical on every peer, and the
+    // rejoined player moves again (its inputs count).
+    let compared = sim.assert_in_sync();
+    assert!(compared >= 1000, "only {compared} frames compared");
+    eprintln!(
+        "rejoin: state {state_frame}, resume {resume}, back after {:?}, {compared} frames compared, skipped {:?}",
+        rejoined_at - restarted_at,
+        sim.peers.iter().map(|p| p.skipped_ticks).collect::<Vec<_>>()
+    );
+    let (first, last) = (&sim.peers[0].game.bodies[gone], &rejoiner.game.bodies[gone]);
+    assert_eq!(first, last);
+    assert!(
+        rejoiner.session.stats().frames_advanced > 1000,
+        "the rejoiner plays"
+    );
+    sim
+}
+
+#[test]
+fn a_restarted_player_rejoins_after_the_others_dropped_it() {
+    let timeout = SessionConfig::default().disconnect_timeout;
+    let sim = rejoin_after(
+        3,
+        timeout + Duration::from_secs(1),
+        LinkConditions::good(),
+        51,
+    );
+    for p in &sim.peers[..2] {
+        let dropped = p
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, SessionEvent::Disconnected { peer, .. } if peer.0 == 2));
+        assert!(dropped, "peer {} never dropped the silent player", p.id);
+    }
+}
+
+#[test]
+fn a_restarted_player_rejoins_before_the_others_noticed() {
+    let sim = rejoin_after(3, Duration::from_secs(2), LinkConditions::good(), 52);
+    for p in &sim.peers[..2] {
+        assert!(p
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, SessionEvent::PeerRejoining { peer } if peer.0 == 2)));
+    }
+}
+
+#[test]
+fn rejoins_under_loss_and_with_two_players() {
+    let lossy = LinkConditions {
+        reorder: 0.1,
+        ..LinkConditions::with(30, 10, 0.2)
+    };
+    rejoin_after(3, Duration::from_secs(4), lossy, 53);
+    rejoin_after(2, Duration::from_secs(3), LinkConditions::average(), 54);
+}

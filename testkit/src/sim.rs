@@ -85,6 +85,45 @@ impl Game {
         self.frame += 1;
     }
 
+    /// The state as bytes (what a survivor exports for a rejoining player).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = self.frame.to_le_bytes().to_vec();
+        for b in &self.bodies {
+            for v in [b.x, b.y, b.vx, b.vy, b.score] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// The state from [`to_bytes`](Self::to_bytes); `None` if the length is off.
+    pub fn from_bytes(bytes: &[u8], players: usize) -> Option<Game> {
+        if bytes.len() != 4 + players * 20 {
+            return None;
+        }
+        let word = |i: usize| {
+            let mut a = [0u8; 4];
+            a.copy_from_slice(&bytes[i..i + 4]);
+            a
+        };
+        let bodies = (0..players)
+            .map(|p| {
+                let v = |k: usize| i32::from_le_bytes(word(4 + p * 20 + k * 4));
+                Body {
+                    x: v(0),
+                    y: v(1),
+                    vx: v(2),
+                    vy: v(3),
+                    score: v(4),
+                }
+            })
+            .collect();
+        Some(Game {
+            frame: Frame::from_le_bytes(word(0)),
+            bodies,
+        })
+    }
+
     /// FNV-1a over the state: deterministic across runs and machines.
     pub fn checksum(&self) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -173,6 +212,19 @@ impl Replica {
                         .clone_from(saved.ok_or(format!("load of unsaved frame {frame}"))?);
                 }
                 Request::Advance { inputs, .. } => self.game.step(&inputs),
+                Request::Export { frame } => {
+                    let saved = self.saved.get(&frame);
+                    let bytes = saved.ok_or(format!("export of unsaved frame {frame}"))?;
+                    session
+                        .export_state(frame, bytes.to_bytes())
+                        .map_err(|e| e.to_string())?;
+                }
+                Request::Import { frame, state } => {
+                    let players = self.game.bodies.len();
+                    self.game = Game::from_bytes(&state, players)
+                        .filter(|g| g.frame == frame)
+                        .ok_or(format!("bad state for frame {frame}"))?;
+                }
             }
         }
         Ok(())
@@ -191,6 +243,9 @@ pub struct SimPeer {
     pub max_depth: u32,
     pub silenced: bool,
     pub skipped_ticks: u64,
+    /// Frames before this one were not simulated by this peer's current session
+    /// (it rejoined with a state of this frame): not compared.
+    pub history_from: Frame,
 }
 
 pub struct SimOptions {
@@ -215,6 +270,26 @@ impl Default for SimOptions {
     }
 }
 
+/// The session builder of player `me` (peer id `me`).
+fn builder(options: &SimOptions, me: usize) -> SessionBuilder<Input> {
+    let mut b = SessionBuilder::<Input>::new()
+        .with_num_players(options.players)
+        .with_input_delay(options.input_delay)
+        .with_max_prediction(options.max_prediction)
+        .with_adaptive_input_delay(options.adaptive_delay)
+        .with_checksum_interval(10)
+        .with_session_id(0x5151);
+    for h in 0..options.players {
+        let kind = if h == me {
+            PlayerType::Local
+        } else {
+            PlayerType::Remote(PeerId(h as u32))
+        };
+        b = b.add_player(kind, h);
+    }
+    b
+}
+
 pub struct Sim {
     pub net: MemoryNetwork,
     pub peers: Vec<SimPeer>,
@@ -231,21 +306,7 @@ impl Sim {
             .iter()
             .enumerate()
             .map(|(me, id)| {
-                let mut b = SessionBuilder::<Input>::new()
-                    .with_num_players(options.players)
-                    .with_input_delay(options.input_delay)
-                    .with_max_prediction(options.max_prediction)
-                    .with_adaptive_input_delay(options.adaptive_delay)
-                    .with_checksum_interval(10)
-                    .with_session_id(0x5151);
-                for (h, other) in ids.iter().enumerate() {
-                    let kind = if h == me {
-                        PlayerType::Local
-                    } else {
-                        PlayerType::Remote(*other)
-                    };
-                    b = b.add_player(kind, h);
-                }
+                let b = builder(&options, me);
                 SimPeer {
                     id: *id,
                     session: b.start_p2p_session().expect("valid config"),
@@ -257,6 +318,7 @@ impl Sim {
                     max_depth: 0,
                     silenced: false,
                     skipped_ticks: 0,
+                    history_from: 0,
                 }
             })
             .collect();
@@ -301,7 +363,7 @@ impl Sim {
             }
             let p = &mut self.peers[i];
             let mut endpoint = self.net.endpoint(p.id);
-            if !p.session.is_running() {
+            if !p.session.is_running() && !p.session.is_rejoining() {
                 p.session.poll(now, &mut endpoint);
             } else {
                 let handle = p.session.local_player_handles()[0];
@@ -312,6 +374,7 @@ impl Sim {
                 match p.session.advance_frame(now, &mut endpoint) {
                     Ok(requests) => p.handle(requests),
                     Err(SessionError::PredictionThreshold) => p.skipped_ticks += 1,
+                    Err(SessionError::NotSynchronized) if p.session.is_rejoining() => {}
                     Err(e) => panic!("advance failed: {e}"),
                 }
             }
@@ -320,6 +383,24 @@ impl Sim {
             }
             p.next_tick += p.session.recommended_frame_duration();
         }
+    }
+
+    /// Peer `i`'s process restarts: a fresh session (numbered `incarnation`)
+    /// with a blank game rejoins the match in place of the silenced one.
+    pub fn restart(&mut self, i: usize, incarnation: u32) {
+        let options = &self.options;
+        let session = builder(options, i)
+            .rejoining(incarnation)
+            .start_p2p_session()
+            .expect("valid config");
+        let p = &mut self.peers[i];
+        p.session = session;
+        p.game = Game::new(options.players);
+        p.saved.clear();
+        p.silenced = false;
+        p.history_from = Frame::MAX;
+        p.next_tick = self.now;
+        self.net.restore(p.id);
     }
 
     pub fn silence(&mut self, i: usize) {
@@ -344,17 +425,21 @@ impl Sim {
             .unwrap_or(0);
         let mut compared = 0;
         for f in 0..=upto {
-            let first = live[0].history.get(&f);
-            for p in &live[1..] {
+            let holders: Vec<&&SimPeer> = live.iter().filter(|p| f >= p.history_from).collect();
+            let Some(reference) = holders.first() else {
+                continue;
+            };
+            let first = reference.history.get(&f);
+            for p in &holders[1..] {
                 assert_eq!(
                     p.history.get(&f),
                     first,
                     "frame {f}: peer {} and peer {} disagree",
-                    live[0].id,
+                    reference.id,
                     p.id
                 );
             }
-            if first.is_some() {
+            if first.is_some() && holders.len() == live.len() {
                 compared += 1;
             }
         }
@@ -394,6 +479,22 @@ impl SimPeer {
                 Request::Advance { frame, inputs } => {
                     assert_eq!(self.game.frame, frame, "advance of the wrong frame");
                     self.game.step(&inputs);
+                }
+                Request::Export { frame } => {
+                    let state = self
+                        .saved
+                        .get(&frame)
+                        .unwrap_or_else(|| panic!("export of unsaved frame {frame}"))
+                        .to_bytes();
+                    self.session
+                        .export_state(frame, state)
+                        .expect("export was requested");
+                }
+                Request::Import { frame, state } => {
+                    let players = self.game.bodies.len();
+                    self.game = Game::from_bytes(&state, players).expect("a valid state");
+                    assert_eq!(self.game.frame, frame, "import of the wrong frame");
+                    self.history_from = frame;
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! Arbitrary datagrams injected into a running 2-player P2P session, between the
 //! real datagrams of its real remote session: the whole receive path (decoder,
-//! input queues, acks, time sync, checksums, disconnect statuses) must drop or
-//! absorb garbage without panicking, and keep playing.
+//! input queues, acks, time sync, checksums, absences, rejoins and the state
+//! transfer a forged rejoin starts) must drop or absorb garbage without
+//! panicking, and keep playing.
 //!
 //! Each `0xFF`-separated chunk of the input is one injected datagram; its first
 //! byte picks how: raw bytes, bytes behind a valid header (magic, version, session
@@ -55,9 +56,14 @@ fn step(session: &mut P2PSession<u8>, net: &mut Queue, now: Duration, input: u8)
         let _ = session.add_local_input(handle, input);
         if let Ok(requests) = session.advance_frame(now, net) {
             for request in requests {
-                if let rtcplay::session::Request::Save { frame } = request {
-                    session
-                        .report_checksum(frame, rtcplay::session::Checksum::new(u64::from(frame)));
+                match request {
+                    rtcplay::session::Request::Save { frame } => session
+                        .report_checksum(frame, rtcplay::session::Checksum::new(u64::from(frame))),
+                    // A forged rejoin makes us a donor: the state goes out in chunks.
+                    rtcplay::session::Request::Export { frame } => {
+                        let _ = session.export_state(frame, vec![frame as u8; 3000]);
+                    }
+                    _ => {}
                 }
             }
         }

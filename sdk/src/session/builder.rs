@@ -63,6 +63,11 @@ pub struct SessionConfig {
     /// (a player changing input 10 times a second: about 2 MB per hour); off by
     /// default.
     pub keep_input_history: bool,
+    /// Largest game state (bytes) a rejoining session accepts from a survivor.
+    pub max_state_size: usize,
+    /// Frames a rejoining session simulates per tick while it catches up with
+    /// the others after importing the state.
+    pub rejoin_catchup_speed: u32,
 }
 
 impl Default for SessionConfig {
@@ -86,6 +91,8 @@ impl Default for SessionConfig {
             spectator_catchup_speed: 2,
             session_id: 0,
             keep_input_history: false,
+            max_state_size: 16 << 20,
+            rejoin_catchup_speed: 8,
         }
     }
 }
@@ -117,6 +124,7 @@ pub struct SessionBuilder<I> {
     config: SessionConfig,
     players: Vec<(PlayerType, PlayerHandle)>,
     spectators: Vec<PeerId>,
+    rejoin: Option<u32>,
     _input: PhantomData<fn() -> I>,
 }
 
@@ -133,6 +141,7 @@ impl<I: Input> SessionBuilder<I> {
             config: SessionConfig::default(),
             players: Vec::new(),
             spectators: Vec::new(),
+            rejoin: None,
             _input: PhantomData,
         }
     }
@@ -236,6 +245,17 @@ impl<I: Input> SessionBuilder<I> {
         Ok(())
     }
 
+    /// Build a session that rejoins a running match instead of starting one: the
+    /// local players come back under their old handles (the same player list as
+    /// the original session). `incarnation` names this attempt and must differ
+    /// from any earlier session of the same players in this match: take it from a
+    /// random source or a clock. The session asks a survivor for the game state
+    /// and returns it in a `Request::Import`; see `docs/session.md`, "Rejoining".
+    pub fn rejoining(mut self, incarnation: u32) -> Self {
+        self.rejoin = Some(incarnation);
+        self
+    }
+
     /// Start a peer-to-peer session. Every handle `0..num_players` must be declared
     /// exactly once.
     pub fn start_p2p_session(self) -> Result<P2PSession<I>, SessionError> {
@@ -269,7 +289,12 @@ impl<I: Input> SessionBuilder<I> {
                 "a P2P session needs at least one local player".into(),
             ));
         }
-        Ok(P2PSession::new(self.config, kinds, self.spectators))
+        Ok(P2PSession::new(
+            self.config,
+            kinds,
+            self.spectators,
+            self.rejoin,
+        ))
     }
 
     /// Start a spectator session that follows `host`.

@@ -43,6 +43,9 @@ pub enum SessionError {
     /// The peer already takes part in the session.
     #[error("{0} is already a player or spectator of this session")]
     PeerExists(crate::datagram::PeerId),
+    /// `export_state` was called for a frame no `Request::Export` asked for.
+    #[error("no Request::Export asked for the state of frame {0}")]
+    StateNotRequested(Frame),
     /// Sync-test found a frame whose re-simulation gave a different checksum.
     #[error(
         "sync test: frame {frame} checksum {original:#018x} on first run, {resimulated:#018x} on re-simulation (parts differing: {parts:?})"

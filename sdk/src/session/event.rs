@@ -41,6 +41,28 @@ pub enum SessionEvent {
         /// The first frame without its inputs (agreed by all remaining peers).
         frame: Frame,
     },
+    /// A fresh session of `peer` (its process restarted) asks to rejoin the match.
+    /// Its players stay `Disconnected` until [`PeerRejoined`](Self::PeerRejoined).
+    PeerRejoining {
+        /// The peer.
+        peer: PeerId,
+    },
+    /// `peer`'s players are back: their inputs count again from `frame` (the same
+    /// frame on every peer). Before it they are `Disconnected`.
+    PeerRejoined {
+        /// The peer.
+        peer: PeerId,
+        /// The first frame with its players' inputs again.
+        frame: Frame,
+    },
+    /// This session rejoined its match: the game state of `state_frame` arrived
+    /// (the `Import` request), and the local players' inputs count from `frame` on.
+    Rejoined {
+        /// The first frame in which the local players take part again.
+        frame: Frame,
+        /// The frame of the imported state.
+        state_frame: Frame,
+    },
     /// A confirmed frame's checksum differs between this peer and `peer`.
     DesyncDetected {
         /// The frame.

@@ -27,6 +27,39 @@ pub(crate) struct InputQueue {
 }
 
 impl InputQueue {
+    /// A queue whose first held frame is `frame`, with `input` there.
+    pub(crate) fn starting_at(frame: Frame, input: Vec<u8>) -> Self {
+        InputQueue {
+            first: frame,
+            len: 1,
+            runs: VecDeque::from([(frame, input)]),
+        }
+    }
+
+    /// Forget the inputs of `frame` and later: the next input is for `frame` (or
+    /// for the first held frame, if `frame` is before it).
+    pub(crate) fn truncate(&mut self, frame: Frame) {
+        if frame >= self.next_frame() {
+            return;
+        }
+        let keep = frame.saturating_sub(self.first);
+        while self
+            .runs
+            .back()
+            .is_some_and(|(start, _)| *start >= self.first + keep)
+        {
+            self.runs.pop_back();
+        }
+        self.len = keep;
+    }
+
+    /// Append `input` until the next input is for `frame`.
+    pub(crate) fn fill_until(&mut self, frame: Frame, input: &[u8]) {
+        while self.next_frame() < frame {
+            self.push(input.to_vec());
+        }
+    }
+
     /// The last frame with a confirmed input.
     pub(crate) fn last_frame(&self) -> Option<Frame> {
         (self.len > 0).then(|| self.first + self.len - 1)
@@ -106,7 +139,8 @@ impl InputQueue {
     /// Decode `runs` (starting at frame `start`) and append the frames this queue
     /// lacks. `valid` checks each distinct new input; `on_append(frame, latest, new)`
     /// sees each appended frame with the input held before it. A `Disconnected` run
-    /// appends `default` placeholders and ends the list; its first frame is returned.
+    /// appends `default` placeholders and is reported to `on_absent` with its first
+    /// frame (a spectator's host sends them for absent players).
     pub(crate) fn receive_runs(
         &mut self,
         start: Frame,
@@ -114,7 +148,8 @@ impl InputQueue {
         default: &[u8],
         valid: &mut dyn FnMut(&[u8]) -> bool,
         on_append: &mut OnAppend<'_>,
-    ) -> Result<Option<Frame>, BadRuns> {
+        on_absent: &mut dyn FnMut(Frame),
+    ) -> Result<(), BadRuns> {
         let mut frame = start;
         let mut prev: Option<Vec<u8>> = frame
             .checked_sub(1)
@@ -125,13 +160,16 @@ impl InputQueue {
             let next = self.next_frame();
             if frame > next {
                 // A gap: frames we lack were skipped. Wait for a resend.
-                return Ok(None);
+                return Ok(());
             }
             if let Run::Disconnected(_) = run {
-                while self.next_frame() < end {
-                    self.push(default.to_vec());
+                if end > next {
+                    on_absent(frame);
+                    self.fill_until(end, default);
                 }
-                return Ok(Some(frame));
+                prev = Some(default.to_vec());
+                frame = end;
+                continue;
             }
             if end <= next {
                 // Already held: only its value matters, as the next run's base.
@@ -150,7 +188,7 @@ impl InputQueue {
             prev = Some(value);
             frame = end;
         }
-        Ok(None)
+        Ok(())
     }
 
     /// The oldest frame held.
@@ -181,6 +219,26 @@ mod tests {
         q.discard_before(100);
         assert_eq!(q.latest(), Some(&[6][..]));
         assert_eq!((q.first_frame(), q.last_frame()), (5, Some(5)));
+    }
+
+    #[test]
+    fn truncate_and_fill() {
+        let mut q = InputQueue::starting_at(10, vec![1]);
+        q.push(vec![1]);
+        q.push(vec![2]);
+        q.push(vec![3]);
+        assert_eq!(q.next_frame(), 14);
+        q.truncate(12);
+        assert_eq!((q.next_frame(), q.latest()), (12, Some(&[1][..])));
+        q.fill_until(15, &[0]);
+        assert_eq!(
+            (q.get(12), q.get(14), q.next_frame()),
+            (Some(&[0][..]), Some(&[0][..]), 15)
+        );
+        q.truncate(3);
+        assert_eq!((q.next_frame(), q.latest()), (10, None));
+        q.push(vec![7]);
+        assert_eq!(q.get(10), Some(&[7][..]));
     }
 
     #[test]

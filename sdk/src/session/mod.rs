@@ -50,6 +50,7 @@
 //! assert!(sessions[0].current_frame() > 100);
 //! ```
 
+mod absence;
 mod builder;
 mod checksum;
 mod error;
@@ -58,6 +59,7 @@ mod input_queue;
 mod p2p;
 mod peer;
 pub(crate) mod protocol;
+mod rejoin;
 mod request;
 mod rtt;
 mod spectator;

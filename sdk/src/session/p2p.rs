@@ -4,11 +4,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use super::absence::{Absence, Absences};
 use super::builder::{PlayerType, SessionConfig};
 use super::checksum::{Checksum, ChecksumTracker, Mismatch};
 use super::input_queue::InputQueue;
 use super::peer::{ms16, RemotePeer, Role};
 use super::protocol::{self, ChecksumReport, Datagram, DatagramError, InputBlock, Run};
+use super::rejoin::{self, Handover, PeerRejoin, Rejoining};
+use super::state_transfer::{self, StateSender, TransferMessage};
 use super::time_sync::{TickRateAdvice, TimeSync};
 use super::{
     decode_input, encode_input, DropCounters, Frame, Input, InputStatus, PeerStats, PlayerHandle,
@@ -50,7 +53,8 @@ pub struct P2PSession<I> {
     config: SessionConfig,
     kinds: Vec<PlayerType>,
     queues: Vec<InputQueue>,
-    disconnected_from: Vec<Option<Frame>>,
+    /// When each player was away (input `Disconnected`), as agreed with the peers.
+    absences: Vec<Absences>,
     peers: Vec<RemotePeer>,
     local_handles: Vec<PlayerHandle>,
     pending_local: Vec<Option<Vec<u8>>>,
@@ -71,6 +75,15 @@ pub struct P2PSession<I> {
     time_sync: TimeSync,
     recv: Vec<(PeerId, Vec<u8>)>,
     out: Vec<u8>,
+    /// This session rejoins a running match.
+    rejoining: Option<Rejoining>,
+    /// The earliest frame this session has a state for (0, or the imported one).
+    first_state: Frame,
+    /// The state the game must import at the next `advance_frame`.
+    pending_import: Option<(Frame, Vec<u8>)>,
+    /// The frame of the `Export` request the game has not answered yet.
+    export_requested: Option<Frame>,
+    transfer_out: Vec<Vec<u8>>,
     _input: PhantomData<fn() -> I>,
 }
 
@@ -88,6 +101,7 @@ impl<I: Input> P2PSession<I> {
         config: SessionConfig,
         kinds: Vec<PlayerType>,
         spectators: Vec<PeerId>,
+        rejoin: Option<u32>,
     ) -> Self {
         let n = kinds.len();
         let mut peers: Vec<RemotePeer> = Vec::new();
@@ -114,7 +128,7 @@ impl<I: Input> P2PSession<I> {
         let input_delay = config.input_delay;
         P2PSession {
             queues: vec![InputQueue::default(); n],
-            disconnected_from: vec![None; n],
+            absences: vec![Absences::default(); n],
             pending_local: vec![None; n],
             kinds,
             peers,
@@ -134,6 +148,11 @@ impl<I: Input> P2PSession<I> {
             time_sync: TimeSync::new(TIME_SYNC_WINDOW),
             recv: Vec::new(),
             out: Vec::with_capacity(protocol::MAX_DATAGRAM_SIZE),
+            rejoining: rejoin.map(|nonce| Rejoining::new(nonce, config.max_state_size)),
+            first_state: 0,
+            pending_import: None,
+            export_requested: None,
+            transfer_out: Vec::new(),
             config,
             _input: PhantomData,
         }
@@ -317,6 +336,60 @@ impl<I: Input> P2PSession<I> {
         }
     }
 
+    /// Answer a [`Request::Export`]: `state` is the game's serialized state saved
+    /// for `frame`. The session sends it, with what it needs to resume, to the
+    /// rejoining peers that asked for it.
+    pub fn export_state(&mut self, frame: Frame, state: Vec<u8>) -> Result<(), SessionError> {
+        if self.export_requested != Some(frame) {
+            return Err(SessionError::StateNotRequested(frame));
+        }
+        self.export_requested = None;
+        let bases = (0..self.kinds.len())
+            .map(|h| {
+                let before = frame.checked_sub(1)?;
+                if self.absences[h].contains(before) {
+                    return None;
+                }
+                self.queues[h].get(before).map(<[u8]>::to_vec)
+            })
+            .collect();
+        let handover = Handover {
+            state_frame: frame,
+            absences: self
+                .absences
+                .iter()
+                .map(|a| a.as_slice().to_vec())
+                .collect(),
+            bases,
+            state,
+        }
+        .encode();
+        for peer in &mut self.peers {
+            let resend = rejoin::resend_after(peer.rtt.rtt());
+            if let Some(r) = &mut peer.rejoin {
+                if r.donor_asked && r.sender.is_none() {
+                    r.sender = StateSender::new(frame, handover.clone(), resend);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether this session is rejoining a match and has not caught up with it
+    /// yet (see [`SessionBuilder::rejoining`](super::SessionBuilder::rejoining)).
+    pub fn is_rejoining(&self) -> bool {
+        self.rejoining.as_ref().is_some_and(|r| !r.caught_up)
+    }
+
+    /// How much of the rejoin state has arrived: (chunks received, chunks in
+    /// all; 0 while unknown). `None` unless this session is waiting for it.
+    pub fn rejoin_progress(&self) -> Option<(u32, u32)> {
+        self.rejoining
+            .as_ref()
+            .filter(|r| !r.imported)
+            .map(|r| r.receiver.progress())
+    }
+
     fn finalize_checksum(&mut self, frame: Frame, epoch: u8, checksum: Checksum) {
         let report = ChecksumReport {
             frame,
@@ -382,6 +455,38 @@ impl<I: Input> P2PSession<I> {
                 self.send_to_peer(i, now, net);
             }
         }
+        self.send_transfers(now, net);
+    }
+
+    /// Chunks of a state we hand over, and acks of one we receive.
+    fn send_transfers(&mut self, now: Duration, net: &mut (impl Transport + ?Sized)) {
+        let session = self.config.session_id;
+        let mut out = std::mem::take(&mut self.transfer_out);
+        for peer in &mut self.peers {
+            let Some(sender) = peer.rejoin.as_mut().and_then(|r| r.sender.as_mut()) else {
+                continue;
+            };
+            if peer.disconnected {
+                continue;
+            }
+            sender.set_resend_after(rejoin::resend_after(peer.rtt.rtt()));
+            out.clear();
+            sender.poll(now, session, &mut out);
+            for datagram in &out {
+                net.send_to(peer.id, datagram);
+            }
+        }
+        if let Some(r) = &mut self.rejoining {
+            if let (Some(donor), false) = (r.donor, r.imported) {
+                out.clear();
+                r.receiver.poll(session, &mut out);
+                for datagram in &out {
+                    net.send_to(donor, datagram);
+                }
+            }
+        }
+        out.clear();
+        self.transfer_out = out;
     }
 
     /// Advance one frame. Returns the requests to carry out, in order.
@@ -406,6 +511,21 @@ impl<I: Input> P2PSession<I> {
         {
             return Err(SessionError::MissingLocalInput(h));
         }
+        // A rejoining session commits neutral inputs for the frames the others
+        // have reached: they need them to go on while it catches up.
+        if self.rejoining.as_ref().is_some_and(|r| !r.caught_up) {
+            let ahead = self
+                .peers
+                .iter()
+                .filter(|p| !p.disconnected && !p.handles().is_empty())
+                .filter_map(|p| p.remote_frame)
+                .max()
+                .unwrap_or(0)
+                .saturating_add(self.input_delay);
+            for &h in &self.local_handles {
+                self.queues[h].fill_until(ahead, &self.default_input);
+            }
+        }
         // Commit local inputs first, even if this frame cannot advance: peers need
         // them to confirm it (in lockstep, nobody could ever advance otherwise). A
         // retry of the same frame adds nothing new: its target is already filled.
@@ -415,19 +535,71 @@ impl<I: Input> P2PSession<I> {
                 self.queues[h].add_local(target, bytes, &self.default_input);
             }
         }
-        let predicted = i64::from(self.current_frame) - self.confirmed();
-        if predicted > i64::from(self.config.max_prediction) {
-            self.send_all(now, net);
-            return Err(SessionError::PredictionThreshold);
-        }
-
         let mut requests = Vec::new();
+        if let Some((frame, state)) = self.pending_import.take() {
+            requests.push(Request::Import { frame, state });
+        }
+        let steps = self.catch_up_steps();
+        for step in 0..steps {
+            let predicted = i64::from(self.current_frame) - self.confirmed();
+            // While catching up, only confirmed frames are simulated.
+            let limit = if steps > 1 {
+                0
+            } else {
+                self.config.max_prediction
+            };
+            if predicted > i64::from(limit) {
+                if step > 0 || !requests.is_empty() {
+                    break;
+                }
+                self.send_all(now, net);
+                return Err(SessionError::PredictionThreshold);
+            }
+            self.advance_one(&mut requests);
+        }
+        if self.rejoining.as_ref().is_none_or(|r| r.caught_up) {
+            self.update_time_sync();
+        }
+        self.adapt_input_delay();
+        self.send_all(now, net);
+        self.trim();
+        Ok(requests)
+    }
+
+    /// Frames to simulate in this call: one, or several while a rejoining session
+    /// is behind the others.
+    fn catch_up_steps(&mut self) -> u32 {
+        let Some(r) = &self.rejoining else { return 1 };
+        if r.caught_up || !r.imported {
+            return 1;
+        }
+        let others = self
+            .peers
+            .iter()
+            .filter(|p| !p.disconnected && !p.handles().is_empty())
+            .filter_map(|p| p.remote_frame)
+            .max()
+            .unwrap_or(0);
+        let behind = others.saturating_sub(self.current_frame);
+        if behind <= 2 {
+            if let Some(r) = &mut self.rejoining {
+                r.caught_up = true;
+            }
+            return 1;
+        }
+        self.config.rejoin_catchup_speed.clamp(1, behind)
+    }
+
+    /// Simulate the current frame (after any rollback), exporting a state for
+    /// rejoining peers when one is wanted.
+    fn advance_one(&mut self, requests: &mut Vec<Request<I>>) {
         if let Some(first) = self.first_incorrect.take() {
             if first < self.current_frame {
-                self.rollback(first, &mut requests);
+                self.rollback(first, requests);
             }
         }
-        self.save(self.current_frame, &mut requests);
+        self.save(self.current_frame, requests);
+        self.request_export(requests);
         requests.push(Request::Advance {
             frame: self.current_frame,
             inputs: self.inputs_for(self.current_frame),
@@ -435,12 +607,43 @@ impl<I: Input> P2PSession<I> {
         self.current_frame += 1;
         self.stats.frames_advanced += 1;
         self.promote_pending_checksums();
+    }
 
-        self.update_time_sync();
-        self.adapt_input_delay();
-        self.send_all(now, net);
-        self.trim();
-        Ok(requests)
+    /// As a donor: ask the game for the newest confirmed state (every state up to
+    /// it was just saved or re-saved) once it is from the rejoiner's absence on.
+    fn request_export(&mut self, requests: &mut Vec<Request<I>>) {
+        self.export_requested = None;
+        let mut wanted = false;
+        let mut away_from: Frame = 0;
+        for p in &self.peers {
+            let asked = p
+                .rejoin
+                .as_ref()
+                .is_some_and(|r| r.donor_asked && r.sender.is_none());
+            let back = p
+                .handles()
+                .iter()
+                .all(|h| self.absences[*h].open_from().is_none());
+            if asked && back && !p.disconnected {
+                wanted = true;
+                for h in p.handles() {
+                    if let Some(a) = self.absences[*h].as_slice().last() {
+                        away_from = away_from.max(a.from);
+                    }
+                }
+            }
+        }
+        if !wanted {
+            return;
+        }
+        let newest = (self.confirmed() + 1).min(i64::from(self.current_frame));
+        let Ok(frame) = Frame::try_from(newest) else {
+            return;
+        };
+        if frame >= away_from {
+            self.export_requested = Some(frame);
+            requests.push(Request::Export { frame });
+        }
     }
 
     fn rollback(&mut self, first: Frame, requests: &mut Vec<Request<I>>) {
@@ -479,7 +682,7 @@ impl<I: Input> P2PSession<I> {
     fn inputs_for(&self, frame: Frame) -> Vec<(I, InputStatus)> {
         (0..self.kinds.len())
             .map(|h| {
-                if self.disconnected_from[h].is_some_and(|d| frame >= d) {
+                if self.absences[h].contains(frame) {
                     return (I::default(), InputStatus::Disconnected);
                 }
                 let q = &self.queues[h];
@@ -495,13 +698,14 @@ impl<I: Input> P2PSession<I> {
             .collect()
     }
 
-    /// The newest frame with every input known; -1 if none. Disconnected players
-    /// count as known; a session without remote players is confirmed to the present.
+    /// The newest frame with every input known; -1 if none. Players away now count
+    /// as known (a closed absence holds placeholders in the queue); a session
+    /// without remote players is confirmed to the present.
     fn confirmed(&self) -> i64 {
         let mut confirmed = i64::MAX;
         for (h, kind) in self.kinds.iter().enumerate() {
             if let PlayerType::Remote(_) = kind {
-                if self.disconnected_from[h].is_some() {
+                if self.absences[h].open_from().is_some() {
                     continue;
                 }
                 let last = self.queues[h].last_frame().map_or(-1, i64::from);
@@ -515,13 +719,12 @@ impl<I: Input> P2PSession<I> {
         }
     }
 
-    /// Digest of the players' connection statuses: checksums are only compared
-    /// between states computed under the same statuses.
+    /// Digest of the players' absences: checksums are only compared between
+    /// states computed under the same absences.
     fn epoch(&self) -> u8 {
-        self.disconnected_from.iter().fold(0u8, |acc, d| {
-            acc.wrapping_mul(31)
-                .wrapping_add(d.map_or(0, |f| (f as u8).wrapping_add(1)))
-        })
+        self.absences
+            .iter()
+            .fold(0u8, |acc, a| a.fold(acc.wrapping_mul(31)))
     }
 
     fn last_local_frame(&self) -> Option<Frame> {
@@ -545,7 +748,11 @@ impl<I: Input> P2PSession<I> {
     fn update_time_sync(&mut self) {
         let mut worst: Option<(f32, f32)> = None;
         for p in &self.peers {
-            if p.disconnected || !matches!(p.role, Role::Player(_)) || p.remote_frame.is_none() {
+            if p.disconnected
+                || !matches!(p.role, Role::Player(_))
+                || p.remote_frame.is_none()
+                || p.rejoin.is_some()
+            {
                 continue;
             }
             let local = self.local_advantage(p);
@@ -588,6 +795,10 @@ impl<I: Input> P2PSession<I> {
             self.drops.unknown_peer += 1;
             return;
         };
+        if state_transfer::is_transfer_datagram(bytes) {
+            self.handle_transfer(now, i, bytes);
+            return;
+        }
         let d = match Datagram::decode(bytes, self.config.session_id, self.config.max_input_size) {
             Ok(d) => d,
             Err(e) => {
@@ -595,7 +806,7 @@ impl<I: Input> P2PSession<I> {
                 return;
             }
         };
-        if self.peers[i].disconnected {
+        if !self.accept_sender(now, i, d.rejoin) {
             self.drops.unknown_peer += 1;
             return;
         }
@@ -619,18 +830,296 @@ impl<I: Input> P2PSession<I> {
         if let Some(adv) = d.advantage {
             peer.remote_advantage = adv;
         }
+        let handles_back = peer
+            .handles()
+            .iter()
+            .all(|h| self.absences[*h].open_from().is_none());
+        let mut choose_frame = false;
+        if let Some(r) = &mut peer.rejoin {
+            r.donor_asked |= d.donor;
+            if d.rejoin.is_none() && handles_back {
+                // It caught up with the match: a player like any other again.
+                peer.last_rejoin = r.nonce;
+                peer.rejoin = None;
+            } else {
+                choose_frame = d.donor;
+            }
+        }
+        if choose_frame {
+            self.resume_rejoiner_at_chosen_frame(now, i);
+        }
+        // Statuses first: a close of an absence must be known before the inputs
+        // that follow it in the same datagram.
+        if d.statuses.len() == self.kinds.len() {
+            self.receive_statuses(now, i, d.frame, &d.statuses);
+        }
         if let Some(block) = &d.inputs {
             self.receive_inputs(i, block);
-        }
-        if d.statuses.len() == self.kinds.len() {
-            self.receive_statuses(i, &d.statuses);
         }
         for report in d.checksums {
             self.checksums.add_remote(from, report);
         }
     }
 
+    /// Whether a datagram from peer `i` (marked with `rejoin` by a rejoining
+    /// session) is taken in. A new rejoin number starts that peer's rejoin.
+    fn accept_sender(&mut self, now: Duration, i: usize, rejoin: Option<u32>) -> bool {
+        let peer = &mut self.peers[i];
+        let Some(nonce) = rejoin else {
+            return !peer.disconnected;
+        };
+        if peer.handles().is_empty() {
+            return !peer.disconnected;
+        }
+        if let Some(r) = &mut peer.rejoin {
+            if r.nonce.is_none() {
+                r.nonce = Some(nonce);
+            }
+            if r.nonce == Some(nonce) {
+                return true;
+            }
+        }
+        if peer.last_rejoin == Some(nonce) {
+            return false;
+        }
+        // A rejoining session of our own cannot hand out a state yet.
+        if self.rejoining.as_ref().is_some_and(|r| !r.imported) {
+            return false;
+        }
+        let handles = peer.handles().to_vec();
+        if !handles.iter().all(|h| self.absences[*h].can_rejoin()) {
+            return false;
+        }
+        if handles
+            .iter()
+            .any(|h| self.absences[*h].open_from().is_none())
+        {
+            // Its old session is gone: its players are away from here on.
+            self.timeout_peer(i);
+        }
+        self.revive_peer(now, i, Some(nonce));
+        self.events.push_back(SessionEvent::PeerRejoining {
+            peer: self.peers[i].id,
+        });
+        true
+    }
+
+    /// Forget what we knew of peer `i`'s old session: it synchronizes afresh.
+    fn revive_peer(&mut self, now: Duration, i: usize, nonce: Option<u32>) {
+        let old = &self.peers[i];
+        let mut fresh = RemotePeer::new(old.id, old.role.clone());
+        fresh.traffic = old.traffic;
+        fresh.last_rejoin = old.last_rejoin;
+        fresh.last_recv = Some(now);
+        fresh.rejoin = Some(PeerRejoin::new(nonce));
+        self.peers[i] = fresh;
+    }
+
+    /// As the donor for rejoining peer `i`: pick the frame from which its inputs
+    /// count again, unless it is known already. After everything we sent or
+    /// confirmed, so no peer can have confirmed that frame without learning it.
+    fn resume_rejoiner_at_chosen_frame(&mut self, now: Duration, i: usize) {
+        let handles = self.peers[i].handles().to_vec();
+        let Some(away_from) = handles
+            .iter()
+            .filter_map(|h| self.absences[*h].open_from())
+            .max()
+        else {
+            return;
+        };
+        if handles
+            .iter()
+            .any(|h| self.absences[*h].open_from().is_none())
+        {
+            return;
+        }
+        let sent = self.last_local_frame().map_or(0, |f| i64::from(f) + 1);
+        let confirmed = self.confirmed() + 1;
+        let present = i64::from(self.current_frame).max(sent).max(confirmed);
+        let resume =
+            present.max(i64::from(away_from) + 1) + i64::from(rejoin::resume_lead(self.config.fps));
+        let resume = Frame::try_from(resume).unwrap_or(Frame::MAX);
+        for h in handles {
+            if self.absences[h].close(resume) {
+                self.on_absence_closed(now, h, resume);
+            }
+        }
+    }
+
+    /// Player `h`'s absence now ends at `until`: its queue holds neutral
+    /// placeholders up to there, and its inputs count again from `until`.
+    fn on_absence_closed(&mut self, now: Duration, h: PlayerHandle, until: Frame) {
+        let from = self.absences[h].as_slice().last().map_or(until, |a| a.from);
+        let queue = &mut self.queues[h];
+        queue.truncate(from);
+        queue.fill_until(until, &self.default_input);
+        self.mark_incorrect_from(until);
+        let PlayerType::Remote(owner) = self.kinds[h] else {
+            return;
+        };
+        let Some(i) = self.peers.iter().position(|p| p.id == owner) else {
+            return;
+        };
+        let back = self.peers[i]
+            .handles()
+            .iter()
+            .all(|h| self.absences[*h].open_from().is_none());
+        if !back {
+            return;
+        }
+        if self.peers[i].rejoin.is_none() {
+            // We learned of this rejoin from another peer first.
+            self.revive_peer(now, i, None);
+        }
+        self.events.push_back(SessionEvent::PeerRejoined {
+            peer: owner,
+            frame: until,
+        });
+    }
+
+    /// A transfer datagram: a chunk of our state (rejoining) or an ack of the one
+    /// we send (donor).
+    fn handle_transfer(&mut self, now: Duration, i: usize, bytes: &[u8]) {
+        let message = match TransferMessage::decode(bytes, self.config.session_id) {
+            Ok(m) => m,
+            Err(e) => return count_decode_error(&mut self.drops, e),
+        };
+        let id = self.peers[i].id;
+        if let Some(r) = &mut self.rejoining {
+            if !r.imported && r.donor == Some(id) {
+                if r.receiver.on_message(&message).is_err() {
+                    self.drops.malformed += 1;
+                }
+                if let Some((frame, bytes)) = r.receiver.take_complete() {
+                    self.import(now, frame, &bytes);
+                }
+                return;
+            }
+        }
+        match self.peers[i]
+            .rejoin
+            .as_mut()
+            .and_then(|r| r.sender.as_mut())
+        {
+            Some(sender) => {
+                if sender.on_ack(&message).is_err() {
+                    self.drops.malformed += 1;
+                }
+            }
+            None => self.drops.unknown_peer += 1,
+        }
+    }
+
+    /// Take in the donor's handover: the state of frame `frame`, the absences and
+    /// the inputs before it. From here this session plays the match.
+    fn import(&mut self, now: Duration, frame: Frame, bytes: &[u8]) {
+        let handover = match Handover::decode(bytes, self.kinds.len(), self.config.max_input_size) {
+            Ok(h) if h.state_frame == frame => h,
+            _ => {
+                self.drops.malformed += 1;
+                return;
+            }
+        };
+        let absences: Vec<Absences> = handover.absences.into_iter().map(Absences::from).collect();
+        // Our own players must be away before the state and back at a set frame.
+        let resume = self.local_handles.iter().try_fold(None, |agreed, h| {
+            let last = absences[*h].as_slice().last().copied();
+            match (last, agreed) {
+                (
+                    Some(Absence {
+                        from,
+                        until: Some(u),
+                    }),
+                    None,
+                ) if from <= frame && u >= frame => Some(Some(u)),
+                (
+                    Some(Absence {
+                        from,
+                        until: Some(u),
+                    }),
+                    Some(a),
+                ) if from <= frame && u == a => Some(Some(u)),
+                _ => None,
+            }
+        });
+        let Some(Some(resume)) = resume else {
+            self.drops.malformed += 1;
+            return;
+        };
+        // Built aside: a bad handover changes nothing.
+        let mut queues = Vec::with_capacity(self.kinds.len());
+        for ((kind, away), base) in self.kinds.iter().zip(&absences).zip(&handover.bases) {
+            let base = if frame == 0 {
+                None
+            } else if *kind == PlayerType::Local || away.contains(frame - 1) {
+                Some(self.default_input.clone())
+            } else {
+                match base.clone() {
+                    Some(b) if decode_input::<I>(&b).is_some() => Some(b),
+                    _ => {
+                        self.drops.malformed += 1;
+                        return;
+                    }
+                }
+            };
+            let mut queue = match base {
+                Some(b) => InputQueue::starting_at(frame - 1, b),
+                None => InputQueue::default(),
+            };
+            // Placeholders through a closed absence the queue starts in.
+            if let Some(until) = away
+                .as_slice()
+                .iter()
+                .find(|a| {
+                    a.from <= queue.next_frame() && a.until.is_some_and(|u| u > queue.next_frame())
+                })
+                .and_then(|a| a.until)
+            {
+                queue.fill_until(until, &self.default_input);
+            }
+            queues.push(queue);
+        }
+        self.queues = queues;
+        self.absences = absences;
+        for peer in &mut self.peers {
+            let handles = peer.handles();
+            if !handles.is_empty()
+                && handles
+                    .iter()
+                    .all(|h| self.absences[*h].open_from().is_some())
+            {
+                peer.disconnected = true;
+            }
+        }
+        self.current_frame = frame;
+        self.first_state = frame;
+        self.pending_import = Some((frame, handover.state));
+        if let Some(r) = &mut self.rejoining {
+            r.imported = true;
+        }
+        self.running = true;
+        self.running_since = now;
+        self.events.push_back(SessionEvent::Rejoined {
+            frame: resume,
+            state_frame: frame,
+        });
+        self.events.push_back(SessionEvent::Running);
+    }
+
     fn check_all_synchronized(&mut self, now: Duration) {
+        if let Some(r) = &mut self.rejoining {
+            // A rejoining session runs once the state arrived; it asks the first
+            // peer it synchronized with for it.
+            if r.donor.is_none() {
+                r.donor = self
+                    .peers
+                    .iter()
+                    .filter(|p| p.synchronized && !p.handles().is_empty())
+                    .map(|p| p.id)
+                    .min();
+            }
+            return;
+        }
         let all = self
             .peers
             .iter()
@@ -656,18 +1145,23 @@ impl<I: Input> P2PSession<I> {
         let current = self.current_frame;
         let mut first_incorrect = self.first_incorrect;
         for (h, runs) in handles.into_iter().zip(&block.players) {
-            let disconnected_from = self.disconnected_from[h];
+            if self.absences[h].open_from().is_some() {
+                // Away: nothing of it counts until its absence is closed.
+                continue;
+            }
+            let absences = &self.absences[h];
             let outcome = self.queues[h].receive_runs(
                 block.start,
                 runs,
                 &self.default_input,
                 &mut |v| v.len() <= max_size && decode_input::<I>(v).is_some(),
                 &mut |f, predicted, actual| {
-                    let used = f < current && disconnected_from.is_none_or(|d| f < d);
+                    let used = f < current && !absences.contains(f);
                     if used && predicted != actual {
                         first_incorrect = Some(first_incorrect.map_or(f, |x| x.min(f)));
                     }
                 },
+                &mut |_| {},
             );
             if outcome.is_err() {
                 self.drops.bad_inputs += 1;
@@ -679,50 +1173,89 @@ impl<I: Input> P2PSession<I> {
         }
     }
 
-    fn receive_statuses(&mut self, i: usize, statuses: &[Option<Frame>]) {
-        let horizon = i64::from(self.current_frame) + i64::from(RETAIN_FRAMES);
-        for (h, status) in statuses.iter().enumerate() {
-            let Some(from) = *status else { continue };
-            if i64::from(from) > horizon {
+    fn receive_statuses(
+        &mut self,
+        now: Duration,
+        i: usize,
+        their_frame: Frame,
+        statuses: &[Vec<Absence>],
+    ) {
+        if self.rejoining.as_ref().is_some_and(|r| !r.imported) {
+            // Until the handover arrives we know nothing to merge them with.
+            return;
+        }
+        let horizon = i64::from(self.current_frame.max(their_frame))
+            + i64::from(RETAIN_FRAMES)
+            + i64::from(rejoin::resume_lead(self.config.fps));
+        for (h, theirs) in statuses.iter().enumerate() {
+            let too_far = theirs.iter().any(|a| {
+                i64::from(a.from) > horizon || a.until.is_some_and(|u| i64::from(u) > horizon)
+            });
+            if too_far {
                 self.drops.malformed += 1;
                 continue;
             }
             if self.kinds[h] == PlayerType::Local {
-                // The peer dropped us: it no longer uses our inputs, so we drop it.
-                if !self.peers[i].disconnected {
+                // The peer dropped us (an absence we never had, still open): it no
+                // longer uses our inputs, so we drop it.
+                let dropped_us = theirs.len() > self.absences[h].len()
+                    && theirs.last().is_some_and(|a| a.until.is_none());
+                if dropped_us && !self.peers[i].disconnected {
                     self.timeout_peer(i);
                 }
                 continue;
             }
-            self.disconnect_player_at(h, from);
+            let outcome = self.absences[h].merge(theirs);
+            if outcome.conflict {
+                self.drops.malformed += 1;
+                continue;
+            }
+            if let Some(f) = outcome.changed_from {
+                self.mark_incorrect_from(f);
+            }
+            if let Some(until) = outcome.closed_at {
+                self.on_absence_closed(now, h, until);
+            }
+            self.report_if_all_away(h);
         }
     }
 
-    fn disconnect_player_at(&mut self, h: PlayerHandle, from: Frame) {
-        let new = self.disconnected_from[h].map_or(from, |d| d.min(from));
-        if self.disconnected_from[h] == Some(new) {
-            return;
+    /// Frames from `frame` on were simulated with inputs that changed.
+    fn mark_incorrect_from(&mut self, frame: Frame) {
+        if frame < self.current_frame {
+            let frame = frame.max(self.first_state);
+            self.first_incorrect = Some(self.first_incorrect.map_or(frame, |x| x.min(frame)));
         }
-        self.disconnected_from[h] = Some(new);
-        if new < self.current_frame {
-            self.first_incorrect = Some(self.first_incorrect.map_or(new, |x| x.min(new)));
+    }
+
+    /// Player `h` is away from `from` on (the earliest report wins).
+    fn open_absence(&mut self, h: PlayerHandle, from: Frame) {
+        if self.absences[h].open(from) {
+            self.mark_incorrect_from(from);
+            self.report_if_all_away(h);
         }
+    }
+
+    /// When every player of `h`'s peer is away, the peer is disconnected (unless
+    /// it is rejoining).
+    fn report_if_all_away(&mut self, h: PlayerHandle) {
         let PlayerType::Remote(owner) = self.kinds[h] else {
             return;
         };
         let Some(peer) = self.peers.iter_mut().find(|p| p.id == owner) else {
             return;
         };
-        let all_gone = peer
+        let since = peer
             .handles()
             .iter()
-            .all(|h| self.disconnected_from[*h].is_some());
-        if all_gone && !peer.disconnected {
-            peer.disconnected = true;
-            self.events.push_back(SessionEvent::Disconnected {
-                peer: owner,
-                frame: new,
-            });
+            .map(|h| self.absences[*h].open_from())
+            .try_fold(0, |m: Frame, f| f.map(|f| m.max(f)));
+        if let Some(frame) = since {
+            if !peer.disconnected && peer.rejoin.is_none() {
+                peer.disconnected = true;
+                self.events
+                    .push_back(SessionEvent::Disconnected { peer: owner, frame });
+            }
         }
     }
 
@@ -739,9 +1272,18 @@ impl<I: Input> P2PSession<I> {
             }
             return;
         }
+        // A rejoin in progress ends here; its players stay (or become) away.
+        self.peers[i].rejoin = None;
         for h in handles {
-            let from = self.queues[h].next_frame();
-            self.disconnect_player_at(h, from);
+            if self.absences[h].open_from().is_none() {
+                let from = self.queues[h].next_frame();
+                self.open_absence(h, from);
+            }
+        }
+        self.report_if_all_away(self.peers[i].handles()[0]);
+        if !self.peers[i].disconnected {
+            // Its players were away already (a rejoin that went silent).
+            self.peers[i].disconnected = true;
         }
         // Still synchronizing? Going on without the peer may complete it.
         if !self.running {
@@ -812,18 +1354,33 @@ impl<I: Input> P2PSession<I> {
             }
             Role::Spectator => ((0..self.kinds.len()).collect(), self.confirmed_frame()),
         };
-        if let Some(last) = last {
-            let start = self.peers[i].ack.map_or(0, |a| a + 1);
+        // A rejoining peer gets inputs once it acknowledged the frame before its
+        // state; we send our own players' inputs only from where they count.
+        let waiting = self.peers[i].rejoin.is_some() && self.peers[i].ack.is_none();
+        if let (Some(last), false) = (last, waiting) {
+            let mut start = self.peers[i].ack.map_or(0, |a| a + 1);
+            if matches!(self.peers[i].role, Role::Player(_)) {
+                start = start.max(self.local_resume_frame());
+            }
             if start <= last {
                 let end = last.min(start + MAX_SEND_FRAMES - 1);
                 d.inputs = Some(self.input_block(&handles, start, end));
             }
         }
-        d.statuses = if self.disconnected_from.iter().any(Option::is_some) {
-            self.disconnected_from.clone()
+        d.statuses = if self.absences.iter().any(|a| !a.is_empty()) {
+            self.absences
+                .iter()
+                .map(|a| a.as_slice().to_vec())
+                .collect()
         } else {
             Vec::new()
         };
+        if let Some(r) = &self.rejoining {
+            if !r.caught_up {
+                d.rejoin = Some(r.nonce);
+                d.donor = !r.imported && r.donor == Some(self.peers[i].id);
+            }
+        }
         let fps = self.config.fps;
         let advantage = self.local_advantage(&self.peers[i]);
         let peer = &mut self.peers[i];
@@ -854,24 +1411,46 @@ impl<I: Input> P2PSession<I> {
         self.stats.bytes_sent += self.out.len() as u64;
     }
 
-    /// Inputs of `handles` for frames `start..=end`, run-length and delta encoded.
+    /// The first frame our local players' inputs count in (after any absence of
+    /// theirs: a rejoining session never sends the frames it was away).
+    fn local_resume_frame(&self) -> Frame {
+        self.local_handles
+            .iter()
+            .filter_map(|h| self.absences[*h].as_slice().last())
+            .filter_map(|a| a.until)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Inputs of `handles` for frames `start..=end`, run-length and delta encoded;
+    /// frames a player was away are `Disconnected` runs (spectators get those).
     fn input_block(&self, handles: &[PlayerHandle], start: Frame, end: Frame) -> InputBlock {
         let players = handles
             .iter()
             .map(|&h| {
                 let q = &self.queues[h];
+                let away = &self.absences[h];
                 let mut runs: Vec<Run> = Vec::new();
                 let mut prev: Option<&[u8]> = start.checked_sub(1).and_then(|f| q.get(f));
                 let mut f = start;
                 while f <= end {
-                    if self.disconnected_from[h].is_some_and(|d| f >= d) {
-                        runs.push(Run::Disconnected(end - f + 1));
-                        break;
+                    if away.contains(f) {
+                        let mut count = 1;
+                        while f + count <= end && away.contains(f + count) {
+                            count += 1;
+                        }
+                        runs.push(Run::Disconnected(count));
+                        if away.open_from().is_some_and(|from| f >= from) {
+                            break;
+                        }
+                        prev = Some(&self.default_input);
+                        f += count;
+                        continue;
                     }
                     let Some(value) = q.get(f) else { break };
                     let mut count = 1;
                     while f + count <= end
-                        && self.disconnected_from[h].is_none_or(|d| f + count < d)
+                        && !away.contains(f + count)
                         && q.get(f + count) == Some(value)
                     {
                         count += 1;
@@ -897,9 +1476,23 @@ impl<I: Input> P2PSession<I> {
             .filter(|p| matches!(p.role, Role::Spectator) && !p.disconnected)
             .map(|p| p.ack.map_or(0, |a| a + 1))
             .min();
+        // A rejoining peer needs every input from the state it will receive on,
+        // and that state is at or after the start of its absence.
+        let rejoiners_need = self
+            .peers
+            .iter()
+            .filter(|p| p.rejoin.is_some() && !p.disconnected)
+            .flat_map(|p| {
+                p.ack.map(|a| a + 1).into_iter().chain(
+                    p.handles()
+                        .iter()
+                        .filter_map(|h| self.absences[*h].as_slice().last().map(|a| a.from)),
+                )
+            })
+            .min();
         let mut keep = self.current_frame.saturating_sub(RETAIN_FRAMES);
-        if let Some(need) = spectators_need {
-            keep = keep.min(need);
+        for need in [spectators_need, rejoiners_need].into_iter().flatten() {
+            keep = keep.min(need.saturating_sub(1));
         }
         for q in &mut self.queues {
             if q.first_frame() + RETAIN_FRAMES / 4 < keep {

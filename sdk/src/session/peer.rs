@@ -6,6 +6,7 @@ use std::time::Duration;
 use std::collections::VecDeque;
 
 use super::protocol::{ChecksumReport, Datagram, Pong};
+use super::rejoin::PeerRejoin;
 use super::rtt::RttEstimator;
 use super::SessionEvent;
 use super::{Frame, PlayerHandle};
@@ -86,6 +87,11 @@ pub(crate) struct RemotePeer {
     /// Checksum reports still to send, with copies left (sent redundantly).
     pub outgoing_checksums: Vec<(ChecksumReport, u8)>,
     pub datagrams_since_advantage: u32,
+    /// The peer is rejoining the match (a fresh session of its players).
+    pub rejoin: Option<PeerRejoin>,
+    /// The number of the last rejoin of this peer that completed (a datagram
+    /// still carrying it is old news).
+    pub last_rejoin: Option<u32>,
 }
 
 impl RemotePeer {
@@ -110,6 +116,8 @@ impl RemotePeer {
             rollbacks_caused: 0,
             outgoing_checksums: Vec::new(),
             datagrams_since_advantage: 0,
+            rejoin: None,
+            last_rejoin: None,
         }
     }
 

@@ -3,24 +3,33 @@
 //! ```text
 //! byte 0      0xC0 | protocol version (4 bits)
 //! bytes 1-2   session id (u16, little endian)
-//! byte 3      flags: sync, ping, pong, advantage, inputs, statuses, checksums, ack
+//! byte 3      flags: sync, ping, pong, advantage, inputs, extended, checksums, ack
+//! [byte]      extended flags (when the extended flag is set): statuses, rejoin, donor
 //! varint      sender's current frame
 //! [zigzag]    ack: last frame of the receiver's inputs the sender holds, minus frame
 //! [u16]       ping: sender's clock in ms (wrapping)
 //! [u16 u16]   pong: echoed ping, ms the ping was held before this reply
 //! [i8]        frame advantage of the sender
+//! [u32]       rejoin: the sender is a fresh session of its players (this number
+//!             names that session); set until it has caught up with the match
 //! [inputs]    zigzag(start - frame), player count, then per player its runs
-//! [statuses]  player count, then per player 0 (connected) or 1 + first disconnected frame
+//! [statuses]  player count, then per player its absences: a count, then per
+//!             absence varint first frame, varint 0 (still away) or 1 + the frame
+//!             from which its inputs count again
 //! [checksums] count, then per report zigzag(frame - frame), epoch u8, u64 total, parts
 //! ```
+//!
+//! The donor flag (no payload) asks the receiver to send the sender the game state
+//! it rejoins with.
 //!
 //! Varints are LEB128; zigzag maps small signed deltas to small unsigned ones. Every
 //! field is bounds-checked: a decoder never trusts a length it read.
 
+use super::absence::{self, Absence, MAX_ABSENCES};
 use super::Frame;
 
 /// The session protocol version carried in every datagram.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 const MAGIC: u8 = 0xC0;
 
 /// Largest datagram the decoder accepts.
@@ -37,9 +46,12 @@ const F_PING: u8 = 1 << 1;
 const F_PONG: u8 = 1 << 2;
 const F_ADVANTAGE: u8 = 1 << 3;
 const F_INPUTS: u8 = 1 << 4;
-const F_STATUSES: u8 = 1 << 5;
+const F_EXTENDED: u8 = 1 << 5;
 const F_CHECKSUMS: u8 = 1 << 6;
 const F_ACK: u8 = 1 << 7;
+const X_STATUSES: u8 = 1;
+const X_REJOIN: u8 = 1 << 1;
+const X_DONOR: u8 = 1 << 2;
 
 /// Why a datagram was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -123,8 +135,12 @@ pub(crate) struct Datagram {
     pub pong: Option<Pong>,
     pub advantage: Option<i8>,
     pub inputs: Option<InputBlock>,
-    /// Per player: `None` connected, `Some(f)` disconnected from frame `f` on.
-    pub statuses: Vec<Option<Frame>>,
+    /// Per player: its absences (empty: never away). Empty when nobody ever left.
+    pub statuses: Vec<Vec<Absence>>,
+    /// The sender is a fresh session rejoining the match (its number).
+    pub rejoin: Option<u32>,
+    /// The sender asks the receiver for the state it rejoins with.
+    pub donor: bool,
     pub checksums: Vec<ChecksumReport>,
 }
 
@@ -142,12 +158,25 @@ impl Datagram {
         set(self.pong.is_some(), F_PONG);
         set(self.advantage.is_some(), F_ADVANTAGE);
         set(self.inputs.is_some(), F_INPUTS);
-        set(!self.statuses.is_empty(), F_STATUSES);
+        let mut extended = 0;
+        if !self.statuses.is_empty() {
+            extended |= X_STATUSES;
+        }
+        if self.rejoin.is_some() {
+            extended |= X_REJOIN;
+        }
+        if self.donor {
+            extended |= X_DONOR;
+        }
+        set(extended != 0, F_EXTENDED);
         set(!self.checksums.is_empty(), F_CHECKSUMS);
         set(self.ack.is_some(), F_ACK);
         out.push(MAGIC | PROTOCOL_VERSION);
         out.extend_from_slice(&session.to_le_bytes());
         out.push(flags);
+        if extended != 0 {
+            out.push(extended);
+        }
         put_varint(out, u64::from(self.frame));
         if let Some(ack) = self.ack {
             put_delta(out, ack, self.frame);
@@ -162,6 +191,9 @@ impl Datagram {
         if let Some(adv) = self.advantage {
             out.push(adv as u8);
         }
+        if let Some(nonce) = self.rejoin {
+            out.extend_from_slice(&nonce.to_le_bytes());
+        }
         if let Some(block) = &self.inputs {
             put_delta(out, block.start, self.frame);
             put_varint(out, block.players.len() as u64);
@@ -174,8 +206,12 @@ impl Datagram {
         }
         if !self.statuses.is_empty() {
             put_varint(out, self.statuses.len() as u64);
-            for status in &self.statuses {
-                put_varint(out, status.map_or(0, |f| u64::from(f) + 1));
+            for list in &self.statuses {
+                put_varint(out, list.len() as u64);
+                for a in list {
+                    put_varint(out, u64::from(a.from));
+                    put_varint(out, a.until.map_or(0, |f| u64::from(f) + 1));
+                }
             }
         }
         if !self.checksums.is_empty() {
@@ -204,10 +240,22 @@ impl Datagram {
         let mut r = Reader { bytes, pos: 0 };
         r.header(MAGIC, PROTOCOL_VERSION, session)?;
         let flags = r.u8()?;
+        let extended = if flags & F_EXTENDED != 0 {
+            match r.u8()? {
+                0 => return Err(DatagramError::Malformed("empty extended flags")),
+                x if x & !(X_STATUSES | X_REJOIN | X_DONOR) != 0 => {
+                    return Err(DatagramError::Malformed("unknown extended flags"))
+                }
+                x => x,
+            }
+        } else {
+            0
+        };
         let frame = r.frame()?;
         let mut d = Datagram {
             sync: flags & F_SYNC != 0,
             frame,
+            donor: extended & X_DONOR != 0,
             ..Datagram::default()
         };
         if flags & F_ACK != 0 {
@@ -224,6 +272,10 @@ impl Datagram {
         }
         if flags & F_ADVANTAGE != 0 {
             d.advantage = Some(r.u8()? as i8);
+        }
+        if extended & X_REJOIN != 0 {
+            let b = r.take(4)?;
+            d.rejoin = Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         }
         if flags & F_INPUTS != 0 {
             let start = r.delta(frame)?;
@@ -248,17 +300,29 @@ impl Datagram {
                 .ok_or(DatagramError::Malformed("input frame"))?;
             d.inputs = Some(InputBlock { start, players });
         }
-        if flags & F_STATUSES != 0 {
+        if extended & X_STATUSES != 0 {
             let n = r.len(MAX_PLAYERS, "status count")?;
+            if n == 0 {
+                return Err(DatagramError::Malformed("status count"));
+            }
             for _ in 0..n {
-                let v = r.varint()?;
-                let status = match v {
-                    0 => None,
-                    v => Some(
-                        Frame::try_from(v - 1).map_err(|_| DatagramError::Malformed("status"))?,
-                    ),
-                };
-                d.statuses.push(status);
+                let count = r.len(MAX_ABSENCES, "absence count")?;
+                let mut list = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let from = r.frame()?;
+                    let until = match r.varint()? {
+                        0 => None,
+                        v => Some(
+                            Frame::try_from(v - 1)
+                                .map_err(|_| DatagramError::Malformed("absence end"))?,
+                        ),
+                    };
+                    list.push(Absence { from, until });
+                }
+                if !absence::is_valid(&list) {
+                    return Err(DatagramError::Malformed("absences"));
+                }
+                d.statuses.push(list);
             }
         }
         if flags & F_CHECKSUMS != 0 {
@@ -434,7 +498,7 @@ impl<'a> Reader<'a> {
         }
         Ok(())
     }
-    fn take(&mut self, n: usize) -> Result<&[u8], DatagramError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&[u8], DatagramError> {
         let end = self.pos.checked_add(n).ok_or(DatagramError::Truncated)?;
         let s = self
             .bytes
@@ -507,7 +571,21 @@ mod tests {
                     Run::Disconnected(4),
                 ]],
             }),
-            statuses: vec![None, Some(1234)],
+            statuses: vec![
+                vec![],
+                vec![
+                    Absence {
+                        from: 1234,
+                        until: Some(1400),
+                    },
+                    Absence {
+                        from: 2000,
+                        until: None,
+                    },
+                ],
+            ],
+            rejoin: Some(0xDEAD_BEEF),
+            donor: true,
             checksums: vec![ChecksumReport {
                 frame: 69_960,
                 epoch: 7,
@@ -551,10 +629,10 @@ mod tests {
             Err(DatagramError::WrongSession(5))
         );
         let mut old = buf.clone();
-        old[0] = MAGIC | 2;
+        old[0] = MAGIC | 1;
         assert_eq!(
             Datagram::decode(&old, 5, 64),
-            Err(DatagramError::Version(2))
+            Err(DatagramError::Version(1))
         );
         for cut in 0..buf.len() {
             assert!(Datagram::decode(&buf[..cut], 5, 64).is_err());

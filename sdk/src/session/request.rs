@@ -28,6 +28,23 @@ pub enum Request<I> {
         /// The frame to return to.
         frame: Frame,
     },
+    /// Only on a survivor of a match a player rejoins: serialize the state saved
+    /// for `frame` (the same one a `Load { frame }` would restore) and hand the
+    /// bytes to [`P2PSession::export_state`](super::P2PSession::export_state).
+    /// The session sends them to the rejoining player.
+    Export {
+        /// The confirmed frame whose saved state is wanted.
+        frame: Frame,
+    },
+    /// Only on a rejoining session: replace the game state with `state` (bytes a
+    /// survivor's game produced for an `Export`); it is the state at the start of
+    /// `frame`. Always the first request of the call that returns it.
+    Import {
+        /// The frame the state belongs to.
+        frame: Frame,
+        /// The exported state.
+        state: Vec<u8>,
+    },
     /// Simulate `frame` with one input per player, in player-handle order.
     Advance {
         /// The frame being simulated; afterwards the state is at `frame + 1`.

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use super::absence::Absences;
 use super::builder::SessionConfig;
 use super::input_queue::InputQueue;
 use super::p2p::count_decode_error;
@@ -22,7 +23,7 @@ pub struct SpectatorSession<I> {
     config: SessionConfig,
     host: RemotePeer,
     queues: Vec<InputQueue>,
-    disconnected_from: Vec<Option<Frame>>,
+    absences: Vec<Absences>,
     default_input: Vec<u8>,
     current_frame: Frame,
     running: bool,
@@ -40,7 +41,7 @@ impl<I: Input> SpectatorSession<I> {
         SpectatorSession {
             host: RemotePeer::new(host, Role::Player((0..n).collect())),
             queues: vec![InputQueue::default(); n],
-            disconnected_from: vec![None; n],
+            absences: vec![Absences::default(); n],
             default_input: encode_input(&I::default()).unwrap_or_default(),
             current_frame: 0,
             running: false,
@@ -191,7 +192,7 @@ impl<I: Input> SpectatorSession<I> {
                 let frame = self.current_frame;
                 let inputs = (0..self.queues.len())
                     .map(|h| {
-                        if self.disconnected_from[h].is_some_and(|d| frame >= d) {
+                        if self.absences[h].contains(frame) {
                             return (I::default(), InputStatus::Disconnected);
                         }
                         let bytes = self.queues[h].get(frame).unwrap_or(&self.default_input);
@@ -239,20 +240,25 @@ impl<I: Input> SpectatorSession<I> {
         }
         let max_size = self.config.max_input_size;
         for (h, runs) in block.players.iter().enumerate() {
+            let absences = std::cell::RefCell::new(&mut self.absences[h]);
             let outcome = self.queues[h].receive_runs(
                 block.start,
                 runs,
                 &self.default_input,
                 &mut |v| v.len() <= max_size && decode_input::<I>(v).is_some(),
-                &mut |_, _, _| {},
+                // A real input after an absence: the player is back from there.
+                &mut |f, _, _| {
+                    let mut absences = absences.borrow_mut();
+                    if absences.open_from().is_some_and(|from| f > from) {
+                        absences.close(f);
+                    }
+                },
+                &mut |from| {
+                    absences.borrow_mut().open(from);
+                },
             );
-            match outcome {
-                Ok(Some(from)) => {
-                    let d = &mut self.disconnected_from[h];
-                    *d = Some(d.map_or(from, |x| x.min(from)));
-                }
-                Ok(None) => {}
-                Err(_) => self.drops.bad_inputs += 1,
+            if outcome.is_err() {
+                self.drops.bad_inputs += 1;
             }
         }
     }

@@ -75,6 +75,12 @@ impl MemoryNetwork {
         }
     }
 
+    /// Connect a silenced `peer` again (as a restarted process would be): it
+    /// sends and receives from now on.
+    pub fn restore(&mut self, peer: PeerId) {
+        self.silenced.retain(|p| *p != peer);
+    }
+
     /// The transport as seen by `peer`.
     pub fn endpoint(&mut self, peer: PeerId) -> MemoryEndpoint<'_> {
         MemoryEndpoint {
