@@ -224,6 +224,72 @@ fn a_killed_player_is_reported_disconnected_and_the_others_play_on() {
     assert_finish_in_sync(&mut lab);
 }
 
+/// kill -9 one of three players mid-match and start it again with its rejoin
+/// token: it takes its seat back, a survivor hands it the game state, and all
+/// three finish the match with the same checksum.
+#[test]
+fn a_killed_player_restarted_with_its_token_rejoins_and_finishes_in_sync() {
+    let mut lab = Lab::start(&[NatKind::Cone, NatKind::Cone, NatKind::Cone]);
+    let frames = 1500;
+    let flags = ["--disconnect-ms", "2000"];
+    lab.spawn_players("rejoin", frames, &flags);
+    let by_id = start_match(&mut lab);
+    let victim = 2;
+    let victim_id = *by_id.iter().find(|(_, &i)| i == victim).unwrap().0;
+    let token = lab.peers[victim]
+        .wait_for("rejoin-token ", CONNECT)
+        .unwrap()
+        .text["rejoin-token ".len()..]
+        .to_string();
+    std::thread::sleep(Duration::from_secs(2));
+    lab.peers[victim].kill();
+    for peer in &mut lab.peers[..victim] {
+        peer.wait_for(
+            &format!("session-disconnected {victim_id} "),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    }
+    let restarted = std::time::Instant::now();
+    let again = [&flags[..], &["--rejoin-token", &token]].concat();
+    lab.peers[victim] = lab.spawn_player(victim, "rejoin", frames, &again);
+    let rejoiner = &mut lab.peers[victim];
+    let joined = rejoiner.wait_for("joined ", CONNECT).unwrap();
+    assert_eq!(
+        joined.text,
+        format!("joined {victim_id}"),
+        "the seat is taken back"
+    );
+    let rejoined = rejoiner
+        .wait_for("rejoined ", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}: {:?}", rejoiner.texts()));
+    let caught_up = rejoiner
+        .wait_for("caught-up ", Duration::from_secs(20))
+        .unwrap();
+    let fields: Vec<u32> = rejoined.text["rejoined ".len()..]
+        .split(' ')
+        .map(|f| f.parse().unwrap())
+        .collect();
+    let resume = fields[0];
+    eprintln!(
+        "LAB rejoin: the restarted player imported frame {} (inputs count from {resume}) {} ms after its start, caught up {} ms after its start ({} ms after the restart began)",
+        fields[1],
+        fields[2],
+        caught_up.text.rsplit(' ').next().unwrap(),
+        (caught_up.at - restarted).as_millis()
+    );
+    for peer in &mut lab.peers[..victim] {
+        let line = peer
+            .wait_for(
+                &format!("session-rejoined {victim_id} "),
+                Duration::from_secs(10),
+            )
+            .unwrap();
+        assert_eq!(line.text, format!("session-rejoined {victim_id} {resume}"));
+    }
+    assert_finish_in_sync(&mut lab);
+}
+
 /// Every packet of one player (WebRTC and signaling) dropped for `outage`
 /// mid-match by its router: its links stall, are restarted through signaling once
 /// the network is back, and the match goes on to the end in sync with no

@@ -8,12 +8,16 @@
 //!
 //! ```text
 //! joined <my id>
+//! rejoin-token <token>                   (give it to --rejoin-token after a restart)
 //! connected <peer> <local candidate type> <remote candidate type> <setup ms> <ms since room full>
 //! running
 //! reconnecting <peer>                    (its link stalled; being restarted)
 //! reconnected <peer>                     (its link is back)
 //! disconnected <peer> <reason>          (the socket gave it up)
 //! session-disconnected <peer> <frame>   (the session stopped waiting for it)
+//! session-rejoined <peer> <frame>       (its inputs count again from frame)
+//! rejoined <frame> <state frame> <ms>   (we are back: ms since this process started)
+//! caught-up <frame> <ms>                (plays one frame per tick again)
 //! desync <frame> <peer>
 //! checksum <frame> <hex>                 (the confirmed state of the last frame)
 //! finished <ms>                          (wall time from the first frame)
@@ -72,6 +76,10 @@ struct Args {
     /// Seconds the whole match may take before giving up.
     #[arg(long, default_value_t = 60)]
     match_secs: u64,
+    /// Take our seat back in a running match (the token an earlier process of
+    /// this player printed) and rejoin it with the game state of a survivor.
+    #[arg(long)]
+    rejoin_token: Option<String>,
 }
 
 fn main() {
@@ -89,6 +97,7 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<(), String> {
+    let process_start = Instant::now();
     let players = usize::from(args.players);
     let mut config = SocketConfig::new(args.url.clone(), args.room.clone(), args.players);
     config.handshake_timeout = Duration::from_secs(args.connect_secs);
@@ -97,6 +106,7 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some(bytes) = args.send_buffer {
         config.send_buffer_limit = bytes;
     }
+    config.rejoin_token = args.rejoin_token.clone();
     let mut socket = Socket::new(config).map_err(|e| e.to_string())?;
 
     // Connect everyone. `setup ms` counts from the start of the attempt that
@@ -108,7 +118,12 @@ fn run(args: &Args) -> Result<(), String> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match socket.wait_event(left) {
-            Some(SocketEvent::Joined { me }) => println!("joined {}", me.0),
+            Some(SocketEvent::Joined { me }) => {
+                println!("joined {}", me.0);
+                if let Some(token) = socket.rejoin_token() {
+                    println!("rejoin-token {token}");
+                }
+            }
             Some(SocketEvent::RoomFull { .. }) => room_full_at = Some(Instant::now()),
             Some(SocketEvent::PeerConnected(peer)) => {
                 let ms = room_full_at.map_or(0, |t: Instant| t.elapsed().as_millis());
@@ -152,6 +167,13 @@ fn run(args: &Args) -> Result<(), String> {
             PlayerType::Remote(id)
         };
         builder = builder.add_player(kind, handle);
+    }
+    if args.rejoin_token.is_some() {
+        // Any number that differs from the earlier process's: the clock will do.
+        let incarnation = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u32);
+        builder = builder.rejoining(incarnation);
     }
     let mut session = builder.start_p2p_session().map_err(|e| e.to_string())?;
     let mut replica = Replica::new(players);
@@ -199,12 +221,17 @@ fn run(args: &Args) -> Result<(), String> {
                     }
                 }
                 SocketEvent::PeerReconnecting(peer) => println!("reconnecting {}", peer.0),
-                SocketEvent::PeerReconnected(peer) => println!("reconnected {}", peer.0),
+                SocketEvent::PeerReconnected(peer) => {
+                    println!("reconnected {}", peer.0);
+                    // A player that took its seat back plays again.
+                    net.gone.remove(&peer);
+                }
                 SocketEvent::Error(error) => println!("error {error}"),
                 _ => {}
             }
         }
         let now = start.elapsed();
+        let was_rejoining = session.is_rejoining();
         if session.is_running() && session.current_frame() < stop {
             let handle = session.local_player_handles()[0];
             let target = session.current_frame() + session.input_delay();
@@ -214,6 +241,7 @@ fn run(args: &Args) -> Result<(), String> {
             match session.advance_frame(now, &mut net) {
                 Ok(requests) => replica.carry_out(&mut session, requests)?,
                 Err(SessionError::PredictionThreshold) => {}
+                Err(SessionError::NotSynchronized) if session.is_rejoining() => {}
                 Err(error) => return Err(error.to_string()),
             }
         } else {
@@ -228,8 +256,22 @@ fn run(args: &Args) -> Result<(), String> {
                 SessionEvent::DesyncDetected { frame, peer, .. } => {
                     println!("desync {frame} {}", peer.0)
                 }
+                SessionEvent::PeerRejoined { peer, frame } => {
+                    println!("session-rejoined {} {frame}", peer.0)
+                }
+                SessionEvent::Rejoined { frame, state_frame } => println!(
+                    "rejoined {frame} {state_frame} {}",
+                    process_start.elapsed().as_millis()
+                ),
                 _ => {}
             }
+        }
+        if was_rejoining && !session.is_rejoining() {
+            println!(
+                "caught-up {} {}",
+                session.current_frame(),
+                process_start.elapsed().as_millis()
+            );
         }
         // The state of frame `last` is saved when frame `last` is advanced; once its
         // inputs are confirmed, a rollback can no longer change it.

@@ -79,22 +79,27 @@ impl Lab {
 
     /// Start one `rtcplay-lab-peer` per player, all in `room`, playing `frames` frames.
     pub fn spawn_players(&mut self, room: &str, frames: u32, extra: &[&str]) {
-        let players = self.topology.players();
-        for i in 0..players {
-            let mut args: Vec<String> = vec![
-                "--url".into(),
-                servers::signaling_url(),
-                "--room".into(),
-                room.into(),
-                "--players".into(),
-                players.to_string(),
-                "--frames".into(),
-                frames.to_string(),
-            ];
-            args.extend(extra.iter().map(|s| s.to_string()));
-            let peer = LabPeer::spawn(i, &self.topology.host(i), &args).expect("start a lab peer");
+        for i in 0..self.topology.players() {
+            let peer = self.spawn_player(i, room, frames, extra);
             self.peers.push(peer);
         }
+    }
+
+    /// Start player `i`'s `rtcplay-lab-peer` (again, after a kill: put it in
+    /// `peers[i]` yourself).
+    pub fn spawn_player(&self, i: usize, room: &str, frames: u32, extra: &[&str]) -> LabPeer {
+        let mut args: Vec<String> = vec![
+            "--url".into(),
+            servers::signaling_url(),
+            "--room".into(),
+            room.into(),
+            "--players".into(),
+            self.topology.players().to_string(),
+            "--frames".into(),
+            frames.to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        LabPeer::spawn(i, &self.topology.host(i), &args).expect("start a lab peer")
     }
 
     /// SIGKILL the signaling server and start a new one on the same address.
