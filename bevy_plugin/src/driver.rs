@@ -169,18 +169,26 @@ fn tick<I: Input + Send + Sync + 'static>(
                             collector.collect(world, frame);
                         }
                     }
-                    // State transfer for rejoining players is not wired into the
-                    // plugin yet: a rejoining peer waits for another survivor.
                     Request::Export { frame } => {
-                        tracing::warn!(
-                            "rtcplay: a rejoining player asked for the state of frame \
-                             {frame}; the Bevy plugin cannot export states yet"
-                        );
+                        let exported = crate::transfer::export_frame(&snapshots, frame)
+                            .map_err(|e| e.to_string())
+                            .and_then(|state| {
+                                session
+                                    .export_state(frame, state)
+                                    .map_err(|e| e.to_string())
+                            });
+                        if let Err(e) = exported {
+                            tracing::error!(
+                                "rtcplay: cannot hand frame {frame} to a rejoining player: {e}"
+                            );
+                        }
                     }
-                    Request::Import { frame, .. } => {
-                        tracing::warn!(
-                            "rtcplay: cannot import the state of frame {frame} in Bevy yet"
-                        );
+                    Request::Import { frame, state } => {
+                        if let Err(e) = crate::transfer::import_state(&mut snapshots, world, &state)
+                        {
+                            tracing::error!("rtcplay: rejoining at frame {frame} failed: {e}");
+                        }
+                        world.resource_mut::<RollbackFrame>().frame = frame;
                     }
                 }
             }

@@ -51,6 +51,7 @@ mod rollback_id;
 mod session;
 mod snapshot;
 mod stats;
+mod transfer;
 
 pub use app_ext::RollbackApp;
 pub use checksum::{ConfirmedChecksums, StableHasher};
@@ -66,6 +67,7 @@ pub use rollback_id::{Rollback, RollbackId};
 pub use session::{BoxedTransport, RtcPlayError, RtcPlaySession};
 pub use snapshot::{load_world, save_world};
 pub use stats::{NetworkStats, RtcPlayDiagnostics, RtcPlayEvent};
+pub use transfer::TransferError;
 
 /// The link conditioner, re-exported so a game needs no direct `rtcplay`
 /// dependency to simulate latency and loss: `LinkConditions::good()`, or

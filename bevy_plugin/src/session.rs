@@ -165,6 +165,23 @@ impl<I: Input> RtcPlaySession<I> {
         }
     }
 
+    /// Hand an exported state to the session (P2P only; see `Request::Export`).
+    pub(crate) fn export_state(
+        &mut self,
+        frame: Frame,
+        state: Vec<u8>,
+    ) -> Result<(), SessionError> {
+        match self {
+            RtcPlaySession::P2P { session, .. } => session.export_state(frame, state),
+            _ => Err(SessionError::StateNotRequested(frame)),
+        }
+    }
+
+    /// Whether this is a P2P session rejoining its match that has not caught up.
+    pub fn is_rejoining(&self) -> bool {
+        matches!(self, RtcPlaySession::P2P { session, .. } if session.is_rejoining())
+    }
+
     /// The frame the next advance simulates.
     pub fn current_frame(&self) -> Frame {
         match self {

@@ -10,6 +10,7 @@ use bevy::prelude::*;
 
 use crate::checksum::{hash_item, short_type_name};
 use crate::rollback_id::{Rollback, RollbackGeneration, RollbackId, RollbackIdCounter};
+use crate::transfer::{put_varint, Cursor, EntitiesById, IdsByEntity, ValueCodec};
 
 /// Per hashable registered type (by index): each value's hash by rollback id, sorted.
 pub(crate) type ValueHashes = Vec<(usize, Vec<(Option<RollbackId>, u64)>)>;
@@ -33,6 +34,24 @@ pub(crate) trait Snapshotter: Send + Sync {
     /// the entities that diverged; not on the P2P hot path.
     fn value_hashes(&mut self, world: &mut World, out: &mut Vec<(Option<RollbackId>, u64)>)
         -> bool;
+    /// Whether the type's values go to a rejoining player.
+    fn is_transferable(&self) -> bool;
+    /// Append the values saved in `slot` (`None`: not transferable).
+    fn export(
+        &self,
+        slot: usize,
+        ids: &IdsByEntity,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<(), String>>;
+    /// Replace the live values with exported ones.
+    fn import(
+        &mut self,
+        world: &mut World,
+        bytes: &[u8],
+        entities: &EntitiesById,
+    ) -> Result<(), String>;
+    /// For registering a transfer on an already registered type.
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
 }
 
 type HashFn<T> = fn(u64, &T) -> u64;
@@ -52,6 +71,7 @@ pub(crate) struct ComponentSnapshots<
     ids: Option<QueryState<(&'static Rollback, &'static T)>>,
     hash: Option<HashFn<T>>,
     map: Option<MapFn<T>>,
+    pub(crate) transfer: Option<ValueCodec<T>>,
     seen: EntityHashSet,
     stale: Vec<Entity>,
 }
@@ -68,6 +88,7 @@ impl<T: Component<Mutability = bevy::ecs::component::Mutable> + Clone> Component
             ids: None,
             hash: None,
             map: None,
+            transfer: None,
             seen: EntityHashSet::default(),
             stale: Vec::new(),
         }
@@ -251,6 +272,72 @@ impl<T: Component<Mutability = bevy::ecs::component::Mutable> + Clone> Snapshott
         out.sort_unstable();
         true
     }
+
+    fn is_transferable(&self) -> bool {
+        self.transfer.is_some()
+    }
+
+    fn export(
+        &self,
+        slot: usize,
+        ids: &IdsByEntity,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<(), String>> {
+        let codec = self.transfer.as_ref()?;
+        let values = &self.slots[slot];
+        put_varint(out, values.len() as u64);
+        for (entity, value) in values.iter() {
+            let Some(id) = ids.get(entity) else {
+                return Some(Err(
+                    "a saved value of an entity without a rollback id".into()
+                ));
+            };
+            out.extend_from_slice(&id.0.to_le_bytes());
+            if let Err(e) = (codec.encode)(value, out) {
+                return Some(Err(e));
+            }
+        }
+        Some(Ok(()))
+    }
+
+    fn import(
+        &mut self,
+        world: &mut World,
+        bytes: &[u8],
+        entities: &EntitiesById,
+    ) -> Result<(), String> {
+        let codec = self.transfer.as_ref().ok_or("not transferable")?;
+        let mut r = Cursor::new(bytes);
+        let n = r.count()?;
+        self.seen.clear();
+        for _ in 0..n {
+            let id = RollbackId(r.u64()?);
+            let value = r.value(codec.decode)?;
+            let entity = *entities.get(&id).ok_or("a value of an unknown entity")?;
+            self.seen.insert(entity);
+            world.entity_mut(entity).insert(value);
+        }
+        if !r.is_empty() {
+            return Err("trailing bytes".into());
+        }
+        let query = self.write.get_or_insert_with(|| world.query_filtered());
+        self.stale.clear();
+        self.stale.extend(
+            query
+                .iter(world)
+                .map(|(e, _)| e)
+                .filter(|e| !self.seen.contains(e)),
+        );
+        for e in self.stale.drain(..) {
+            world.entity_mut(e).remove::<T>();
+        }
+        self.last_save = None;
+        Ok(())
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
 }
 
 /// Snapshots of resource `R`.
@@ -258,6 +345,7 @@ pub(crate) struct ResourceSnapshots<R: Resource + Clone> {
     name: String,
     slots: Vec<Option<R>>,
     hash: Option<HashFn<R>>,
+    pub(crate) transfer: Option<ValueCodec<R>>,
 }
 
 impl<R: Resource + Clone> ResourceSnapshots<R> {
@@ -266,6 +354,7 @@ impl<R: Resource + Clone> ResourceSnapshots<R> {
             name: short_type_name::<R>(),
             slots: (0..slots).map(|_| None).collect(),
             hash: None,
+            transfer: None,
         }
     }
 
@@ -315,6 +404,57 @@ impl<R: Resource + Clone> Snapshotter for ResourceSnapshots<R> {
             out.push((None, hash(0, r)));
         }
         true
+    }
+
+    fn is_transferable(&self) -> bool {
+        self.transfer.is_some()
+    }
+
+    fn export(
+        &self,
+        slot: usize,
+        _ids: &IdsByEntity,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<(), String>> {
+        let codec = self.transfer.as_ref()?;
+        match &self.slots[slot] {
+            Some(value) => {
+                out.push(1);
+                Some((codec.encode)(value, out))
+            }
+            None => {
+                out.push(0);
+                Some(Ok(()))
+            }
+        }
+    }
+
+    fn import(
+        &mut self,
+        world: &mut World,
+        bytes: &[u8],
+        _entities: &EntitiesById,
+    ) -> Result<(), String> {
+        let codec = self.transfer.as_ref().ok_or("not transferable")?;
+        let mut r = Cursor::new(bytes);
+        match r.take(1)?[0] {
+            0 => {
+                world.remove_resource::<R>();
+            }
+            1 => {
+                let value = r.value(codec.decode)?;
+                world.insert_resource(value);
+            }
+            _ => return Err("bad resource flag".into()),
+        }
+        if !r.is_empty() {
+            return Err("trailing bytes".into());
+        }
+        Ok(())
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 }
 
@@ -371,6 +511,13 @@ impl EntitySnapshots {
             generation: Some(generation),
             entities,
         };
+    }
+
+    /// The id counter and entity table saved in `slot`, if anything was.
+    pub(crate) fn saved(&self, slot: usize) -> Option<(u64, &[(RollbackId, Entity)])> {
+        let s = self.slots.get(slot)?;
+        s.generation?;
+        Some((s.counter, s.entities.as_slice()))
     }
 
     /// Despawn entities born after the save, respawn those that died since, and

@@ -18,29 +18,30 @@ use bevy::time::TimeUpdateStrategy;
 use bevy_rtcplay::prelude::*;
 use rtcplay::session::{Frame, PlayerType, SessionBuilder};
 use rtcplay::transport::{PeerId, SharedMemoryNetwork};
+use serde::{Deserialize, Serialize};
 
 pub type Input = u8;
 pub const FRAME: Duration = Duration::from_micros(16_667);
 
-#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug, Default)]
+#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct Pos {
     pub x: i32,
     pub y: i32,
 }
 
-#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug, Default)]
+#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct Vel {
     pub x: i32,
     pub y: i32,
 }
 
-#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug)]
+#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Player {
     pub handle: usize,
     pub cooldown: u32,
 }
 
-#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug)]
+#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Bullet {
     pub owner: usize,
     pub ttl: u32,
@@ -50,7 +51,7 @@ pub struct Bullet {
 #[derive(Component)]
 pub struct Sparkle;
 
-#[derive(Resource, Clone, Hash, Default, Debug, PartialEq)]
+#[derive(Resource, Clone, Hash, Default, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Score(pub [i32; 4]);
 
 #[derive(Message, Clone, Debug)]
@@ -253,6 +254,11 @@ pub fn game_app(players: usize, local: usize) -> App {
         .rollback_component_with_checksum::<Player>()
         .rollback_component_with_checksum::<Bullet>()
         .rollback_resource_with_checksum::<Score>()
+        .transfer_component::<Pos>()
+        .transfer_component::<Vel>()
+        .transfer_component::<Player>()
+        .transfer_component::<Bullet>()
+        .transfer_resource::<Score>()
         .add_rollback_message::<Hit>()
         .add_systems(Startup, spawn_players)
         .add_systems(ReadInputs, read_input)
@@ -275,25 +281,35 @@ pub fn p2p_apps(
         &ids, conditions, seed,
     ));
     let apps = (0..players)
-        .map(|me| {
-            let mut b = SessionBuilder::<Input>::new()
-                .with_num_players(players)
-                .with_checksum_interval(10);
-            for (h, id) in ids.iter().enumerate() {
-                let kind = if h == me {
-                    PlayerType::Local
-                } else {
-                    PlayerType::Remote(*id)
-                };
-                b = b.add_player(kind, h);
-            }
-            let session = b.start_p2p_session().unwrap();
-            let mut app = game_app(players, me);
-            app.insert_resource(RtcPlaySession::p2p(session, net.endpoint(ids[me])));
-            app
-        })
+        .map(|me| p2p_app(players, me, &net, None))
         .collect();
     (apps, net)
+}
+
+/// The app of player `me` (peer id `me`) on `net`; with `rejoin`, a fresh app
+/// whose session rejoins the running match under that incarnation number.
+pub fn p2p_app(players: usize, me: usize, net: &SharedMemoryNetwork, rejoin: Option<u32>) -> App {
+    let mut b = SessionBuilder::<Input>::new()
+        .with_num_players(players)
+        .with_checksum_interval(10);
+    for h in 0..players {
+        let kind = if h == me {
+            PlayerType::Local
+        } else {
+            PlayerType::Remote(PeerId(h as u32))
+        };
+        b = b.add_player(kind, h);
+    }
+    if let Some(incarnation) = rejoin {
+        b = b.rejoining(incarnation);
+    }
+    let session = b.start_p2p_session().unwrap();
+    let mut app = game_app(players, me);
+    app.insert_resource(RtcPlaySession::p2p(
+        session,
+        net.endpoint(PeerId(me as u32)),
+    ));
+    app
 }
 
 /// Update every app once per simulated frame.
