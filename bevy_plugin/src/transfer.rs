@@ -47,10 +47,13 @@ pub enum TransferError {
     Decode(String),
 }
 
+/// Decodes one value from the front of the bytes: the value and the bytes used.
+pub(crate) type DecodeFn<T> = fn(&[u8]) -> Result<(T, usize), String>;
+
 /// Encodes and decodes one transferable type's values.
 pub(crate) struct ValueCodec<T> {
     pub encode: fn(&T, &mut Vec<u8>) -> Result<(), String>,
-    pub decode: fn(&[u8]) -> Result<(T, usize), String>,
+    pub decode: DecodeFn<T>,
 }
 
 impl<T: Serialize + DeserializeOwned> ValueCodec<T> {
@@ -127,10 +130,7 @@ impl<'a> Cursor<'a> {
             .ok_or_else(|| "count beyond the data".into())
     }
     /// Decode one value with `decode`, advancing past it.
-    pub(crate) fn value<T>(
-        &mut self,
-        decode: fn(&[u8]) -> Result<(T, usize), String>,
-    ) -> Result<T, String> {
+    pub(crate) fn value<T>(&mut self, decode: DecodeFn<T>) -> Result<T, String> {
         let (value, used) = decode(self.bytes)?;
         self.take(used)?;
         Ok(value)
