@@ -59,6 +59,10 @@ pub struct RtcPlayConnect {
     pub spectator_secret: Option<String>,
     /// As the player who creates the room: admit no spectators at all.
     pub no_spectators: bool,
+    /// Take our seat back in a running match with this token (the one
+    /// [`ConnectedPeers::rejoin_token`] held in the earlier run): the session
+    /// then rejoins the match with a survivor's state instead of starting one.
+    pub rejoin_token: Option<String>,
 }
 
 impl RtcPlayConnect {
@@ -80,6 +84,7 @@ impl RtcPlayConnect {
             spectate: false,
             spectator_secret: None,
             no_spectators: false,
+            rejoin_token: None,
         }
     }
 
@@ -105,6 +110,13 @@ impl RtcPlayConnect {
     /// As the room's creator, admit no spectators.
     pub fn without_spectators(mut self) -> Self {
         self.no_spectators = true;
+        self
+    }
+
+    /// Rejoin the running match in our old seat (see
+    /// [`rejoin_token`](Self::rejoin_token)).
+    pub fn with_rejoin_token(mut self, token: impl Into<String>) -> Self {
+        self.rejoin_token = Some(token.into());
         self
     }
 
@@ -139,6 +151,7 @@ impl RtcPlayConnect {
             .max(Duration::from_secs(1));
         config.spectator_secret = self.spectator_secret.clone();
         config.no_spectators = self.no_spectators;
+        config.rejoin_token = self.rejoin_token.clone();
         config
     }
 }
@@ -195,6 +208,10 @@ pub struct ConnectedPeers {
     /// "P2 reconnecting…"); a peer leaves this list when its link is back or
     /// when it is given up (then it is in `departed`).
     pub reconnecting: Vec<PeerId>,
+    /// Our secret to take this seat back after a crash or restart
+    /// ([`RtcPlayConnect::with_rejoin_token`]); keep it somewhere only this
+    /// player can read. `None` when the server gives none (spectators).
+    pub rejoin_token: Option<String>,
 }
 
 /// A peer (player or spectator) left the running match: sent the moment the
@@ -282,6 +299,8 @@ struct LinkShared {
     departed: Mutex<Vec<(PeerId, DisconnectReason)>>,
     /// Peers whose link is being restarted.
     reconnecting: Mutex<Vec<PeerId>>,
+    /// Peers that came back (a link restored, or a player that rejoined).
+    returned: Mutex<Vec<PeerId>>,
 }
 
 /// The socket (with the conditioner, if any) as the session's transport.
@@ -329,6 +348,12 @@ impl Transport for SocketTransport {
                 SocketEvent::PeerReconnected(peer) => {
                     if let Ok(mut reconnecting) = self.link.reconnecting.lock() {
                         reconnecting.retain(|p| *p != peer);
+                    }
+                    if let Ok(mut returned) = self.link.returned.lock() {
+                        returned.push(peer);
+                    }
+                    if !self.peers.contains(&peer) {
+                        self.peers.push(peer);
                     }
                 }
                 SocketEvent::PeerDisconnected { peer, reason } => {
@@ -459,7 +484,11 @@ fn start_session<I: Input + Send + Sync + 'static>(
 ) -> Result<(RtcPlaySession<I>, ConnectedPeers), String> {
     let mut config = request.session.clone();
     config.num_players = request.players;
-    let builder = SessionBuilder::<I>::new().with_config(config);
+    let rejoin_token = socket.rejoin_token();
+    let mut builder = SessionBuilder::<I>::new().with_config(config);
+    if request.rejoin_token.is_some() && !request.spectate {
+        builder = builder.rejoining(rtcplay::session::new_incarnation());
+    }
     let conditions = request.netem.unwrap_or_else(LinkConditions::perfect);
     if request.spectate {
         let host = *players.first().ok_or("the room announced no players")?;
@@ -481,6 +510,7 @@ fn start_session<I: Input + Send + Sync + 'static>(
             transport: HashMap::new(),
             departed: Vec::new(),
             reconnecting: Vec::new(),
+            rejoin_token: None,
         };
         return Ok((RtcPlaySession::spectator(session, transport), peers));
     }
@@ -490,7 +520,6 @@ fn start_session<I: Input + Send + Sync + 'static>(
         players.sort();
         players.dedup();
     }
-    let mut builder = builder;
     let mut local_handle = 0;
     for (handle, peer) in players.iter().enumerate() {
         let kind = if *peer == me {
@@ -517,6 +546,7 @@ fn start_session<I: Input + Send + Sync + 'static>(
         transport: HashMap::new(),
         departed: Vec::new(),
         reconnecting: Vec::new(),
+        rejoin_token,
     };
     Ok((RtcPlaySession::p2p(session, transport), peers))
 }
@@ -565,6 +595,11 @@ fn forward_departures<I: Input + Send + Sync + 'static>(
     if let Ok(reconnecting) = link.0.reconnecting.lock() {
         if peers.reconnecting != *reconnecting {
             peers.reconnecting.clone_from(&reconnecting);
+        }
+    }
+    if let Ok(mut returned) = link.0.returned.lock() {
+        for peer in returned.drain(..) {
+            peers.departed.retain(|(p, _)| *p != peer);
         }
     }
     let departed: Vec<(PeerId, DisconnectReason)> = match link.0.departed.lock() {

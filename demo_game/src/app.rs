@@ -11,7 +11,7 @@ use bevy::prelude::*;
 use bevy_rtcplay::prelude::*;
 use bevy_rtcplay::{ConnectStatus, ConnectedPeers, RtcPlayConnect, RtcPlayConnectPlugin};
 use rtcplay::netem::Preset;
-use rtcplay::transport::IceServerConfig;
+use rtcplay::transport::{IceServerConfig, PeerId};
 
 use crate::bot::{bot_input, View};
 use crate::game::{add_game, Arena, ArenaInput, FrameChecksums, Player, Pos, Shot};
@@ -141,6 +141,61 @@ impl MeetOptions {
     }
 }
 
+/// Rejoin tokens: where to keep the one we are given, and which to try when
+/// coming back (`--rejoin`). Native only (the tokens live in a file).
+#[derive(Resource)]
+pub struct RejoinSupport {
+    /// Keeps a token for (server URL, room).
+    pub remember: fn(&str, &str, &str),
+    /// Tokens still to try, newest first, after the one in use was refused.
+    pub candidates: Vec<String>,
+    /// The connect request to retry with the next token.
+    pub request: RtcPlayConnect,
+    kept: bool,
+}
+
+impl RejoinSupport {
+    /// Keep tokens with `remember`; retry `request` with `candidates` on refusal.
+    pub fn new(
+        remember: fn(&str, &str, &str),
+        request: RtcPlayConnect,
+        candidates: Vec<String>,
+    ) -> Self {
+        RejoinSupport {
+            remember,
+            candidates,
+            request,
+            kept: false,
+        }
+    }
+}
+
+/// Keep our rejoin token once we have one; when the server refuses the token we
+/// came back with (another player's seat, or a stale one), try the next.
+fn manage_rejoin(
+    support: Option<ResMut<RejoinSupport>>,
+    peers: Res<ConnectedPeers>,
+    mut status: ResMut<ConnectStatus>,
+    mut commands: Commands,
+) {
+    let Some(mut support) = support else { return };
+    if let (Some(token), false) = (&peers.rejoin_token, support.kept) {
+        support.kept = true;
+        (support.remember)(&support.request.signal_url, &support.request.room, token);
+    }
+    let ConnectStatus::Failed(reason) = &*status else {
+        return;
+    };
+    let refused = reason.contains("rejoin_refused") || reason.contains("seat_taken");
+    if !refused || support.request.rejoin_token.is_none() || support.candidates.is_empty() {
+        return;
+    }
+    let next = support.candidates.remove(0);
+    support.request.rejoin_token = Some(next);
+    commands.insert_resource(support.request.clone());
+    *status = ConnectStatus::Connecting;
+}
+
 /// Print a line where the player sees it: stdout, or the browser's console.
 pub fn print_line(line: &str) {
     #[cfg(not(target_arch = "wasm32"))]
@@ -166,7 +221,10 @@ pub fn configure(app: &mut App, settings: DemoSettings) -> OutcomeSink {
         .init_resource::<LiveStats>()
         .add_systems(ReadInputs, read_local_inputs)
         .insert_resource(sink.clone())
-        .add_systems(Update, (follow_match, update_live_stats).chain())
+        .add_systems(
+            Update,
+            (manage_rejoin, follow_match, update_live_stats).chain(),
+        )
         .add_systems(Last, publish_outcome);
     sink
 }
@@ -339,9 +397,30 @@ fn follow_match(
                 say(&format!("spectator {peer} left"));
             }
             RtcPlayEvent::Session(SessionEvent::Disconnected { peer, frame }) if !done => {
-                outcome.error = Some((
-                    EXIT_MATCH,
-                    format!("{peer} left the match at frame {frame}: match abandoned"),
+                let gone = |p: &PeerId| p == peer || peers.departed.iter().any(|(d, _)| d == p);
+                let others = peers
+                    .peers
+                    .iter()
+                    .filter(|p| Some(**p) != peers.me && !gone(p))
+                    .count();
+                if others == 0 {
+                    outcome.error = Some((
+                        EXIT_MATCH,
+                        format!("{peer} left the match at frame {frame}: match abandoned"),
+                    ));
+                } else {
+                    say(&format!(
+                        "{peer} left the match at frame {frame}; playing on without it (its seat is held: it can come back with --rejoin)"
+                    ));
+                }
+            }
+            RtcPlayEvent::Session(SessionEvent::PeerRejoined { peer, frame }) => say(&format!(
+                "{peer} rejoined the match: it plays again from frame {frame}"
+            )),
+            RtcPlayEvent::Session(SessionEvent::Rejoined { frame, state_frame }) => {
+                outcome.running_since = Some(Instant::now());
+                say(&format!(
+                    "rejoined the match with the state of frame {state_frame}; playing again from frame {frame}"
                 ));
             }
             RtcPlayEvent::Session(SessionEvent::NetworkInterrupted {

@@ -72,6 +72,14 @@ pub struct Cli {
     #[arg(long, requires = "signal", conflicts_with_all = ["host", "bot"])]
     pub spectate: bool,
 
+    /// Come back to the match running in --room on the --signal server after
+    /// this player's demo crashed or was killed: start it again with the same
+    /// flags plus --rejoin. It takes its old seat back (with the token kept from
+    /// the earlier run; seats are held for a minute) and a survivor hands it the
+    /// game state.
+    #[arg(long, requires = "signal", conflicts_with_all = ["host", "spectate", "synctest"])]
+    pub rejoin: bool,
+
     /// No window: print progress, stats once a second and the result.
     #[arg(long)]
     pub headless: bool,

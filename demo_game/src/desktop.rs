@@ -15,7 +15,7 @@ use rtcplay::signaling::WebFiles;
 use crate::app::{self, DemoSettings, MeetOptions, Outcome, EXIT_CONNECT};
 use crate::cli::Cli;
 use crate::server::EmbeddedServer;
-use crate::{headless, window, QUIET_WEBRTC};
+use crate::{headless, rejoin, window, QUIET_WEBRTC};
 
 /// Run the program with the process's arguments.
 pub fn main() -> ExitCode {
@@ -160,11 +160,31 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     };
     let players = settings.players;
     let sink = app::configure(&mut app, settings);
-    let request = match meeting {
+    let mut request = match meeting {
         Meeting::SyncTest => None,
         // Each process conditions its link with its own seed.
         _ => Some(connect(process_seed())),
     };
+    if let (Some(base), false) = (&mut request, cli.spectate) {
+        // Keep the token the server gives us; with --rejoin, come back with one.
+        let mut candidates = Vec::new();
+        if cli.rejoin {
+            candidates = rejoin::tokens(&url, &cli.room);
+            if candidates.is_empty() {
+                return Err(format!(
+                    "--rejoin: no rejoin token kept for room `{}` on {url} (looked in {})",
+                    cli.room,
+                    rejoin::token_file(&url, &cli.room).display()
+                ));
+            }
+            base.rejoin_token = Some(candidates.remove(0));
+        }
+        app.insert_resource(app::RejoinSupport::new(
+            rejoin::remember,
+            base.clone(),
+            candidates,
+        ));
+    }
     app::start_session(&mut app, request, players);
     let exit = app.run();
     let outcome: Outcome = sink.get();

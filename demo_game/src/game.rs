@@ -8,6 +8,7 @@ use std::hash::{Hash, Hasher};
 
 use bevy::prelude::*;
 use bevy_rtcplay::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// Fixed-point units per pixel.
 pub const ONE: i32 = 256;
@@ -56,7 +57,7 @@ pub const FIRE: u8 = 16;
 pub const DASH: u8 = 32;
 
 /// Position in fixed-point units (origin at the arena's centre, y up).
-#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug, Default)]
+#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct Pos {
     /// x.
     pub x: i32,
@@ -65,7 +66,7 @@ pub struct Pos {
 }
 
 /// Velocity in units per frame.
-#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug, Default)]
+#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct Vel {
     /// x.
     pub x: i32,
@@ -74,7 +75,7 @@ pub struct Vel {
 }
 
 /// A player avatar and its timers.
-#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug)]
+#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Player {
     /// The player's handle (0..players).
     pub handle: u8,
@@ -91,7 +92,7 @@ pub struct Player {
 }
 
 /// A projectile.
-#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug)]
+#[derive(Component, Clone, Copy, Hash, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct Shot {
     /// Who fired it.
     pub owner: u8,
@@ -100,7 +101,7 @@ pub struct Shot {
 }
 
 /// Scores, rounds and the match state.
-#[derive(Resource, Clone, Copy, Hash, PartialEq, Eq, Debug, Default)]
+#[derive(Resource, Clone, Copy, Hash, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 pub struct Arena {
     /// Players in the match.
     pub players: u8,
@@ -421,6 +422,12 @@ pub fn add_game(app: &mut App, players: u8) {
     .rollback_component_with_checksum::<Player>()
     .rollback_component_with_checksum::<Shot>()
     .rollback_resource_with_checksum::<Arena>()
+    // A player that rejoins a running match gets all of it from a survivor.
+    .transfer_component::<Pos>()
+    .transfer_component::<Vel>()
+    .transfer_component::<Player>()
+    .transfer_component::<Shot>()
+    .transfer_resource::<Arena>()
     .add_rollback_message::<HitEvent>()
     .add_systems(Startup, spawn_players)
     .add_systems(

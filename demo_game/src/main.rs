@@ -15,6 +15,8 @@ mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 mod desktop;
 #[cfg(not(target_arch = "wasm32"))]
+mod rejoin;
+#[cfg(not(target_arch = "wasm32"))]
 mod server;
 #[cfg(target_arch = "wasm32")]
 mod web;

@@ -111,3 +111,64 @@ fn a_spectator_joining_mid_match_ends_with_the_players_state() {
     );
     assert!(outputs[2].iter().any(|l| l.contains("replaying the match")));
 }
+
+#[test]
+fn a_killed_player_restarted_with_rejoin_is_back_and_all_agree() {
+    let state = std::env::temp_dir().join(format!("rtcplay-demo-rejoin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&state);
+    let state_dir = state.to_string_lossy().to_string();
+    let env = [("RTCPLAY_DEMO_STATE_DIR", state_dir.as_str())];
+    let common = [
+        "--headless",
+        "--bot",
+        "--players",
+        "3",
+        "--frames",
+        "1500",
+        "--room",
+        "rejoin",
+    ];
+    let (host, url) = common::host(&common);
+    let mut guest_args = vec!["--signal", url.as_str()];
+    guest_args.extend(common);
+    let mut guest = common::Demo::start_with_env(&guest_args, &env);
+    let mut victim = common::Demo::start_with_env(&guest_args, &env);
+    victim.wait_line("match running", std::time::Duration::from_secs(60));
+    victim.wait_line("stats: frame", std::time::Duration::from_secs(30));
+    victim.child.kill().unwrap();
+    let _ = victim.finish(std::time::Duration::from_secs(10));
+    // The others play on without it (its seat is held).
+    guest.wait_line("playing on without it", std::time::Duration::from_secs(20));
+    // Same flags plus --rejoin: it finds its held seat among the kept tokens.
+    let mut again = guest_args.clone();
+    again.push("--rejoin");
+    let started = std::time::Instant::now();
+    let mut back = common::Demo::start_with_env(&again, &env);
+    let line = back.wait_line("rejoined the match", std::time::Duration::from_secs(30));
+    eprintln!(
+        "rejoined {} ms after the restart: {line}",
+        started.elapsed().as_millis()
+    );
+    let mut sums = Vec::new();
+    let mut outputs = Vec::new();
+    for demo in [host, guest, back] {
+        let (status, stdout, stderr) = demo.finish(std::time::Duration::from_secs(120));
+        assert!(
+            status.success(),
+            "exit {status}; stdout:\n{}\nstderr:\n{stderr}",
+            stdout.join("\n")
+        );
+        sums.push(common::checksum(&stdout));
+        outputs.push(stdout);
+    }
+    assert_eq!(sums[0], sums[1], "the players who stayed differ");
+    assert_eq!(sums[0], sums[2], "the rejoined player ended elsewhere");
+    for out in &outputs[..2] {
+        assert!(
+            out.iter()
+                .any(|l| l.contains("rejoined the match: it plays again")),
+            "{out:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&state);
+}

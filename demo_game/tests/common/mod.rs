@@ -19,8 +19,14 @@ pub struct Demo {
 
 impl Demo {
     pub fn start(args: &[&str]) -> Demo {
+        Self::start_with_env(args, &[])
+    }
+
+    /// Start with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Demo {
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY")
             .stdout(Stdio::piped())

@@ -74,6 +74,7 @@ pub use error::SessionError;
 pub use event::SessionEvent;
 pub use p2p::P2PSession;
 pub use protocol::{DatagramError, MAX_DATAGRAM_SIZE, PROTOCOL_VERSION};
+pub use rejoin::new_incarnation;
 pub use request::{InputStatus, Request};
 pub use spectator::SpectatorSession;
 pub use stats::{DropCounters, PeerStats, SessionStats};

@@ -177,6 +177,27 @@ impl Rejoining {
     }
 }
 
+/// A number for [`SessionBuilder::rejoining`](super::SessionBuilder::rejoining)
+/// that differs from one run of the game to the next: the wall clock's
+/// nanoseconds mixed with the process id (in a browser: `Date.now()` and
+/// `Math.random()`).
+pub fn new_incarnation() -> u32 {
+    #[cfg(all(target_arch = "wasm32", feature = "web"))]
+    let seed = (js_sys::Date::now() as u64) ^ ((js_sys::Math::random() * 4e9) as u64) << 20;
+    #[cfg(not(target_arch = "wasm32"))]
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ (u64::from(std::process::id()) << 32);
+    #[cfg(all(target_arch = "wasm32", not(feature = "web")))]
+    let seed = 0x5eed_u64;
+    // SplitMix64's finalizer spreads close clock values over the whole range.
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as u32
+}
+
 /// How long a transfer chunk waits for its acknowledgement before it is resent.
 pub(crate) fn resend_after(rtt: Duration) -> Duration {
     (rtt * 3 / 2).max(Duration::from_millis(30))
