@@ -169,11 +169,7 @@ fn run(args: &Args) -> Result<(), String> {
         builder = builder.add_player(kind, handle);
     }
     if args.rejoin_token.is_some() {
-        // Any number that differs from the earlier process's: the clock will do.
-        let incarnation = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u32);
-        builder = builder.rejoining(incarnation);
+        builder = builder.rejoining(rtcplay::session::new_incarnation());
     }
     let mut session = builder.start_p2p_session().map_err(|e| e.to_string())?;
     let mut replica = Replica::new(players);
