@@ -31,9 +31,9 @@ fn a_restarted_app_rejoins_with_the_transferred_world_and_stays_in_sync() {
     let (resume, state_frame) = events
         .iter()
         .find_map(|e| match e {
-            RtcPlayEvent::Session(SessionEvent::Rejoined { frame, state_frame }) => {
-                Some((*frame, *state_frame))
-            }
+            RtcPlayEvent::Session(SessionEvent::Rejoined {
+                frame, state_frame, ..
+            }) => Some((*frame, *state_frame)),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no rejoin: {events:?}"));

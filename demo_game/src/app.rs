@@ -417,10 +417,16 @@ fn follow_match(
             RtcPlayEvent::Session(SessionEvent::PeerRejoined { peer, frame }) => say(&format!(
                 "{peer} rejoined the match: it plays again from frame {frame}"
             )),
-            RtcPlayEvent::Session(SessionEvent::Rejoined { frame, state_frame }) => {
+            RtcPlayEvent::Session(SessionEvent::Rejoined {
+                frame,
+                state_frame,
+                state_bytes,
+                transfer,
+            }) => {
                 outcome.running_since = Some(Instant::now());
                 say(&format!(
-                    "rejoined the match with the state of frame {state_frame}; playing again from frame {frame}"
+                    "rejoined the match with the state of frame {state_frame} ({state_bytes} bytes in {:.1} ms); playing again from frame {frame}",
+                    transfer.as_secs_f64() * 1000.0
                 ));
             }
             RtcPlayEvent::Session(SessionEvent::NetworkInterrupted {

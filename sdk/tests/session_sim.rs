@@ -204,7 +204,9 @@ fn rejoin_after(players: usize, down: Duration, conditions: LinkConditions, seed
         .events
         .iter()
         .find_map(|(t, e)| match e {
-            SessionEvent::Rejoined { frame, state_frame } => Some((*t, *frame, *state_frame)),
+            SessionEvent::Rejoined {
+                frame, state_frame, ..
+            } => Some((*t, *frame, *state_frame)),
             _ => None,
         })
         .expect("the rejoiner imported a state");

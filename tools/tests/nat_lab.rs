@@ -272,9 +272,11 @@ fn a_killed_player_restarted_with_its_token_rejoins_and_finishes_in_sync() {
         .collect();
     let resume = fields[0];
     eprintln!(
-        "LAB rejoin: the restarted player imported frame {} (inputs count from {resume}) {} ms after its start, caught up {} ms after its start ({} ms after the restart began)",
+        "LAB rejoin: the restarted player imported frame {} (inputs count from {resume}) {} ms after its start ({} bytes in {} µs), caught up {} ms after its start ({} ms after the restart began)",
         fields[1],
         fields[2],
+        fields[3],
+        fields[4],
         caught_up.text.rsplit(' ').next().unwrap(),
         (caught_up.at - restarted).as_millis()
     );

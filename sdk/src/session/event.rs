@@ -62,6 +62,10 @@ pub enum SessionEvent {
         frame: Frame,
         /// The frame of the imported state.
         state_frame: Frame,
+        /// Size of the handover (the game's state plus the session's part).
+        state_bytes: usize,
+        /// From the donor's offer to the last chunk.
+        transfer: std::time::Duration,
     },
     /// A confirmed frame's checksum differs between this peer and `peer`.
     DesyncDetected {

@@ -987,6 +987,7 @@ impl<I: Input> P2PSession<I> {
         let id = self.peers[i].id;
         if let Some(r) = &mut self.rejoining {
             if !r.imported && r.donor == Some(id) {
+                r.transfer_began.get_or_insert(now);
                 if r.receiver.on_message(&message).is_err() {
                     self.drops.malformed += 1;
                 }
@@ -1094,14 +1095,18 @@ impl<I: Input> P2PSession<I> {
         self.current_frame = frame;
         self.first_state = frame;
         self.pending_import = Some((frame, handover.state));
+        let mut transfer = Duration::ZERO;
         if let Some(r) = &mut self.rejoining {
             r.imported = true;
+            transfer = now.saturating_sub(r.transfer_began.unwrap_or(now));
         }
         self.running = true;
         self.running_since = now;
         self.events.push_back(SessionEvent::Rejoined {
             frame: resume,
             state_frame: frame,
+            state_bytes: bytes.len(),
+            transfer,
         });
         self.events.push_back(SessionEvent::Running);
     }

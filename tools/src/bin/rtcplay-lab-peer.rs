@@ -16,7 +16,9 @@
 //! disconnected <peer> <reason>          (the socket gave it up)
 //! session-disconnected <peer> <frame>   (the session stopped waiting for it)
 //! session-rejoined <peer> <frame>       (its inputs count again from frame)
-//! rejoined <frame> <state frame> <ms>   (we are back: ms since this process started)
+//! rejoined <frame> <state frame> <ms> <bytes> <µs>
+//!                                        (we are back: ms since this process started,
+//!                                        the handover's size and transfer time)
 //! caught-up <frame> <ms>                (plays one frame per tick again)
 //! desync <frame> <peer>
 //! checksum <frame> <hex>                 (the confirmed state of the last frame)
@@ -255,9 +257,15 @@ fn run(args: &Args) -> Result<(), String> {
                 SessionEvent::PeerRejoined { peer, frame } => {
                     println!("session-rejoined {} {frame}", peer.0)
                 }
-                SessionEvent::Rejoined { frame, state_frame } => println!(
-                    "rejoined {frame} {state_frame} {}",
-                    process_start.elapsed().as_millis()
+                SessionEvent::Rejoined {
+                    frame,
+                    state_frame,
+                    state_bytes,
+                    transfer,
+                } => println!(
+                    "rejoined {frame} {state_frame} {} {state_bytes} {}",
+                    process_start.elapsed().as_millis(),
+                    transfer.as_micros()
                 ),
                 _ => {}
             }
