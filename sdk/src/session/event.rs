@@ -64,7 +64,8 @@ pub enum SessionEvent {
         state_frame: Frame,
         /// Size of the handover (the game's state plus the session's part).
         state_bytes: usize,
-        /// From the donor's offer to the last chunk.
+        /// From our first request to the donor to the state's last chunk (the
+        /// donor's export, its offer and every chunk).
         transfer: std::time::Duration,
     },
     /// A confirmed frame's checksum differs between this peer and `peer`.

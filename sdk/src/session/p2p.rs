@@ -987,7 +987,6 @@ impl<I: Input> P2PSession<I> {
         let id = self.peers[i].id;
         if let Some(r) = &mut self.rejoining {
             if !r.imported && r.donor == Some(id) {
-                r.transfer_began.get_or_insert(now);
                 if r.receiver.on_message(&message).is_err() {
                     self.drops.malformed += 1;
                 }
@@ -1098,7 +1097,7 @@ impl<I: Input> P2PSession<I> {
         let mut transfer = Duration::ZERO;
         if let Some(r) = &mut self.rejoining {
             r.imported = true;
-            transfer = now.saturating_sub(r.transfer_began.unwrap_or(now));
+            transfer = now.saturating_sub(r.asked_at.unwrap_or(now));
         }
         self.running = true;
         self.running_since = now;
@@ -1380,10 +1379,13 @@ impl<I: Input> P2PSession<I> {
         } else {
             Vec::new()
         };
-        if let Some(r) = &self.rejoining {
+        if let Some(r) = &mut self.rejoining {
             if !r.caught_up {
                 d.rejoin = Some(r.nonce);
                 d.donor = !r.imported && r.donor == Some(self.peers[i].id);
+                if d.donor {
+                    r.asked_at.get_or_insert(now);
+                }
             }
         }
         let fps = self.config.fps;

@@ -163,8 +163,8 @@ pub(crate) struct Rejoining {
     pub imported: bool,
     /// Caught up with the others: plays one frame per tick again.
     pub caught_up: bool,
-    /// When the first transfer datagram of the donor arrived.
-    pub transfer_began: Option<Duration>,
+    /// When we first asked the donor for the state.
+    pub asked_at: Option<Duration>,
 }
 
 impl Rejoining {
@@ -175,7 +175,7 @@ impl Rejoining {
             receiver: StateReceiver::new(max_state_size),
             imported: false,
             caught_up: false,
-            transfer_began: None,
+            asked_at: None,
         }
     }
 }
