@@ -63,6 +63,13 @@ pub struct RtcPlayConnect {
     /// [`ConnectedPeers::rejoin_token`] held in the earlier run): the session
     /// then rejoins the match with a survivor's state instead of starting one.
     pub rejoin_token: Option<String>,
+    /// When our own connection drops mid-match (the signaling connection closed,
+    /// or stopped answering when a link stalled: our network went away or
+    /// changed), take our seat back by ourselves: a new socket with our rejoin
+    /// token, then a rejoining session with a survivor's state
+    /// ([`ConnectedPeers::rejoining`] meanwhile). On by default; needs a server
+    /// that holds seats.
+    pub auto_rejoin: bool,
 }
 
 impl RtcPlayConnect {
@@ -85,6 +92,7 @@ impl RtcPlayConnect {
             spectator_secret: None,
             no_spectators: false,
             rejoin_token: None,
+            auto_rejoin: true,
         }
     }
 
@@ -133,7 +141,7 @@ impl RtcPlayConnect {
         self
     }
 
-    fn socket_config(&self) -> SocketConfig {
+    pub(crate) fn socket_config(&self) -> SocketConfig {
         let mut config = SocketConfig::new(
             self.signal_url.clone(),
             self.room.clone(),
@@ -212,6 +220,11 @@ pub struct ConnectedPeers {
     /// ([`RtcPlayConnect::with_rejoin_token`]); keep it somewhere only this
     /// player can read. `None` when the server gives none (spectators).
     pub rejoin_token: Option<String>,
+    /// Our own connection dropped and we are taking our seat back
+    /// ([`RtcPlayConnect::auto_rejoin`]): show "reconnecting…". The match goes
+    /// on meanwhile (the others see us `Disconnected`); when we are back, the
+    /// session is replaced by a rejoining one and this is `false` again.
+    pub rejoining: bool,
 }
 
 /// A peer (player or spectator) left the running match: sent the moment the
@@ -263,6 +276,7 @@ impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayConnectPlugin<I> {
                     update_transport_clock,
                     admit_spectators::<I>,
                     forward_departures::<I>,
+                    crate::auto_rejoin::drive_auto_rejoin::<I>,
                 )
                     .chain()
                     .before(RtcPlaySystems::Advance),
@@ -273,6 +287,10 @@ impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayConnectPlugin<I> {
             );
     }
 }
+
+/// The request the running match was started with (auto rejoin reuses it).
+#[derive(Resource)]
+pub(crate) struct ActiveRequest(pub(crate) RtcPlayConnect);
 
 /// The socket while the room fills and connects.
 #[derive(Resource)]
@@ -286,10 +304,10 @@ struct PendingSocket {
 /// Shared between the session's transport and the app: the clock of the link
 /// conditioner and the latest transport statistics.
 #[derive(Resource, Clone, Default)]
-struct TransportLink(Arc<LinkShared>);
+pub(crate) struct TransportLink(pub(crate) Arc<LinkShared>);
 
 #[derive(Default)]
-struct LinkShared {
+pub(crate) struct LinkShared {
     /// `Time<Real>` elapsed, in nanoseconds, as of this update.
     now_nanos: AtomicU64,
     stats: Mutex<HashMap<PeerId, LinkStats>>,
@@ -301,6 +319,18 @@ struct LinkShared {
     reconnecting: Mutex<Vec<PeerId>>,
     /// Peers that came back (a link restored, or a player that rejoined).
     returned: Mutex<Vec<PeerId>>,
+    /// Our signaling connection is gone (the socket said `SignalingLost`).
+    pub(crate) signaling_lost: std::sync::atomic::AtomicBool,
+}
+
+impl LinkShared {
+    /// A fresh link whose clock reads `now`.
+    pub(crate) fn at(now: Duration) -> Arc<LinkShared> {
+        let link = LinkShared::default();
+        let nanos = u64::try_from(now.as_nanos()).unwrap_or(u64::MAX);
+        link.now_nanos.store(nanos, Ordering::Relaxed);
+        Arc::new(link)
+    }
 }
 
 /// The socket (with the conditioner, if any) as the session's transport.
@@ -355,6 +385,9 @@ impl Transport for SocketTransport {
                     if !self.peers.contains(&peer) {
                         self.peers.push(peer);
                     }
+                }
+                SocketEvent::SignalingLost => {
+                    self.link.signaling_lost.store(true, Ordering::Relaxed);
                 }
                 SocketEvent::PeerDisconnected { peer, reason } => {
                     if let Ok(mut reconnecting) = self.link.reconnecting.lock() {
@@ -467,6 +500,7 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
     match start_session::<I>(me, socket, &request, players, link) {
         Ok((session, peers)) => {
             world.insert_resource(session);
+            world.insert_resource(ActiveRequest(request));
             *world.resource_mut::<ConnectedPeers>() = peers;
             *world.resource_mut::<ConnectStatus>() = ConnectStatus::Running;
         }
@@ -475,7 +509,7 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
 }
 
 /// Build the P2P or spectator session over the connected socket.
-fn start_session<I: Input + Send + Sync + 'static>(
+pub(crate) fn start_session<I: Input + Send + Sync + 'static>(
     me: PeerId,
     mut socket: Socket,
     request: &RtcPlayConnect,
@@ -511,6 +545,7 @@ fn start_session<I: Input + Send + Sync + 'static>(
             departed: Vec::new(),
             reconnecting: Vec::new(),
             rejoin_token: None,
+            rejoining: false,
         };
         return Ok((RtcPlaySession::spectator(session, transport), peers));
     }
@@ -547,6 +582,7 @@ fn start_session<I: Input + Send + Sync + 'static>(
         departed: Vec::new(),
         reconnecting: Vec::new(),
         rejoin_token,
+        rejoining: false,
     };
     Ok((RtcPlaySession::p2p(session, transport), peers))
 }
@@ -624,7 +660,9 @@ fn forward_departures<I: Input + Send + Sync + 'static>(
             spectator,
         });
     }
-    if *status != ConnectStatus::Running {
+    // Not over while we are taking our own seat back: the others are gone from
+    // our old socket's view only.
+    if *status != ConnectStatus::Running || peers.rejoining {
         return;
     }
     let gone = |p: &PeerId| peers.departed.iter().any(|(d, _)| d == p);

@@ -39,6 +39,8 @@
 #![forbid(unsafe_code)]
 
 mod app_ext;
+#[cfg(any(feature = "native", feature = "web"))]
+mod auto_rejoin;
 mod checksum;
 #[cfg(any(feature = "native", feature = "web"))]
 mod connect;

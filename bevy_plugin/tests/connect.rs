@@ -237,3 +237,109 @@ fn unreachable_signaling_server_is_a_failed_status() {
     }
     assert!(!app.world().contains_resource::<RtcPlaySession<Input>>());
 }
+
+/// Update every app until `done` holds, at most `limit`.
+fn run_until(apps: &mut [App], limit: Duration, what: &str, done: impl Fn(&[App]) -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done(apps) {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {limit:?}; statuses {:?}, confirmed {:?}",
+            apps.iter().map(status).collect::<Vec<_>>(),
+            apps.iter().map(confirmed).collect::<Vec<_>>()
+        );
+        for app in apps.iter_mut() {
+            app.update();
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A player's signaling connection drops mid-match (as when its network goes
+/// away or changes): its app takes its seat back by itself — a new socket with
+/// its rejoin token, then a rejoining session with the other player's state —
+/// and both play on in sync.
+#[test]
+fn an_app_whose_connection_dropped_takes_its_seat_back_by_itself() {
+    let server = rtcplay_testkit::server::LocalServer::start();
+    let target: SocketAddr = server.url.trim_start_matches("ws://").parse().unwrap();
+    // The second app reaches the server through a proxy we can cut.
+    let proxy = rtcplay_testkit::proxy::TcpProxy::start(target);
+    let mut apps = [
+        connecting_app(&server.url, "auto-rejoin", 3),
+        connecting_app(&proxy.url(), "auto-rejoin", 4),
+    ];
+    run_until(&mut apps, Duration::from_secs(30), "connect", |apps| {
+        apps.iter().all(|a| status(a) == ConnectStatus::Running)
+    });
+    for app in &mut apps {
+        let handle = app.world().resource::<ConnectedPeers>().local_handle;
+        app.world_mut().resource_mut::<LocalPlayer>().0 = handle;
+    }
+    let moved = apps[1].world().resource::<ConnectedPeers>().me.unwrap();
+    assert!(apps[1].world().resource::<ConnectedPeers>().rejoin_token.is_some());
+    run_until(&mut apps, Duration::from_secs(60), "play", |apps| {
+        apps.iter().map(confirmed).min().unwrap() >= 300
+    });
+
+    // The second app's signaling connection is cut.
+    let before_cut = confirmed(&apps[1]);
+    proxy.cut();
+    run_until(&mut apps, Duration::from_secs(10), "notice the cut", |apps| {
+        apps[1].world().resource::<ConnectedPeers>().rejoining
+    });
+    let rejoined = |app: &App| {
+        app.world()
+            .resource::<Events>()
+            .0
+            .iter()
+            .find_map(|e| match e {
+                RtcPlayEvent::Session(SessionEvent::Rejoined {
+                    frame, state_frame, ..
+                }) => Some((*frame, *state_frame)),
+                _ => None,
+            })
+    };
+    run_until(&mut apps, Duration::from_secs(30), "rejoin", |apps| {
+        rejoined(&apps[1]).is_some()
+    });
+    let (resume, state_frame) = rejoined(&apps[1]).unwrap();
+    assert!(!apps[1].world().resource::<ConnectedPeers>().rejoining);
+    // The survivor resumed it at the same frame.
+    assert!(apps[0].world().resource::<Events>().0.iter().any(|e| matches!(
+        e,
+        RtcPlayEvent::Session(SessionEvent::PeerRejoined { peer, frame }) if *peer == moved && *frame == resume
+    )));
+    run_until(&mut apps, Duration::from_secs(60), "play on", |apps| {
+        apps.iter().map(confirmed).min().unwrap() >= resume + 600
+    });
+    for app in &apps {
+        assert_eq!(status(app), ConnectStatus::Running);
+    }
+
+    // Every frame both confirmed before the cut, and every frame from the
+    // transferred state on, is the same on both apps.
+    let upto = apps.iter().map(confirmed).min().unwrap();
+    let logs: Vec<_> = apps
+        .iter()
+        .map(|a| &a.world().resource::<StateLog>().0)
+        .collect();
+    for f in (0..=before_cut).chain(state_frame..=upto) {
+        let theirs = logs[0].get(&f);
+        assert!(theirs.is_some(), "frame {f} never simulated");
+        assert_eq!(logs[1].get(&f), theirs, "frame {f} differs");
+    }
+    for app in &apps {
+        assert!(
+            !app.world().resource::<Events>().0.iter().any(|e| matches!(
+                e,
+                RtcPlayEvent::Session(SessionEvent::DesyncDetected { .. })
+            )),
+            "desync"
+        );
+    }
+    println!(
+        "cut at frame {before_cut}; back from the state of frame {state_frame}, \
+         playing again from frame {resume}"
+    );
+}

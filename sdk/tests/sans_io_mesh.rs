@@ -180,7 +180,8 @@ impl World {
                 MeshAction::Close(peer) => {
                     self.members[i].links.remove(&peer);
                 }
-                MeshAction::Unlink(_) => {}
+                // The simulated signaling server never goes away: probes pass.
+                MeshAction::Unlink(_) | MeshAction::ProbeSignaling => {}
                 MeshAction::Event(event) => self.members[i].events.push((self.now, event)),
             }
         }

@@ -605,3 +605,76 @@ async fn web_files_are_served_beside_signaling() {
     let mut pair = Pair::new(&server, "beside-files").await;
     pair.assert_working("websocket on the web port").await;
 }
+
+/// A `join` with this rejoin token.
+fn rejoin_message(room: &str, players: u8, token: &str) -> ClientMessage {
+    let mut join = ClientMessage::join(room, players);
+    if let ClientMessage::Join { rejoin_token, .. } = &mut join {
+        *rejoin_token = Some(token.to_owned());
+    }
+    join
+}
+
+/// A player whose network changed rejoins while the server still sees its old
+/// connection: `seat_taken`, the server pings that connection, and as it does not
+/// answer it is closed as lost and the seat is held for the retry. A live
+/// connection answers the ping and keeps its seat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejoin_takes_the_seat_of_a_dead_connection_but_never_of_a_live_one() {
+    let server = server(ServerConfig::default()).await;
+    // The live player: the SDK client reads all the time (and so answers pings).
+    let (mut live, live_id) = join(&server, "moved", 2).await;
+    // The player whose network goes away: a raw socket we stop reading, so it
+    // answers no ping.
+    let mut dead = Raw::connect(&server).await;
+    let ServerMessage::Welcome(welcome) = dead.join("moved", 2, None).await else {
+        panic!("no welcome");
+    };
+    let token = welcome.rejoin_token.expect("a rejoin token");
+    assert_eq!(until_full(&mut live).await.len(), 2);
+    // Its `peer_joined` and `room_full`, then it goes silent.
+    while !matches!(dead.recv().await, Some(ServerMessage::RoomFull { .. })) {}
+
+    // Its new connection: refused while the old one is open...
+    let mut back = Raw::connect(&server).await;
+    back.send(&rejoin_message("moved", 2, &token)).await;
+    back.expect_error(ErrorCode::SeatTaken).await;
+    // ...and welcomed once the unanswered ping has closed the old one.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    back.send(&rejoin_message("moved", 2, &token)).await;
+    match back.recv().await {
+        Some(ServerMessage::Welcome(w)) => assert_eq!(w.peer_id, welcome.peer_id),
+        other => panic!("expected the seat back, got {other:?}"),
+    }
+    assert_eq!(server.stats().probes_failed, 1);
+    assert_eq!(
+        next(&mut live).await,
+        ServerMessage::PeerLeft {
+            peer_id: welcome.peer_id
+        }
+    );
+    assert_eq!(
+        next(&mut live).await,
+        ServerMessage::PeerRejoined {
+            peer_id: welcome.peer_id
+        }
+    );
+
+    // A live player's seat: a copy of its token is refused, before and after
+    // the ping it answers.
+    let (_live_a, live_welcome) = SignalingClient::join(&server.url(), "live", 2, None)
+        .await
+        .expect("join");
+    let (_live_b, _) = SignalingClient::join(&server.url(), "live", 2, None)
+        .await
+        .expect("join");
+    let live_token = live_welcome.rejoin_token.expect("a rejoin token");
+    let mut thief = Raw::connect(&server).await;
+    thief.send(&rejoin_message("live", 2, &live_token)).await;
+    thief.expect_error(ErrorCode::SeatTaken).await;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    thief.send(&rejoin_message("live", 2, &live_token)).await;
+    thief.expect_error(ErrorCode::SeatTaken).await;
+    assert_eq!(server.stats().probes_failed, 1, "the live connection answered");
+    drop((live, live_id));
+}

@@ -7,6 +7,7 @@
 //!   JavaScript client printed in `docs/signaling.md`, so a browser peer can share
 //!   a room with native peers;
 //! - [`turn`]: a real coturn on 127.0.0.1;
+//! - [`proxy`]: a TCP proxy a test can cut (a client's network dropping);
 //! - [`sim`]: the test game (a small deterministic arena) that the session tests,
 //!   the NAT lab and `rtcplay-lab-peer` play.
 
@@ -15,6 +16,7 @@
 pub mod chromium;
 pub mod events;
 pub mod process;
+pub mod proxy;
 pub mod server;
 pub mod sim;
 pub mod turn;

@@ -28,6 +28,9 @@ pub struct ClientConfig {
     /// The connection counts as dead when nothing arrived from the server for this
     /// long (checked at each keepalive tick); the client then closes it.
     pub dead_after: Duration,
+    /// After [`SignalingClient::probe`]: the connection counts as dead when
+    /// nothing arrived from the server for this long.
+    pub probe_timeout: Duration,
     /// Deadline for connecting and receiving `welcome`.
     pub join_timeout: Duration,
     /// Capacity of the outgoing and the event queue.
@@ -56,6 +59,7 @@ impl ClientConfig {
         ClientTimers {
             keepalive_interval: self.keepalive_interval,
             dead_after: self.dead_after,
+            probe_timeout: self.probe_timeout,
         }
     }
 }
@@ -65,6 +69,7 @@ impl Default for ClientConfig {
         Self {
             keepalive_interval: Duration::from_secs(10),
             dead_after: Duration::from_secs(30),
+            probe_timeout: Duration::from_secs(3),
             join_timeout: Duration::from_secs(10),
             queue_capacity: 256,
             max_frame_size: 64 * 1024,
@@ -143,6 +148,14 @@ impl SignalingClient {
     /// Queue a signal for the room member `to` (non-blocking).
     pub fn signal(&self, to: PeerId, data: SignalData) -> Result<(), SignalingError> {
         self.send(ClientMessage::Signal { to, data })
+    }
+
+    /// Check that the server is still there: a `ping` now, and the connection is
+    /// closed (so [`next_event`](Self::next_event) ends) if nothing arrives within
+    /// [`ClientConfig::probe_timeout`]. For when something else suggests that the
+    /// network went away (the socket probes when a peer link stalls).
+    pub fn probe(&self) -> Result<(), SignalingError> {
+        self.send(ClientMessage::Ping)
     }
 
     /// Queue a `leave`: the server announces `peer_left` to the other members.
@@ -235,6 +248,14 @@ async fn run(
             });
         tokio::select! {
             msg = outgoing.recv() => match msg {
+                // The caller's pings are probes.
+                Some(ClientMessage::Ping) => {
+                    if let Some(text) = protocol.probe(clock.now()) {
+                        if ws.send(Message::text(text)).await.is_err() {
+                            break;
+                        }
+                    }
+                }
                 Some(msg) => {
                     if ws.send(Message::text(msg.to_json())).await.is_err() {
                         break;

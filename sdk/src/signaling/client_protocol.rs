@@ -9,7 +9,10 @@
 //! - once joined, every server message but `pong` is an event for the caller;
 //!   undecodable ones are dropped;
 //! - a `ping` every `keepalive_interval`; at each, a server silent for longer than
-//!   `dead_after` counts as dead.
+//!   `dead_after` counts as dead;
+//! - a probe ([`ClientProtocol::probe`], when the caller has reason to doubt the
+//!   connection, e.g. its peer links stalled): a `ping` at once, and a server
+//!   that sends nothing within `probe_timeout` counts as dead.
 //!
 //! The driver hands over every text frame it reads ([`ClientProtocol::on_text`]),
 //! notes other frames ([`ClientProtocol::on_other_frame`]), calls
@@ -28,6 +31,9 @@ pub struct ClientTimers {
     pub keepalive_interval: Duration,
     /// The server counts as dead when nothing arrived for this long.
     pub dead_after: Duration,
+    /// After a [`probe`](ClientProtocol::probe), the server counts as dead when
+    /// nothing arrived for this long (it answers a `ping` at once).
+    pub probe_timeout: Duration,
 }
 
 /// What a frame from the server means for the driver.
@@ -72,6 +78,8 @@ pub struct ClientProtocol {
     phase: Phase,
     last_heard: Duration,
     next_ping: Option<Duration>,
+    /// A probe is out: the server must have sent something by then.
+    answer_by: Option<Duration>,
 }
 
 impl ClientProtocol {
@@ -90,6 +98,7 @@ impl ClientProtocol {
             phase: Phase::Joining { asked_to_spectate },
             last_heard: now,
             next_ping: None,
+            answer_by: None,
         };
         (protocol, join.to_json())
     }
@@ -102,12 +111,28 @@ impl ClientProtocol {
     /// When [`poll`](Self::poll) next has something to do (`None` before joining
     /// and after the end: the driver's join timeout covers the first).
     pub fn next_wakeup(&self) -> Option<Duration> {
-        self.next_ping
+        match (self.next_ping, self.answer_by) {
+            (Some(ping), Some(answer)) => Some(ping.min(answer)),
+            (ping, answer) => ping.or(answer),
+        }
+    }
+
+    /// Check now that the server is still there: returns the `ping` to send
+    /// (`None` before joining, after the end, or while a probe is already out).
+    /// If nothing at all arrives within `probe_timeout`, [`poll`](Self::poll)
+    /// reports [`ClientTick::Dead`].
+    pub fn probe(&mut self, now: Duration) -> Option<String> {
+        if self.phase != Phase::Joined || self.answer_by.is_some() {
+            return None;
+        }
+        self.answer_by = Some(now + self.timers.probe_timeout);
+        Some(ClientMessage::Ping.to_json())
     }
 
     /// A text frame from the server.
     pub fn on_text(&mut self, now: Duration, text: &str) -> ClientStep {
         self.last_heard = now;
+        self.answer_by = None;
         let decoded = ServerMessage::from_json(text);
         match self.phase {
             Phase::Over => ClientStep::Nothing,
@@ -150,10 +175,21 @@ impl ClientProtocol {
     /// Any other frame from the server (binary, ping, pong): the server is alive.
     pub fn on_other_frame(&mut self, now: Duration) {
         self.last_heard = now;
+        self.answer_by = None;
     }
 
     /// Keepalive and liveness, once joined.
     pub fn poll(&mut self, now: Duration) -> ClientTick {
+        if self.phase == Phase::Joined && self.answer_by.is_some_and(|t| now >= t) {
+            tracing::warn!(
+                "signaling: no answer to a probe within {:?}, closing",
+                self.timers.probe_timeout
+            );
+            self.phase = Phase::Over;
+            self.next_ping = None;
+            self.answer_by = None;
+            return ClientTick::Dead;
+        }
         if self.phase != Phase::Joined || self.next_ping.is_none_or(|t| now < t) {
             return ClientTick::Nothing;
         }
@@ -188,6 +224,7 @@ mod tests {
         ClientTimers {
             keepalive_interval: 10 * S,
             dead_after: 30 * S,
+            probe_timeout: 3 * S,
         }
     }
 
@@ -265,6 +302,27 @@ mod tests {
             client.on_other_frame(t * S);
             assert_ne!(client.poll(t * S), ClientTick::Dead);
         }
+    }
+
+    #[test]
+    fn a_probe_wants_an_answer_within_its_timeout() {
+        let (mut client, _) =
+            ClientProtocol::new(&ClientMessage::join("duel", 2), timers(), Duration::ZERO);
+        assert_eq!(client.probe(S), None, "no probe before the welcome");
+        client.on_text(Duration::ZERO, &welcome_json(false));
+        // Answered: alive, and a later probe may go out again.
+        assert_eq!(client.probe(S), Some(ClientMessage::Ping.to_json()));
+        assert_eq!(client.probe(S), None, "one probe at a time");
+        assert_eq!(client.next_wakeup(), Some(4 * S));
+        client.on_text(2 * S, &ServerMessage::Pong.to_json());
+        assert_eq!(client.poll(5 * S), ClientTick::Nothing);
+        assert_eq!(client.next_wakeup(), Some(10 * S), "back to the keepalive");
+        // Unanswered: dead at the probe's deadline, long before `dead_after`.
+        assert!(client.probe(6 * S).is_some());
+        assert_eq!(client.poll(8 * S), ClientTick::Nothing);
+        assert_eq!(client.poll(9 * S), ClientTick::Dead);
+        assert_eq!(client.poll(10 * S), ClientTick::Nothing);
+        assert_eq!(client.probe(10 * S), None, "nothing after the end");
     }
 
     #[test]

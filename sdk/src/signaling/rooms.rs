@@ -27,6 +27,8 @@ pub(crate) const MAX_SEAT_GRACE: Duration = Duration::from_secs(24 * 3600);
 
 mod seats;
 
+pub(crate) use seats::PROBE_TIMEOUT;
+
 #[derive(Debug)]
 struct Room {
     players: u8,
@@ -203,6 +205,9 @@ pub(crate) struct Rooms {
     seat_grace: Duration,
     /// Every seat's rejoin token: (room, player).
     rejoin_tokens: HashMap<String, (u64, PeerId)>,
+    /// Connections to check for life (a rejoin asked for their seat): the
+    /// driver takes them with [`Rooms::take_probes`].
+    probes: Vec<ConnId>,
 }
 
 impl Rooms {
@@ -225,6 +230,7 @@ impl Rooms {
             playing: HashMap::new(),
             seat_grace: Duration::ZERO,
             rejoin_tokens: HashMap::new(),
+            probes: Vec::new(),
         }
     }
 
@@ -237,6 +243,13 @@ impl Rooms {
     /// One match per room name: while a room is full (its match is on), joiners of
     /// the same name get `room_full`, and a joiner asking for another size than the
     /// waiting room's gets `bad_players`.
+    /// Connections the driver must check for life: each gets a WebSocket ping
+    /// and is closed as lost (its seat held) if it sends nothing within the
+    /// probe timeout.
+    pub(crate) fn take_probes(&mut self) -> Vec<ConnId> {
+        std::mem::take(&mut self.probes)
+    }
+
     pub(crate) fn set_exclusive(&mut self, exclusive: bool) {
         self.exclusive = exclusive;
     }

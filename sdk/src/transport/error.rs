@@ -1,6 +1,7 @@
 //! The transport layer's error type.
 
 use super::PeerId;
+use crate::signaling::{ErrorCode, SignalingError};
 
 /// Everything that can go wrong in the transport, as a value (never a panic).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,9 +24,18 @@ pub enum TransportError {
     /// The configuration cannot work (e.g. room size out of range).
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
-    /// The signaling server could not be reached or refused us.
+    /// The signaling server could not be reached, or failed.
     #[error("signaling failed: {0}")]
     Signaling(String),
+    /// The signaling server refused our `join` (e.g. `seat_taken`,
+    /// `rejoin_refused`, `unauthorized`; docs/signaling.md lists the codes).
+    #[error("signaling failed: server refused: {code}: {message}")]
+    JoinRefused {
+        /// Machine-readable reason.
+        code: ErrorCode,
+        /// Human-readable detail from the server.
+        message: String,
+    },
     /// The signaling connection closed before the room was complete.
     #[error("signaling connection closed before every peer connected")]
     SignalingClosed,
@@ -49,4 +59,15 @@ pub enum TransportError {
     /// The background runtime could not be started or has stopped.
     #[error("transport runtime: {0}")]
     Runtime(String),
+}
+
+impl From<SignalingError> for TransportError {
+    fn from(error: SignalingError) -> Self {
+        match error {
+            SignalingError::Refused { code, message } => {
+                TransportError::JoinRefused { code, message }
+            }
+            other => TransportError::Signaling(other.to_string()),
+        }
+    }
 }

@@ -64,6 +64,14 @@ pub enum SocketEvent {
     /// The room is full and every player in it is connected (for a spectator: the
     /// host is connected).
     AllConnected,
+    /// The signaling connection closed during the match, or did not answer a
+    /// probe (the socket probes it when a link stalls, as our own network may be
+    /// what failed). Links that are up keep working, but a stalled link can no
+    /// longer be restarted and no rejoining peer can reach this socket. A player
+    /// holding its rejoin token can take its seat back on a new socket
+    /// (`SocketConfig::rejoin_token`, then a rejoining session); the Bevy
+    /// plugin does this by itself.
+    SignalingLost,
     /// Something failed; see the error. The socket keeps serving the other peers.
     Error(TransportError),
 }

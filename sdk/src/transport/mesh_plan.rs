@@ -107,6 +107,11 @@ pub enum MeshAction {
     },
     /// Tell the game.
     Event(SocketEvent),
+    /// Check that the signaling connection is alive (a link stalled): a `ping`
+    /// that must be answered within the client's probe timeout, else the
+    /// connection is closed and the driver calls
+    /// [`MeshPlan::signaling_closed`].
+    ProbeSignaling,
 }
 
 /// One remote member's current attempt.
@@ -524,7 +529,9 @@ impl MeshPlan {
             let cause = self.recovering[&peer].cause;
             self.give_up(peer, cause, out);
         }
-        if !self.all_connected_sent {
+        if self.all_connected_sent {
+            out.push(MeshAction::Event(SocketEvent::SignalingLost));
+        } else {
             out.push(MeshAction::Event(SocketEvent::Error(
                 TransportError::SignalingClosed,
             )));

@@ -8,14 +8,23 @@
 //!   peer id, `welcome` with the same token, the room's spectators, then
 //!   `room_full`; every other member hears `peer_rejoined`;
 //! - refused: an unknown or expired token, another room, a seat whose player is
-//!   still connected (`seat_taken`: a copy of the token cannot steal a live seat);
+//!   still connected (`seat_taken`: a copy of the token cannot steal a live seat).
+//!   That connection is then checked for life (the driver pings it): one that
+//!   does not answer is closed as lost, so a player whose network changed (its
+//!   old connection is dead but not yet timed out) gets its seat on a retry;
 //! - a player who leaves on purpose (`leave`), leaves before the room is full, or
 //!   whose room has no player left gives its seat and token up.
+
+use std::time::Duration;
 
 use super::{
     ConnId, ErrorCode, JoinRequest, Outbox, Refusal, Rooms, ServerMessage, Welcome,
     PROTOCOL_VERSION,
 };
+
+/// How long a connection whose seat a rejoin asked for has to answer the
+/// server's WebSocket ping before it is closed as lost.
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Rooms {
     /// Put `conn` back into the seat of `token`.
@@ -49,13 +58,17 @@ impl Rooms {
                 room.key.0, room.key.1
             ));
         }
-        if room.members.iter().any(|m| m.0 == peer) {
+        if let Some(&(_, holder)) = room.members.iter().find(|m| m.0 == peer) {
+            self.probes.push(holder);
             return Err((
                 ErrorCode::SeatTaken,
                 format!(
                     "player {} of this room is still connected; its seat can only be taken \
-                     back once that connection is gone",
-                    peer.0
+                     back once that connection is gone. The server now checks that \
+                     connection: if it does not answer within {} s, it is closed and the \
+                     seat is held; try again then",
+                    peer.0,
+                    PROBE_TIMEOUT.as_secs()
                 ),
             ));
         }
@@ -220,9 +233,13 @@ mod tests {
             Err(ErrorCode::RejoinRefused)
         );
         // Still connected: a copy of the token cannot steal the seat.
+        assert!(r.take_probes().is_empty());
         let (res, out) = rejoin(&mut r, 20, &t10, now);
         assert_eq!(code(res), Err(ErrorCode::SeatTaken));
         assert!(out.is_empty());
+        // ...and the seat's connection (10) is to be checked for life, once.
+        assert_eq!(r.take_probes(), vec![10]);
+        assert!(r.take_probes().is_empty());
         // Another room or size.
         let mut out = Vec::new();
         r.disconnect(11, now, &mut out).expect("a member");

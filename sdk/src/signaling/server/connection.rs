@@ -22,7 +22,7 @@ use super::web_files::{WebFiles, MAX_REQUEST_HEAD};
 use super::{error_frame, Shared, JOIN_BURST, SIGNAL_HEADROOM};
 use crate::signaling::protocol::{ClientMessage, ErrorCode, IceServer, ServerMessage};
 use crate::signaling::rate_limit::{LeakyCounter, TokenBucket};
-use crate::signaling::rooms::{secrets_match, ConnId, JoinRequest, Refusal};
+use crate::signaling::rooms::{secrets_match, ConnId, JoinRequest, Refusal, PROBE_TIMEOUT};
 
 /// How long a closing connection waits for the client to close its side.
 const LINGER: Duration = Duration::from_secs(1);
@@ -87,6 +87,11 @@ struct Connection {
     turn: Option<CachedTurn>,
     /// Frames for this connection, written before the next read.
     mine: Vec<Utf8Bytes>,
+    /// A rejoin asked for this connection's seat: a ping is to be sent.
+    ping_due: bool,
+    /// A ping is out: the client must send something (its pong) by then, or the
+    /// connection counts as lost.
+    answer_by: Option<Instant>,
 }
 
 /// A plain HTTP request gets its file (or a 404) and `true`; a WebSocket upgrade
@@ -182,6 +187,8 @@ pub(super) async fn serve(
         joins: TokenBucket::per_minute(JOIN_BURST, config.joins_per_minute, now),
         turn: None,
         mine: Vec::new(),
+        ping_due: false,
+        answer_by: None,
     };
     let mut last_heard = now;
     let idle = tokio::time::sleep_until(now + config.idle_timeout);
@@ -200,6 +207,9 @@ pub(super) async fn serve(
                 let now = Instant::now();
                 match frame {
                     Some(Ok(msg)) => {
+                        // Any frame answers a probe (browsers and WebSocket
+                        // libraries answer pings by themselves).
+                        conn.answer_by = None;
                         if conn.count_activity(&msg) {
                             last_heard = now;
                         }
@@ -211,6 +221,13 @@ pub(super) async fn serve(
                     },
                     None => break,
                 }
+            }
+            () = sleep_until_some(conn.answer_by) => {
+                // A rejoin asked for this seat and the client did not answer: its
+                // network is gone. Closing it holds the seat for the rejoiner.
+                tracing::debug!(conn = conn.guard.id, "signaling: probed connection did not answer");
+                shared.lock().probes_failed += 1;
+                break;
             }
             () = &mut idle => {
                 if last_heard.elapsed() >= config.idle_timeout {
@@ -263,6 +280,9 @@ impl Connection {
         match state.conns.get_mut(&self.guard.id) {
             Some(queue) => {
                 queue.take(&mut self.mine, BATCH_FRAMES, shared.queue_limits.bytes);
+                if queue.take_probe() && self.answer_by.is_none() {
+                    self.ping_due = true;
+                }
                 Flow::Continue
             }
             None => Flow::Close(
@@ -438,6 +458,11 @@ impl Connection {
                 }
                 let res = state.rooms.join(id, request, &mut out);
                 state.deliver(id, std::mem::take(&mut out), &mut self.mine, &shared);
+                for holder in state.rooms.take_probes() {
+                    if let Some(queue) = state.conns.get_mut(&holder) {
+                        queue.request_probe();
+                    }
+                }
                 if res.is_err() {
                     // A refused join changes nothing: it costs only the message rate.
                     self.joins.refund();
@@ -505,12 +530,19 @@ impl Connection {
 
     /// Write every pending frame, waiting at most `limit`.
     async fn flush(&mut self, limit: Duration) -> Written {
-        if self.mine.is_empty() {
+        if self.mine.is_empty() && !self.ping_due {
             return Written::All;
+        }
+        let ping = std::mem::take(&mut self.ping_due);
+        if ping {
+            self.answer_by = Some(Instant::now() + PROBE_TIMEOUT);
         }
         let ws = &mut self.ws;
         let frames = self.mine.drain(..);
         let write = async move {
+            if ping {
+                ws.feed(Message::Ping(Default::default())).await?;
+            }
             for text in frames {
                 ws.feed(Message::Text(text)).await?;
             }
@@ -576,4 +608,12 @@ fn client_nonce() -> String {
         (nanos as u64) ^ COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     });
     format!("{random:016x}")
+}
+
+/// Sleep until `at`, or forever when there is no `at`.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }

@@ -199,6 +199,9 @@ pub struct ServerStats {
     pub too_slow: u64,
     /// Signals dropped because their recipient's queue was full (`peer_busy`).
     pub signals_dropped: u64,
+    /// Connections closed as lost because they did not answer the ping sent
+    /// when a rejoin asked for their seat (their network had gone).
+    pub probes_failed: u64,
     /// Bytes of unfinished messages held by all connections now.
     pub unfinished_bytes: usize,
 }
@@ -238,6 +241,7 @@ struct State {
     rejected: u64,
     too_slow: u64,
     signals_dropped: u64,
+    probes_failed: u64,
 }
 
 impl SignalingServer {
@@ -282,6 +286,7 @@ impl SignalingServer {
             rejected: 0,
             too_slow: 0,
             signals_dropped: 0,
+            probes_failed: 0,
         };
         let shared = Arc::new(Shared {
             unfinished: Arc::new(UnfinishedBudget::new(config.max_unfinished_bytes)),
@@ -326,6 +331,7 @@ impl SignalingServer {
             rejected_connections: state.rejected,
             too_slow: state.too_slow,
             signals_dropped: state.signals_dropped,
+            probes_failed: state.probes_failed,
             unfinished_bytes: self.shared.unfinished.held(),
         }
     }

@@ -43,6 +43,8 @@ pub(crate) struct OutgoingQueue {
     full_since: Option<Instant>,
     /// Wakes the connection's task when something was queued (or it must close).
     wake: Arc<Notify>,
+    /// The connection must prove it is alive (answer a ping).
+    probe: bool,
 }
 
 impl OutgoingQueue {
@@ -52,6 +54,7 @@ impl OutgoingQueue {
             bytes: 0,
             full_since: None,
             wake,
+            probe: false,
         }
     }
 
@@ -121,6 +124,17 @@ impl OutgoingQueue {
             // More to write: come back without waiting for a new frame.
             self.wake.notify_one();
         }
+    }
+
+    /// Ask the connection's task to check that its client is alive.
+    pub(crate) fn request_probe(&mut self) {
+        self.probe = true;
+        self.wake.notify_one();
+    }
+
+    /// Whether a probe was asked for since the last call.
+    pub(crate) fn take_probe(&mut self) -> bool {
+        std::mem::take(&mut self.probe)
     }
 
     /// Wake the connection's task (it finds its queue gone and closes).

@@ -118,6 +118,11 @@ impl MeshPlan {
         );
         out.push(MeshAction::Unlink(peer));
         out.push(MeshAction::Event(SocketEvent::PeerReconnecting(peer)));
+        // The stall may be our own network: find out whether signaling is still
+        // there (a dead connection ends in `SignalingLost`).
+        if self.signaling_up {
+            out.push(MeshAction::ProbeSignaling);
+        }
     }
 
     /// Start the next restart attempt in our role. As the answerer, `ask` the
@@ -314,6 +319,10 @@ mod tests {
         plan.attempt_disconnected(1_000 * MS, PeerId(1), DisconnectReason::Timeout, &mut out);
         assert_eq!(events(&out), vec![SocketEvent::PeerReconnecting(PeerId(1))]);
         assert!(out.contains(&MeshAction::Unlink(PeerId(1))));
+        assert!(
+            out.contains(&MeshAction::ProbeSignaling),
+            "a stall may be our own network: signaling is checked"
+        );
         let spec = starts(&out)[0];
         assert!(spec.offerer && spec.remote == PeerId(1));
         assert_eq!(
@@ -550,17 +559,21 @@ mod tests {
         plan.signaling_closed(&mut out);
         assert_eq!(
             events(&out),
-            vec![SocketEvent::PeerDisconnected {
-                peer: PeerId(2),
-                reason: DisconnectReason::ConnectionFailed
-            }]
+            vec![
+                SocketEvent::PeerDisconnected {
+                    peer: PeerId(2),
+                    reason: DisconnectReason::ConnectionFailed
+                },
+                SocketEvent::SignalingLost
+            ]
         );
-        // ...and a later stall is final too.
+        // ...and a later stall is final too, with no probe of the gone server.
         let mut plan = connected_pair(1, 2);
         plan.signaling_closed(&mut out);
         out.clear();
         plan.attempt_disconnected(MS, PeerId(2), DisconnectReason::Timeout, &mut out);
         assert!(starts(&out).is_empty());
+        assert!(!out.contains(&MeshAction::ProbeSignaling));
         assert!(matches!(
             events(&out)[..],
             [SocketEvent::PeerDisconnected { .. }]

@@ -113,6 +113,11 @@ impl MeshRoom {
                     self.attempts.remove(&peer);
                 }
                 MeshAction::Unlink(peer) => self.control(Control::Unlink(peer)),
+                MeshAction::ProbeSignaling => {
+                    if let Some(client) = client {
+                        let _ = client.probe();
+                    }
+                }
                 MeshAction::Event(event) => self.control(Control::Event(event)),
             }
         }
@@ -206,9 +211,11 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
     let (client, welcome) = match joined {
         Ok(Ok(joined)) => joined,
         Ok(Err(error)) => {
-            let _ = params.control.send(Control::Event(SocketEvent::Error(
-                TransportError::Signaling(error.to_string()),
-            )));
+            let _ = params
+                .control
+                .send(Control::Event(SocketEvent::Error(TransportError::from(
+                    error,
+                ))));
             return;
         }
         Err(_) => {

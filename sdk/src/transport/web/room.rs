@@ -29,6 +29,7 @@ use crate::transport::{
 const SIGNALING_TIMERS: ClientTimers = ClientTimers {
     keepalive_interval: Duration::from_secs(10),
     dead_after: Duration::from_secs(30),
+    probe_timeout: Duration::from_secs(3),
 };
 
 /// How long connections stay open after the socket is dropped, so the goodbye
@@ -186,9 +187,7 @@ impl WebRoom {
                     }
                     ClientStep::Failed(error) => {
                         self.events
-                            .push_back(SocketEvent::Error(TransportError::Signaling(
-                                error.to_string(),
-                            )));
+                            .push_back(SocketEvent::Error(TransportError::from(error)));
                         self.close_signaling(shared, now);
                     }
                 }
@@ -375,6 +374,11 @@ impl WebRoom {
                     }
                 }
                 MeshAction::SendSignal { remote, data } => self.send_signal(remote, data),
+                MeshAction::ProbeSignaling => {
+                    if let Some(text) = self.client.as_mut().and_then(|c| c.probe(now)) {
+                        self.send_text(&text);
+                    }
+                }
                 MeshAction::Event(event) => {
                     if let SocketEvent::PeerConnected(peer)
                     | SocketEvent::SpectatorConnected(peer)
