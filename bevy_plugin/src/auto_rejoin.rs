@@ -87,7 +87,9 @@ fn begin(world: &mut World, now: Duration) -> Option<SeatRecovery> {
         return None;
     }
     let Some(token) = world.resource::<ConnectedPeers>().rejoin_token.clone() else {
-        tracing::warn!("rtcplay: our signaling connection is gone and the server gave no rejoin token");
+        tracing::warn!(
+            "rtcplay: our signaling connection is gone and the server gave no rejoin token"
+        );
         return None;
     };
     let mut request = request.clone();
@@ -174,7 +176,7 @@ fn try_once<I: Input + Send + Sync + 'static>(
 fn resume<I: Input + Send + Sync + 'static>(
     world: &mut World,
     now: Duration,
-    socket: Socket,
+    mut socket: Socket,
     request: RtcPlayConnect,
 ) {
     let Some(me) = socket.id() else {

@@ -277,7 +277,11 @@ fn an_app_whose_connection_dropped_takes_its_seat_back_by_itself() {
         app.world_mut().resource_mut::<LocalPlayer>().0 = handle;
     }
     let moved = apps[1].world().resource::<ConnectedPeers>().me.unwrap();
-    assert!(apps[1].world().resource::<ConnectedPeers>().rejoin_token.is_some());
+    assert!(apps[1]
+        .world()
+        .resource::<ConnectedPeers>()
+        .rejoin_token
+        .is_some());
     run_until(&mut apps, Duration::from_secs(60), "play", |apps| {
         apps.iter().map(confirmed).min().unwrap() >= 300
     });
@@ -285,9 +289,12 @@ fn an_app_whose_connection_dropped_takes_its_seat_back_by_itself() {
     // The second app's signaling connection is cut.
     let before_cut = confirmed(&apps[1]);
     proxy.cut();
-    run_until(&mut apps, Duration::from_secs(10), "notice the cut", |apps| {
-        apps[1].world().resource::<ConnectedPeers>().rejoining
-    });
+    run_until(
+        &mut apps,
+        Duration::from_secs(10),
+        "notice the cut",
+        |apps| apps[1].world().resource::<ConnectedPeers>().rejoining,
+    );
     let rejoined = |app: &App| {
         app.world()
             .resource::<Events>()

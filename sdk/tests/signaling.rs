@@ -675,6 +675,10 @@ async fn a_rejoin_takes_the_seat_of_a_dead_connection_but_never_of_a_live_one() 
     tokio::time::sleep(Duration::from_millis(3500)).await;
     thief.send(&rejoin_message("live", 2, &live_token)).await;
     thief.expect_error(ErrorCode::SeatTaken).await;
-    assert_eq!(server.stats().probes_failed, 1, "the live connection answered");
+    assert_eq!(
+        server.stats().probes_failed,
+        1,
+        "the live connection answered"
+    );
     drop((live, live_id));
 }

@@ -354,6 +354,62 @@ fn a_cut_off_player_comes_back(outage: Duration) {
     }
 }
 
+/// One of three players gets a new address mid-match (its host's LAN address is
+/// replaced, as when a phone moves from one network to another). Every
+/// connection it had is dead, signaling included: when its links stall, its
+/// socket finds its signaling connection's address gone and reports
+/// `SignalingLost`; the player takes its seat back from the new address (the
+/// server pings the old connection and frees the seat when it does not answer),
+/// a survivor hands it the game state, and all three finish in sync.
+#[test]
+fn a_player_whose_address_changes_is_back_in_the_match_in_sync() {
+    let mut lab = Lab::start(&[NatKind::Cone, NatKind::Cone, NatKind::Cone]);
+    let flags = [
+        "--disconnect-ms",
+        "10000",
+        "--session-disconnect-ms",
+        "15000",
+    ];
+    lab.spawn_players("moved", 1500, &flags);
+    let by_id = start_match(&mut lab);
+    let victim = 1;
+    let victim_id = *by_id.iter().find(|(_, &i)| i == victim).unwrap().0;
+    std::thread::sleep(Duration::from_secs(1));
+    lab.topology.change_host_address(victim).unwrap();
+    let changed = std::time::Instant::now();
+    let moved = &mut lab.peers[victim];
+    let lost = moved
+        .wait_for("signaling-lost", Duration::from_secs(15))
+        .unwrap_or_else(|e| panic!("{e}: {:?}", moved.texts()));
+    let back = moved
+        .wait_for("seat-back ", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}: {:?}", moved.texts()));
+    let rejoined = moved
+        .wait_for("rejoined ", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}: {:?}", moved.texts()));
+    eprintln!(
+        "LAB address change: signaling lost {} ms after the change, every peer connected again at {} ms, state imported at {} ms ({})",
+        (lost.at - changed).as_millis(),
+        (back.at - changed).as_millis(),
+        (rejoined.at - changed).as_millis(),
+        rejoined.text
+    );
+    let resume: u32 = rejoined.text.split(' ').nth(1).unwrap().parse().unwrap();
+    for peer in &mut lab.peers {
+        if peer.index == victim {
+            continue;
+        }
+        let line = peer
+            .wait_for(
+                &format!("session-rejoined {victim_id} "),
+                Duration::from_secs(10),
+            )
+            .unwrap_or_else(|e| panic!("{e}: {:?}", peer.texts()));
+        assert_eq!(line.text, format!("session-rejoined {victim_id} {resume}"));
+    }
+    assert_finish_in_sync(&mut lab);
+}
+
 #[test]
 fn a_player_cut_off_for_2_s_plays_on_in_sync() {
     a_cut_off_player_comes_back(Duration::from_secs(2));

@@ -29,7 +29,10 @@ pub struct ClientConfig {
     /// long (checked at each keepalive tick); the client then closes it.
     pub dead_after: Duration,
     /// After [`SignalingClient::probe`]: the connection counts as dead when
-    /// nothing arrived from the server for this long.
+    /// nothing arrived from the server for this long. Long enough for TCP to
+    /// carry the ping through a network outage of several seconds (its
+    /// retransmissions back off: 0.2 s, 0.4 s, 0.8 s, ...), so that a link
+    /// restart can still use the connection afterwards.
     pub probe_timeout: Duration,
     /// Deadline for connecting and receiving `welcome`.
     pub join_timeout: Duration,
@@ -69,7 +72,7 @@ impl Default for ClientConfig {
         Self {
             keepalive_interval: Duration::from_secs(10),
             dead_after: Duration::from_secs(30),
-            probe_timeout: Duration::from_secs(3),
+            probe_timeout: Duration::from_secs(10),
             join_timeout: Duration::from_secs(10),
             queue_capacity: 256,
             max_frame_size: 64 * 1024,
@@ -152,8 +155,11 @@ impl SignalingClient {
 
     /// Check that the server is still there: a `ping` now, and the connection is
     /// closed (so [`next_event`](Self::next_event) ends) if nothing arrives within
-    /// [`ClientConfig::probe_timeout`]. For when something else suggests that the
-    /// network went away (the socket probes when a peer link stalls).
+    /// [`ClientConfig::probe_timeout`] — or at once if the local address the
+    /// connection was made from is no longer on this machine (the network
+    /// changed: the connection can never carry anything again). For when
+    /// something else suggests that the network went away (the socket probes when
+    /// a peer link stalls).
     pub fn probe(&self) -> Result<(), SignalingError> {
         self.send(ClientMessage::Ping)
     }
@@ -226,6 +232,28 @@ async fn connect_and_join(
     }
 }
 
+/// Whether the address our connection was made from has gone from this machine
+/// (a new network, a new address): nothing sent from it can arrive any more.
+fn local_address_gone(ws: &Ws) -> bool {
+    let MaybeTlsStream::Plain(tcp) = ws.get_ref() else {
+        return false;
+    };
+    let Ok(local) = tcp.local_addr() else {
+        return false;
+    };
+    let gone = matches!(
+        std::net::UdpSocket::bind(std::net::SocketAddr::new(local.ip(), 0)),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable
+    );
+    if gone {
+        tracing::warn!(
+            "signaling: our address {} is gone (the network changed), closing",
+            local.ip()
+        );
+    }
+    gone
+}
+
 fn ws_error(e: tokio_tungstenite::tungstenite::Error) -> SignalingError {
     match e {
         tokio_tungstenite::tungstenite::Error::Io(io) => SignalingError::Io(io),
@@ -250,6 +278,9 @@ async fn run(
             msg = outgoing.recv() => match msg {
                 // The caller's pings are probes.
                 Some(ClientMessage::Ping) => {
+                    if local_address_gone(&ws) {
+                        break;
+                    }
                     if let Some(text) = protocol.probe(clock.now()) {
                         if ws.send(Message::text(text)).await.is_err() {
                             break;

@@ -64,9 +64,10 @@ pub enum SocketEvent {
     /// The room is full and every player in it is connected (for a spectator: the
     /// host is connected).
     AllConnected,
-    /// The signaling connection closed during the match, or did not answer a
-    /// probe (the socket probes it when a link stalls, as our own network may be
-    /// what failed). Links that are up keep working, but a stalled link can no
+    /// The signaling connection closed during the match, or failed the check
+    /// the socket makes when a link stalls (our own network may be what failed):
+    /// its local address is gone from this machine, or it did not answer a ping
+    /// within 10 s. Links that are up keep working, but a stalled link can no
     /// longer be restarted and no rejoining peer can reach this socket. A player
     /// holding its rejoin token can take its seat back on a new socket
     /// (`SocketConfig::rejoin_token`, then a rejoining session); the Bevy

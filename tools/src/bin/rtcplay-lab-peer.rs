@@ -20,6 +20,11 @@
 //!                                        (we are back: ms since this process started,
 //!                                        the handover's size and transfer time)
 //! caught-up <frame> <ms>                (plays one frame per tick again)
+//! signaling-lost                         (our signaling connection is gone: we take
+//!                                        our seat back on a new socket)
+//! seat-retry <error>                     (that try failed; another follows)
+//! seat-back <ms>                         (every peer connected again, ms after
+//!                                        signaling-lost; a rejoining session starts)
 //! desync <frame> <peer>
 //! checksum <frame> <hex>                 (the confirmed state of the last frame)
 //! finished <ms>                          (wall time from the first frame)
@@ -38,9 +43,13 @@ use rtcplay_testkit::sim;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use rtcplay::session::P2PSession;
 use rtcplay::session::{PlayerType, SessionBuilder, SessionError, SessionEvent};
+use rtcplay::signaling::ErrorCode;
 use rtcplay::transport::native::Socket;
-use rtcplay::transport::{Channel, PeerId, SocketConfig, SocketEvent, Target, Transport};
+use rtcplay::transport::{
+    Channel, PeerId, SocketConfig, SocketEvent, Target, Transport, TransportError,
+};
 use sim::{scripted_input, Replica};
 
 /// Play the test game in a room and print what happens, one event per line.
@@ -98,9 +107,8 @@ fn main() {
     }
 }
 
-fn run(args: &Args) -> Result<(), String> {
-    let process_start = Instant::now();
-    let players = usize::from(args.players);
+/// The socket's settings, with the seat's rejoin token if we take it back.
+fn socket_config(args: &Args, rejoin_token: Option<String>) -> SocketConfig {
     let mut config = SocketConfig::new(args.url.clone(), args.room.clone(), args.players);
     config.handshake_timeout = Duration::from_secs(args.connect_secs);
     config.restart_after = Duration::from_millis(args.restart_ms);
@@ -108,8 +116,102 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some(bytes) = args.send_buffer {
         config.send_buffer_limit = bytes;
     }
-    config.rejoin_token = args.rejoin_token.clone();
-    let mut socket = Socket::new(config).map_err(|e| e.to_string())?;
+    config.rejoin_token = rejoin_token;
+    config
+}
+
+/// The session, player handles following peer ids (so every peer numbers the
+/// players alike); a rejoining one takes a survivor's state.
+fn start_session(
+    args: &Args,
+    ids: &[PeerId],
+    me: PeerId,
+    rejoining: bool,
+) -> Result<P2PSession<u8>, String> {
+    let mut builder = SessionBuilder::<u8>::new()
+        .with_num_players(usize::from(args.players))
+        .with_session_id(0x1ab)
+        .with_disconnect_timeouts(
+            Duration::from_millis(args.session_disconnect_ms / 4),
+            Duration::from_millis(args.session_disconnect_ms),
+        );
+    for (handle, &id) in ids.iter().enumerate() {
+        let kind = if id == me {
+            PlayerType::Local
+        } else {
+            PlayerType::Remote(id)
+        };
+        builder = builder.add_player(kind, handle);
+    }
+    if rejoining {
+        builder = builder.rejoining(rtcplay::session::new_incarnation());
+    }
+    builder.start_p2p_session().map_err(|e| e.to_string())
+}
+
+/// Taking our seat back after our signaling connection was lost mid-match: tries
+/// with the rejoin token until every peer is connected on a new socket.
+struct SeatRecovery {
+    token: String,
+    lost_at: Instant,
+    next_try: Instant,
+    socket: Option<Socket>,
+}
+
+impl SeatRecovery {
+    /// Poll the current try (starting one when due); the new socket once every
+    /// peer is connected on it.
+    fn poll(&mut self, args: &Args) -> Result<Option<Socket>, String> {
+        if self.socket.is_none() {
+            if Instant::now() < self.next_try {
+                return Ok(None);
+            }
+            if self.lost_at.elapsed() > Duration::from_secs(60) {
+                return Err("seat not back within 60 s".into());
+            }
+            let config = socket_config(args, Some(self.token.clone()));
+            self.socket = Some(Socket::new(config).map_err(|e| e.to_string())?);
+        }
+        let Some(socket) = self.socket.as_mut() else {
+            return Ok(None);
+        };
+        let mut retry_after = None;
+        for event in socket.events() {
+            match event {
+                SocketEvent::AllConnected => return Ok(self.socket.take()),
+                // The server still sees our old connection and checks it (3 s).
+                SocketEvent::Error(TransportError::JoinRefused {
+                    code: ErrorCode::SeatTaken,
+                    ..
+                }) => retry_after = Some(Duration::from_millis(3500)),
+                SocketEvent::Error(TransportError::JoinRefused { code, message }) => {
+                    return Err(format!("seat refused: {code}: {message}"));
+                }
+                SocketEvent::Error(error) => {
+                    println!("seat-retry {error}");
+                    retry_after = Some(Duration::from_secs(1));
+                }
+                SocketEvent::PeerDisconnected { peer, reason } => {
+                    println!("seat-retry {} {reason:?}", peer.0);
+                    retry_after = Some(Duration::from_secs(1));
+                }
+                _ => {}
+            }
+        }
+        if let Some(after) = retry_after {
+            self.socket = None;
+            self.next_try = Instant::now() + after;
+        }
+        Ok(None)
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    let process_start = Instant::now();
+    let players = usize::from(args.players);
+    let mut socket =
+        Socket::new(socket_config(args, args.rejoin_token.clone())).map_err(|e| e.to_string())?;
+    let mut token = None;
 
     // Connect everyone. `setup ms` counts from the start of the attempt that
     // connected (a relay attempt starts after the direct one gave up); the last
@@ -122,7 +224,8 @@ fn run(args: &Args) -> Result<(), String> {
         match socket.wait_event(left) {
             Some(SocketEvent::Joined { me }) => {
                 println!("joined {}", me.0);
-                if let Some(token) = socket.rejoin_token() {
+                token = socket.rejoin_token();
+                if let Some(token) = &token {
                     println!("rejoin-token {token}");
                 }
             }
@@ -154,26 +257,8 @@ fn run(args: &Args) -> Result<(), String> {
     ids.push(me);
     ids.sort();
 
-    // Player handles follow peer ids, so every peer numbers players alike.
-    let mut builder = SessionBuilder::<u8>::new()
-        .with_num_players(players)
-        .with_session_id(0x1ab)
-        .with_disconnect_timeouts(
-            Duration::from_millis(args.session_disconnect_ms / 4),
-            Duration::from_millis(args.session_disconnect_ms),
-        );
-    for (handle, &id) in ids.iter().enumerate() {
-        let kind = if id == me {
-            PlayerType::Local
-        } else {
-            PlayerType::Remote(id)
-        };
-        builder = builder.add_player(kind, handle);
-    }
-    if args.rejoin_token.is_some() {
-        builder = builder.rejoining(rtcplay::session::new_incarnation());
-    }
-    let mut session = builder.start_p2p_session().map_err(|e| e.to_string())?;
+    let mut session = start_session(args, &ids, me, args.rejoin_token.is_some())?;
+    let mut recovery: Option<SeatRecovery> = None;
     let mut replica = Replica::new(players);
     let last = args.frames;
     // Play a little past the last frame so the others get our inputs for it.
@@ -225,7 +310,29 @@ fn run(args: &Args) -> Result<(), String> {
                     net.gone.remove(&peer);
                 }
                 SocketEvent::Error(error) => println!("error {error}"),
+                SocketEvent::SignalingLost => {
+                    println!("signaling-lost");
+                    if let (Some(token), None) = (&token, &recovery) {
+                        recovery = Some(SeatRecovery {
+                            token: token.clone(),
+                            lost_at: Instant::now(),
+                            next_try: Instant::now(),
+                            socket: None,
+                        });
+                    }
+                }
                 _ => {}
+            }
+        }
+        if let Some(seat) = &mut recovery {
+            if let Some(socket) = seat.poll(args)? {
+                println!("seat-back {}", seat.lost_at.elapsed().as_millis());
+                // The old socket and session go; a rejoining session takes a
+                // survivor's state on the new socket.
+                net.socket = socket;
+                net.gone.clear();
+                session = start_session(args, &ids, me, true)?;
+                recovery = None;
             }
         }
         let now = start.elapsed();

@@ -237,6 +237,34 @@ impl Topology {
         )
     }
 
+    /// Give player `i`'s host a new address in its LAN (`.2` becomes `.3`), as
+    /// when a device moves to another network: the old address goes first, so
+    /// every connection made from it is dead (the router still forwards its
+    /// packets out, but the answers find no one).
+    pub fn change_host_address(&self, i: usize) -> Result<(), String> {
+        let host = self.host(i);
+        let lan_net = format!("192.168.{}", 10 + i);
+        ip(
+            &host,
+            &["addr", "del", &format!("{lan_net}.2/24"), "dev", "eth0"],
+        )?;
+        ip(
+            &host,
+            &["addr", "add", &format!("{lan_net}.3/24"), "dev", "eth0"],
+        )?;
+        ip(
+            &host,
+            &[
+                "route",
+                "replace",
+                "default",
+                "via",
+                &format!("{lan_net}.1"),
+            ],
+        )?;
+        Ok(())
+    }
+
     /// Forget every connection the router of player `i` tracks (its NAT mappings).
     pub fn flush_conntrack(&self, i: usize) -> Result<String, String> {
         exec(&self.router(i), "conntrack", &["-F"])

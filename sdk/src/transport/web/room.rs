@@ -29,7 +29,7 @@ use crate::transport::{
 const SIGNALING_TIMERS: ClientTimers = ClientTimers {
     keepalive_interval: Duration::from_secs(10),
     dead_after: Duration::from_secs(30),
-    probe_timeout: Duration::from_secs(3),
+    probe_timeout: Duration::from_secs(10),
 };
 
 /// How long connections stay open after the socket is dropped, so the goodbye
