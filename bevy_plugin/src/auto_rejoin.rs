@@ -27,7 +27,7 @@ use rtcplay::transport::{Socket, SocketEvent, TransportError};
 
 use crate::connect::{
     start_session, ActiveRequest, ConnectStatus, ConnectedPeers, LinkShared, RtcPlayConnect,
-    TransportLink,
+    SeatMap, TransportLink,
 };
 
 /// The server still saw our old connection: it answers within 3 s or is closed.
@@ -46,6 +46,8 @@ struct SeatRecovery {
     next_try: Duration,
     /// The current try.
     socket: Option<Socket>,
+    /// A drop-in room's seats, as the server told the current try.
+    seats: Option<SeatMap>,
 }
 
 /// What a try came to.
@@ -101,6 +103,7 @@ fn begin(world: &mut World, now: Duration) -> Option<SeatRecovery> {
         began: now,
         next_try: now,
         socket: None,
+        seats: None,
     })
 }
 
@@ -134,6 +137,10 @@ fn try_once<I: Input + Send + Sync + 'static>(
     for event in socket.events() {
         outcome = match event {
             SocketEvent::AllConnected => Some(Outcome::Connected),
+            SocketEvent::Seats { seats, in_progress } => {
+                recovery.seats = Some(SeatMap { seats, in_progress });
+                None
+            }
             SocketEvent::Error(TransportError::JoinRefused {
                 code: ErrorCode::SeatTaken,
                 message,
@@ -166,7 +173,7 @@ fn try_once<I: Input + Send + Sync + 'static>(
         }
         Some(Outcome::Connected) => {
             let socket = recovery.socket.take()?;
-            resume::<I>(world, now, socket, recovery.request);
+            resume::<I>(world, now, socket, recovery.request, recovery.seats);
             None
         }
     }
@@ -178,6 +185,7 @@ fn resume<I: Input + Send + Sync + 'static>(
     now: Duration,
     mut socket: Socket,
     request: RtcPlayConnect,
+    seats: Option<SeatMap>,
 ) {
     let Some(me) = socket.id() else {
         give_up(world, "connected without a peer id");
@@ -187,7 +195,7 @@ fn resume<I: Input + Send + Sync + 'static>(
     // the players connected now).
     let players = world.resource::<ConnectedPeers>().peers.clone();
     let link = LinkShared::at(now);
-    match start_session::<I>(me, socket, &request, players, link.clone()) {
+    match start_session::<I>(me, socket, &request, players, seats, link.clone()) {
         Ok((session, peers)) => {
             tracing::info!("rtcplay: back in the match as {me}; rejoining with a survivor's state");
             world.insert_resource(session);

@@ -70,6 +70,11 @@ pub struct RtcPlayConnect {
     /// ([`ConnectedPeers::rejoining`] meanwhile). On by default; needs a server
     /// that holds seats.
     pub auto_rejoin: bool,
+    /// Drop-in match: it starts once this many players are in (2..=`players`);
+    /// the other seats are vacant (their input `Disconnected`) until players
+    /// join while it runs ([`PeerDroppedIn`]). `None`: start with every seat
+    /// taken.
+    pub start_with: Option<usize>,
 }
 
 impl RtcPlayConnect {
@@ -93,7 +98,15 @@ impl RtcPlayConnect {
             no_spectators: false,
             rejoin_token: None,
             auto_rejoin: true,
+            start_with: None,
         }
+    }
+
+    /// A drop-in match: start once `start_with` players are in; later joiners
+    /// take the free seats while it runs.
+    pub fn with_drop_in(mut self, start_with: usize) -> Self {
+        self.start_with = Some(start_with);
+        self
     }
 
     /// Watch the match of `room` (sized `players`) as a spectator.
@@ -160,6 +173,7 @@ impl RtcPlayConnect {
         config.spectator_secret = self.spectator_secret.clone();
         config.no_spectators = self.no_spectators;
         config.rejoin_token = self.rejoin_token.clone();
+        config.start_with = self.start_with.map(|k| u8::try_from(k).unwrap_or(u8::MAX));
         config
     }
 }
@@ -200,7 +214,8 @@ pub struct ConnectedPeers {
     /// Our player handle (meaningless when spectating).
     pub local_handle: PlayerHandle,
     /// Every player's peer id, in player-handle order (ours included unless
-    /// spectating).
+    /// spectating). In a drop-in match, the players who took a seat so far:
+    /// seats are taken in order, so handles from `peers.len()` on are vacant.
     pub peers: Vec<PeerId>,
     /// We watch the match as a spectator.
     pub spectating: bool,
@@ -225,6 +240,18 @@ pub struct ConnectedPeers {
     /// on meanwhile (the others see us `Disconnected`); when we are back, the
     /// session is replaced by a rejoining one and this is `false` again.
     pub rejoining: bool,
+}
+
+/// A player took a vacant seat of our running drop-in match
+/// ([`RtcPlayConnect::with_drop_in`]): the session lets it in at `handle` (its
+/// inputs count from a frame the peers agree on, `SessionEvent::PeerRejoined`),
+/// and it is in [`ConnectedPeers::peers`].
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerDroppedIn {
+    /// The new player.
+    pub peer: PeerId,
+    /// Its player handle (seat).
+    pub handle: PlayerHandle,
 }
 
 /// A peer (player or spectator) left the running match: sent the moment the
@@ -269,12 +296,14 @@ impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayConnectPlugin<I> {
         app.init_resource::<ConnectStatus>()
             .init_resource::<ConnectedPeers>()
             .add_message::<PeerLeft>()
+            .add_message::<PeerDroppedIn>()
             .add_systems(
                 PreUpdate,
                 (
                     drive_connect::<I>,
                     update_transport_clock,
                     admit_spectators::<I>,
+                    seat_dropped_in::<I>,
                     forward_departures::<I>,
                     crate::auto_rejoin::drive_auto_rejoin::<I>,
                 )
@@ -299,6 +328,16 @@ struct PendingSocket {
     request: RtcPlayConnect,
     /// The room's players, once it is full.
     players: Vec<PeerId>,
+    /// A drop-in room's seats.
+    seats: Option<SeatMap>,
+}
+
+/// Who holds which seat in a drop-in room (`SocketEvent::Seats`).
+#[derive(Debug, Clone)]
+pub(crate) struct SeatMap {
+    pub(crate) seats: Vec<Option<PeerId>>,
+    /// The match ran before we joined: our session takes a running player's state.
+    pub(crate) in_progress: bool,
 }
 
 /// Shared between the session's transport and the app: the clock of the link
@@ -319,6 +358,8 @@ pub(crate) struct LinkShared {
     reconnecting: Mutex<Vec<PeerId>>,
     /// Peers that came back (a link restored, or a player that rejoined).
     returned: Mutex<Vec<PeerId>>,
+    /// Players who took a vacant seat since the last look: (peer, seat).
+    dropped_in: Mutex<Vec<(PeerId, usize)>>,
     /// Our signaling connection is gone (the socket said `SignalingLost`).
     pub(crate) signaling_lost: std::sync::atomic::AtomicBool,
 }
@@ -386,6 +427,14 @@ impl Transport for SocketTransport {
                         self.peers.push(peer);
                     }
                 }
+                SocketEvent::PlayerDroppedIn { peer, seat } => {
+                    if let Ok(mut dropped_in) = self.link.dropped_in.lock() {
+                        dropped_in.push((peer, seat));
+                    }
+                    if !self.peers.contains(&peer) {
+                        self.peers.push(peer);
+                    }
+                }
                 SocketEvent::SignalingLost => {
                     self.link.signaling_lost.store(true, Ordering::Relaxed);
                 }
@@ -429,6 +478,7 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
                     socket,
                     request,
                     players: Vec::new(),
+                    seats: None,
                 });
                 *world.resource_mut::<ConnectStatus>() = ConnectStatus::Connecting;
             }
@@ -451,6 +501,9 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
             SocketEvent::RoomFull { players } => {
                 pending.players = players;
                 status = Some(ConnectStatus::ConnectingPeers);
+            }
+            SocketEvent::Seats { seats, in_progress } => {
+                pending.seats = Some(SeatMap { seats, in_progress });
             }
             SocketEvent::AllConnected => all_connected = true,
             SocketEvent::SpectatorConnected(peer) => early_spectators.push(peer),
@@ -488,6 +541,7 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
         mut socket,
         request,
         players,
+        seats,
     }) = world.remove_resource::<PendingSocket>()
     else {
         return;
@@ -497,7 +551,7 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
             ConnectStatus::Failed("connected without a peer id".into());
         return;
     };
-    match start_session::<I>(me, socket, &request, players, link) {
+    match start_session::<I>(me, socket, &request, players, seats, link) {
         Ok((session, peers)) => {
             world.insert_resource(session);
             world.insert_resource(ActiveRequest(request));
@@ -514,13 +568,15 @@ pub(crate) fn start_session<I: Input + Send + Sync + 'static>(
     mut socket: Socket,
     request: &RtcPlayConnect,
     mut players: Vec<PeerId>,
+    seats: Option<SeatMap>,
     link: Arc<LinkShared>,
 ) -> Result<(RtcPlaySession<I>, ConnectedPeers), String> {
     let mut config = request.session.clone();
     config.num_players = request.players;
     let rejoin_token = socket.rejoin_token();
     let mut builder = SessionBuilder::<I>::new().with_config(config);
-    if request.rejoin_token.is_some() && !request.spectate {
+    let in_progress = seats.as_ref().is_some_and(|s| s.in_progress);
+    if (request.rejoin_token.is_some() || in_progress) && !request.spectate {
         builder = builder.rejoining(rtcplay::session::new_incarnation());
     }
     let conditions = request.netem.unwrap_or_else(LinkConditions::perfect);
@@ -555,13 +611,21 @@ pub(crate) fn start_session<I: Input + Send + Sync + 'static>(
         players.sort();
         players.dedup();
     }
+    // Handles: the seats of a drop-in room (vacant ones too), else the players
+    // in ascending id order.
+    let seats: Vec<Option<PeerId>> = match seats {
+        Some(map) => map.seats,
+        None => players.iter().copied().map(Some).collect(),
+    };
     let mut local_handle = 0;
-    for (handle, peer) in players.iter().enumerate() {
-        let kind = if *peer == me {
-            local_handle = handle;
-            PlayerType::Local
-        } else {
-            PlayerType::Remote(*peer)
+    for (handle, seat) in seats.iter().enumerate() {
+        let kind = match seat {
+            Some(peer) if *peer == me => {
+                local_handle = handle;
+                PlayerType::Local
+            }
+            Some(peer) => PlayerType::Remote(*peer),
+            None => PlayerType::Vacant,
         };
         builder = builder.add_player(kind, handle);
     }
@@ -572,6 +636,7 @@ pub(crate) fn start_session<I: Input + Send + Sync + 'static>(
         peers: players.iter().copied().filter(|p| *p != me).collect(),
         last_stats: Duration::ZERO,
     };
+    let players: Vec<PeerId> = seats.iter().flatten().copied().collect();
     let peers = ConnectedPeers {
         me: Some(me),
         local_handle,
@@ -611,6 +676,38 @@ fn admit_spectators<I: Input + Send + Sync + 'static>(
                 peers.spectators.push(peer);
             }
             Err(e) => tracing::warn!("rtcplay: spectator {peer} refused: {e}"),
+        }
+    }
+}
+
+/// Players who took a vacant seat: the session lets them in, the game gets
+/// [`PeerDroppedIn`].
+fn seat_dropped_in<I: Input + Send + Sync + 'static>(
+    link: Option<Res<TransportLink>>,
+    session: Option<ResMut<RtcPlaySession<I>>>,
+    mut peers: ResMut<ConnectedPeers>,
+    mut joined: MessageWriter<PeerDroppedIn>,
+) {
+    let (Some(link), Some(mut session)) = (link, session) else {
+        return;
+    };
+    let RtcPlaySession::P2P { session, .. } = &mut *session else {
+        return;
+    };
+    let dropped_in: Vec<(PeerId, usize)> = match link.0.dropped_in.lock() {
+        Ok(mut new) => std::mem::take(&mut *new),
+        Err(_) => return,
+    };
+    for (peer, handle) in dropped_in {
+        match session.seat_player(handle, peer) {
+            Ok(()) => {
+                tracing::info!("rtcplay: {peer} took seat {handle}");
+                if !peers.peers.contains(&peer) {
+                    peers.peers.push(peer);
+                }
+                joined.write(PeerDroppedIn { peer, handle });
+            }
+            Err(e) => tracing::warn!("rtcplay: {peer} cannot take seat {handle}: {e}"),
         }
     }
 }

@@ -58,7 +58,9 @@ mod transfer;
 pub use app_ext::RollbackApp;
 pub use checksum::{ConfirmedChecksums, StableHasher};
 #[cfg(any(feature = "native", feature = "web"))]
-pub use connect::{ConnectStatus, ConnectedPeers, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin};
+pub use connect::{
+    ConnectStatus, ConnectedPeers, PeerDroppedIn, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin,
+};
 pub use desync::DivergedValue;
 pub use inputs::{LocalInputs, LocalPlayers, PlayerInputs};
 pub use messages::Confirmed;

@@ -9,7 +9,9 @@ use bevy::platform::time::Instant;
 use bevy::app::AppExit;
 use bevy::prelude::*;
 use bevy_rtcplay::prelude::*;
-use bevy_rtcplay::{ConnectStatus, ConnectedPeers, RtcPlayConnect, RtcPlayConnectPlugin};
+use bevy_rtcplay::{
+    ConnectStatus, ConnectedPeers, PeerDroppedIn, RtcPlayConnect, RtcPlayConnectPlugin,
+};
 use rtcplay::netem::Preset;
 use rtcplay::transport::{IceServerConfig, PeerId};
 
@@ -44,6 +46,8 @@ pub struct DemoSettings {
     pub label: String,
     /// Give up when the room is not complete after this long.
     pub wait_timeout: Duration,
+    /// Started with `--rejoin` (to come back to our own seat).
+    pub rejoin: bool,
 }
 
 /// How the match went, once it is over (read by `main` after the app returns).
@@ -112,6 +116,8 @@ pub struct MeetOptions {
     pub spectate: bool,
     /// Link conditioner preset on this endpoint's traffic.
     pub netem: Option<Preset>,
+    /// Drop-in match: start with this many players.
+    pub start_with: Option<u8>,
 }
 
 impl MeetOptions {
@@ -134,6 +140,9 @@ impl MeetOptions {
         c.bind_ip = self.bind_ip;
         c.session.checksum_interval = 30;
         c.spectate = self.spectate;
+        if let Some(k) = self.start_with {
+            c = c.with_drop_in(usize::from(k));
+        }
         if let Some(preset) = self.netem {
             c = c.with_netem(preset.conditions(), seed);
         }
@@ -303,6 +312,8 @@ fn follow_match(
     mut spectators_seen: Local<usize>,
     mut matches_announced: Local<Option<u16>>,
     mut caught_up: Local<bool>,
+    mut newcomers: Local<Vec<PeerId>>,
+    mut dropped_in: MessageReader<PeerDroppedIn>,
     mut events: MessageReader<RtcPlayEvent>,
     mut outcome: ResMut<Outcome>,
     mut exit: MessageWriter<AppExit>,
@@ -384,6 +395,14 @@ fn follow_match(
     }
     *spectators_seen = peers.spectators.len();
     let done = outcome.done_at.is_some();
+    for joined in dropped_in.read() {
+        say(&format!(
+            "{} took the free seat of player {}",
+            joined.peer,
+            joined.handle + 1
+        ));
+        newcomers.push(joined.peer);
+    }
     for event in events.read() {
         match event {
             RtcPlayEvent::Session(SessionEvent::Running) => {
@@ -414,6 +433,14 @@ fn follow_match(
                     ));
                 }
             }
+            RtcPlayEvent::Session(SessionEvent::PeerRejoined { peer, frame })
+                if newcomers.contains(peer) =>
+            {
+                newcomers.retain(|p| p != peer);
+                say(&format!(
+                    "{peer} joined the match: it plays from frame {frame}"
+                ));
+            }
             RtcPlayEvent::Session(SessionEvent::PeerRejoined { peer, frame }) => say(&format!(
                 "{peer} rejoined the match: it plays again from frame {frame}"
             )),
@@ -424,8 +451,13 @@ fn follow_match(
                 transfer,
             }) => {
                 outcome.running_since = Some(Instant::now());
+                let how = if settings.rejoin {
+                    "rejoined the match"
+                } else {
+                    "joined the running match"
+                };
                 say(&format!(
-                    "rejoined the match with the state of frame {state_frame} ({state_bytes} bytes in {:.1} ms); playing again from frame {frame}",
+                    "{how} with the state of frame {state_frame} ({state_bytes} bytes in {:.1} ms); playing from frame {frame}",
                     transfer.as_secs_f64() * 1000.0
                 ));
             }

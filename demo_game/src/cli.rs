@@ -19,6 +19,13 @@ pub struct Cli {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(2..=4))]
     pub players: u8,
 
+    /// Drop-in match (with --host or --signal): it starts once K players are in
+    /// (2 <= K <= --players); the free seats are taken by players who join the
+    /// running match later with the same flags (a survivor hands them the game
+    /// state). Until then those seats' ships stand still.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u8).range(2..=4))]
+    pub start_with: Option<u8>,
+
     /// Room name on the signaling server.
     #[arg(long, default_value = "rtcplay-demo")]
     pub room: String,

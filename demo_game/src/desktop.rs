@@ -51,6 +51,20 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     if headless && cli.screenshot.is_some() {
         return Err("--screenshot needs a display".into());
     }
+    if let Some(k) = cli.start_with {
+        if k > cli.players {
+            return Err(format!(
+                "--start-with {k}: at most --players ({})",
+                cli.players
+            ));
+        }
+        if cli.signal.is_none() && cli.host.is_none() {
+            return Err(
+                "--start-with needs --host or --signal (a local match has all its bots from the start)"
+                    .into(),
+            );
+        }
+    }
     let meeting = if cli.synctest {
         Meeting::SyncTest
     } else if let Some(url) = &cli.signal {
@@ -104,6 +118,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         bind_ip,
         spectate: cli.spectate,
         netem: cli.netem,
+        start_with: cli.start_with,
     };
     let connect = |seed: u64| meet.request(seed);
     let settings = DemoSettings {
@@ -117,6 +132,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         verbose: true,
         label: String::new(),
         wait_timeout: Duration::from_secs(cli.wait_timeout),
+        rejoin: cli.rejoin,
     };
 
     // Local match: the other players are bots in this process, connected over

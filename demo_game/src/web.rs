@@ -80,6 +80,7 @@ fn read_settings() -> Result<PageSettings, String> {
             bind_ip: Ipv4Addr::UNSPECIFIED.into(),
             spectate: flag("spectate"),
             netem,
+            start_with: None,
         },
         bot: flag("bot") || headless,
         headless,
@@ -110,6 +111,7 @@ pub fn main() {
         verbose: true,
         label: String::new(),
         wait_timeout: Duration::from_secs(600),
+        rejoin: false,
     };
     let mut app = if page.headless {
         headless::headless_app()

@@ -172,3 +172,62 @@ fn a_killed_player_restarted_with_rejoin_is_back_and_all_agree() {
     }
     let _ = std::fs::remove_dir_all(&state);
 }
+
+#[test]
+fn a_player_drops_into_a_free_seat_and_all_agree() {
+    // A match of 3 seats that starts with 2 players; the third joins it running.
+    let common = [
+        "--headless",
+        "--bot",
+        "--players",
+        "3",
+        "--start-with",
+        "2",
+        "--frames",
+        "1500",
+        "--room",
+        "drop-in",
+    ];
+    let (mut host, url) = common::host(&common);
+    let mut guest_args = vec!["--signal", url.as_str()];
+    guest_args.extend(common);
+    let guest = common::Demo::start(&guest_args);
+    host.wait_line("match running", std::time::Duration::from_secs(60));
+    host.wait_line("stats: frame", std::time::Duration::from_secs(30));
+    let started = std::time::Instant::now();
+    let mut newcomer = common::Demo::start(&guest_args);
+    let line = newcomer.wait_line(
+        "joined the running match",
+        std::time::Duration::from_secs(30),
+    );
+    eprintln!(
+        "dropped in {} ms after its start: {line}",
+        started.elapsed().as_millis()
+    );
+    let mut sums = Vec::new();
+    let mut outputs = Vec::new();
+    for demo in [host, guest, newcomer] {
+        let (status, stdout, stderr) = demo.finish(std::time::Duration::from_secs(120));
+        assert!(
+            status.success(),
+            "exit {status}; stdout:\n{}\nstderr:\n{stderr}",
+            stdout.join("\n")
+        );
+        sums.push(common::checksum(&stdout));
+        outputs.push(stdout);
+    }
+    assert_eq!(sums[0], sums[1], "the first two players differ");
+    assert_eq!(sums[0], sums[2], "the newcomer ended elsewhere");
+    for out in &outputs[..2] {
+        assert!(
+            out.iter()
+                .any(|l| l.contains("took the free seat of player 3")),
+            "{out:?}"
+        );
+        assert!(
+            out.iter()
+                .any(|l| l.contains("joined the match: it plays from")),
+            "{out:?}"
+        );
+    }
+}

@@ -7,7 +7,8 @@ use rtcplay_testkit::sim;
 use std::time::Duration;
 
 use rtcplay::netem::{LinkConditions, Preset};
-use rtcplay::session::{SessionConfig, SessionEvent};
+use rtcplay::session::{SessionConfig, SessionError, SessionEvent};
+use rtcplay::transport::PeerId;
 use sim::{Game, Sim, SimOptions};
 
 const FRAMES: u32 = 10_000;
@@ -284,4 +285,75 @@ fn rejoins_under_loss_and_with_two_players() {
     };
     rejoin_after(3, Duration::from_secs(4), lossy, 53);
     rejoin_after(2, Duration::from_secs(3), LinkConditions::average(), 54);
+}
+
+/// A match of 4 seats starts with players 0 and 1; seats 2 and 3 are vacant
+/// (their input is `Disconnected`). At frame 300 a new player takes seat 2: the
+/// two players seat it, a survivor hands it the state, and from an agreed frame
+/// its inputs count. Seat 3 stays vacant. Every frame from the handed-over
+/// state on is the same everywhere.
+#[test]
+fn a_new_player_takes_a_vacant_seat_mid_match() {
+    let mut sim = Sim::new(SimOptions {
+        players: 4,
+        vacant: vec![2, 3],
+        conditions: LinkConditions::good(),
+        seed: 61,
+        ..SimOptions::default()
+    });
+    sim.run_until_frame(300, Duration::from_secs(60));
+    for p in &mut sim.peers[..2] {
+        assert!(
+            p.session.is_running(),
+            "a match starts without its vacant seats"
+        );
+        assert!(p.session.current_frame() >= 300);
+        assert_eq!(
+            p.session.seat_player(0, PeerId(9)),
+            Err(SessionError::NotVacant(0)),
+            "only a vacant seat can be taken"
+        );
+    }
+    let before = sim.peers[0].game.bodies[2];
+    sim.drop_in(2, 0xD0D0);
+    let dropped_in_at = sim.now;
+    let target = sim.peers[0].session.current_frame() + 1200;
+    sim.run_until_frame(target, sim.now + Duration::from_secs(120));
+    let newcomer = &sim.peers[2];
+    let (joined_at, resume, state_frame) = newcomer
+        .events
+        .iter()
+        .find_map(|(t, e)| match e {
+            SessionEvent::Rejoined {
+                frame, state_frame, ..
+            } => Some((*t, *frame, *state_frame)),
+            _ => None,
+        })
+        .expect("the newcomer got the state");
+    assert!(joined_at - dropped_in_at < Duration::from_secs(2));
+    assert!(state_frame >= 300 && state_frame <= resume);
+    for p in &sim.peers[..2] {
+        let back = p.events.iter().find_map(|(_, e)| match e {
+            SessionEvent::PeerRejoined { peer, frame } if peer.0 == 2 => Some(*frame),
+            _ => None,
+        });
+        assert_eq!(
+            back,
+            Some(resume),
+            "peer {} counts seat 2 from elsewhere",
+            p.id
+        );
+        let drops = p.session.drop_counters();
+        assert_eq!((drops.malformed, drops.bad_inputs), (0, 0), "peer {}", p.id);
+    }
+    let compared = sim.assert_in_sync();
+    assert!(compared >= 1000, "only {compared} frames compared");
+    // Seat 2 stood still while vacant and moves now; seat 3 is still empty.
+    assert_ne!(sim.peers[0].game.bodies[2], before, "the newcomer plays");
+    assert_eq!(sim.peers[0].game.bodies[2], sim.peers[2].game.bodies[2]);
+    assert!(sim.peers[2].session.stats().frames_advanced > 1000);
+    eprintln!(
+        "drop-in: state {state_frame}, inputs count from {resume}, in after {:?}, {compared} frames compared",
+        joined_at - dropped_in_at
+    );
 }

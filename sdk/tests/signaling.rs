@@ -465,6 +465,7 @@ async fn version_mismatch_is_refused() {
         spectator_secret: None,
         no_spectators: false,
         rejoin_token: None,
+        start_with: None,
     })
     .await;
     raw.expect_error(ErrorCode::VersionMismatch).await;

@@ -255,6 +255,9 @@ pub struct SimOptions {
     pub input_delay: u32,
     pub max_prediction: u32,
     pub adaptive_delay: bool,
+    /// Seats without a player at the start (drop-in); their peers stay silent
+    /// until [`Sim::drop_in`].
+    pub vacant: Vec<usize>,
 }
 
 impl Default for SimOptions {
@@ -266,6 +269,7 @@ impl Default for SimOptions {
             input_delay: 2,
             max_prediction: 8,
             adaptive_delay: false,
+            vacant: Vec::new(),
         }
     }
 }
@@ -282,6 +286,8 @@ fn builder(options: &SimOptions, me: usize) -> SessionBuilder<Input> {
     for h in 0..options.players {
         let kind = if h == me {
             PlayerType::Local
+        } else if options.vacant.contains(&h) {
+            PlayerType::Vacant
         } else {
             PlayerType::Remote(PeerId(h as u32))
         };
@@ -301,7 +307,10 @@ impl Sim {
     /// One peer per player, each starting a few ms apart.
     pub fn new(options: SimOptions) -> Sim {
         let ids: Vec<PeerId> = (0..options.players as u32).map(PeerId).collect();
-        let net = MemoryNetwork::new(&ids, options.conditions, options.seed);
+        let mut net = MemoryNetwork::new(&ids, options.conditions, options.seed);
+        for &seat in &options.vacant {
+            net.silence(ids[seat]);
+        }
         let peers = ids
             .iter()
             .enumerate()
@@ -316,7 +325,7 @@ impl Sim {
                     events: Vec::new(),
                     next_tick: Duration::from_millis(3 * me as u64),
                     max_depth: 0,
-                    silenced: false,
+                    silenced: options.vacant.contains(&me),
                     skipped_ticks: 0,
                     history_from: 0,
                 }
@@ -401,6 +410,18 @@ impl Sim {
         p.history_from = Frame::MAX;
         p.next_tick = self.now;
         self.net.restore(p.id);
+    }
+
+    /// A new player takes vacant seat `i`: every peer in the match seats it (as
+    /// on the signaling server's announcement), then its fresh session (numbered
+    /// `incarnation`) joins like a rejoining one.
+    pub fn drop_in(&mut self, i: usize, incarnation: u32) {
+        self.options.vacant.retain(|&seat| seat != i);
+        let id = self.peers[i].id;
+        for p in self.peers.iter_mut().filter(|p| !p.silenced) {
+            p.session.seat_player(i, id).expect("a vacant seat");
+        }
+        self.restart(i, incarnation);
     }
 
     pub fn silence(&mut self, i: usize) {

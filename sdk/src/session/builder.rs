@@ -13,6 +13,11 @@ pub enum PlayerType {
     Local,
     /// Played on the remote peer.
     Remote(PeerId),
+    /// A free seat (drop-in): no player yet. Its input is `Disconnected` from
+    /// frame 0 until a player takes the seat
+    /// ([`P2PSession::seat_player`](super::P2PSession::seat_player)); that player
+    /// joins like a rejoining one, with a survivor's state.
+    Vacant,
 }
 
 /// Every tunable of a session. Built with [`SessionBuilder`]; the defaults suit a

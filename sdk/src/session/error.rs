@@ -43,6 +43,9 @@ pub enum SessionError {
     /// The peer already takes part in the session.
     #[error("{0} is already a player or spectator of this session")]
     PeerExists(crate::datagram::PeerId),
+    /// `seat_player` named a seat that is not vacant.
+    #[error("player handle {0} is not a vacant seat of this session")]
+    NotVacant(PlayerHandle),
     /// `export_state` was called for a frame no `Request::Export` asked for.
     #[error("no Request::Export asked for the state of frame {0}")]
     StateNotRequested(Frame),

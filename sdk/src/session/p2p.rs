@@ -126,9 +126,20 @@ impl<I: Input> P2PSession<I> {
         // Encoding `I::default()` cannot fail for a type that round-trips through serde.
         let default_input = encode_input(&I::default()).unwrap_or_default();
         let input_delay = config.input_delay;
+        // A vacant seat is away from the start, as every peer agrees.
+        let absences = kinds
+            .iter()
+            .map(|kind| {
+                let mut away = Absences::default();
+                if *kind == PlayerType::Vacant {
+                    away.open(0);
+                }
+                away
+            })
+            .collect();
         P2PSession {
             queues: vec![InputQueue::default(); n],
-            absences: vec![Absences::default(); n],
+            absences,
             pending_local: vec![None; n],
             kinds,
             peers,
@@ -308,6 +319,28 @@ impl<I: Input> P2PSession<I> {
             Some(i) => self.peers[i] = spectator,
             None => self.peers.push(spectator),
         }
+        Ok(())
+    }
+
+    /// A player (on `peer`) takes the vacant seat `handle` (drop-in). Call it on
+    /// every peer of the match as soon as the newcomer is known (the socket's
+    /// `PlayerDroppedIn`), before its datagrams arrive. The newcomer's own session
+    /// is a rejoining one ([`SessionBuilder::rejoining`](super::SessionBuilder::rejoining))
+    /// with the seat as its local player: a survivor hands it the state, and its
+    /// inputs count from a frame the peers agree on, as for a player who rejoins
+    /// (`PeerRejoining`, then `PeerRejoined { peer, frame }`).
+    pub fn seat_player(&mut self, handle: PlayerHandle, peer: PeerId) -> Result<(), SessionError> {
+        if self.kinds.get(handle) != Some(&PlayerType::Vacant) {
+            return Err(SessionError::NotVacant(handle));
+        }
+        if self.peers.iter().any(|p| p.id == peer) {
+            return Err(SessionError::PeerExists(peer));
+        }
+        self.kinds[handle] = PlayerType::Remote(peer);
+        // Away until it has the state, like a player who dropped out.
+        let mut newcomer = RemotePeer::new(peer, Role::Player(vec![handle]));
+        newcomer.disconnected = true;
+        self.peers.push(newcomer);
         Ok(())
     }
 
@@ -704,7 +737,9 @@ impl<I: Input> P2PSession<I> {
     fn confirmed(&self) -> i64 {
         let mut confirmed = i64::MAX;
         for (h, kind) in self.kinds.iter().enumerate() {
-            if let PlayerType::Remote(_) = kind {
+            if matches!(kind, PlayerType::Remote(_) | PlayerType::Vacant) {
+                // A vacant seat taken elsewhere (its absence closed by the
+                // others) waits for `seat_player` here, and then its inputs.
                 if self.absences[h].open_from().is_some() {
                     continue;
                 }

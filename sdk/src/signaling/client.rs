@@ -54,6 +54,9 @@ pub struct ClientConfig {
     pub no_spectators: bool,
     /// Take a held seat back (the `rejoin_token` of an earlier `welcome`).
     pub rejoin_token: Option<String>,
+    /// Drop-in room: the match starts with this many players; later joiners
+    /// take the free seats while it runs (see [`ClientMessage::Join`]).
+    pub start_with: Option<u8>,
 }
 
 impl ClientConfig {
@@ -81,6 +84,7 @@ impl Default for ClientConfig {
             spectator_secret: None,
             no_spectators: false,
             rejoin_token: None,
+            start_with: None,
         }
     }
 }
@@ -130,6 +134,7 @@ impl SignalingClient {
             spectator_secret: config.spectator_secret.clone(),
             no_spectators: config.no_spectators,
             rejoin_token: config.rejoin_token.clone(),
+            start_with: config.start_with,
         };
         let (ws, welcome, protocol) =
             tokio::time::timeout(config.join_timeout, connect_and_join(url, join, &config))

@@ -72,6 +72,12 @@ pub enum ClientMessage {
         /// the same peer id (`room` and `players` must match it).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rejoin_token: Option<String>,
+        /// Drop-in room: the match starts when this many players are in
+        /// (2..=`players`); the other seats stay open for players who join while
+        /// it runs. Joiners are matched only with joiners that give the same value
+        /// (absent: `players`, a room that starts full).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_with: Option<u8>,
     },
     /// Relay `data` to the member `to` of the sender's room.
     Signal {
@@ -118,6 +124,26 @@ pub enum ServerMessage {
         /// Every player, in ascending order (including the recipient unless it is
         /// a spectator). The first is the host spectators connect to.
         peers: Vec<PeerId>,
+    },
+    /// Drop-in rooms only, right after `room_full`: who holds which seat (the
+    /// game's player handles). A seat is a player's for the whole match, also
+    /// after it left; `None` is a free seat.
+    Seats {
+        /// Seat i's player, or `None` while free.
+        seats: Vec<Option<PeerId>>,
+        /// The match was already running when the recipient joined (it dropped
+        /// in, or rejoined): its session must take a running player's state.
+        #[serde(default, skip_serializing_if = "is_false")]
+        in_progress: bool,
+    },
+    /// Drop-in rooms only, after its `peer_joined`: a player took a free seat of
+    /// the running match. Connect to it (it offers: the higher id) and let it
+    /// into the session at `seat`.
+    DroppedIn {
+        /// The new player.
+        peer_id: PeerId,
+        /// Its seat.
+        seat: u8,
     },
     /// A payload relayed from another member of the room.
     Signal {
@@ -328,6 +354,8 @@ const SERVER_TYPES: &[&str] = &[
     "peer_left",
     "peer_rejoined",
     "room_full",
+    "seats",
+    "dropped_in",
     "signal",
     "pong",
     "error",
@@ -347,6 +375,7 @@ impl ClientMessage {
             spectator_secret: None,
             no_spectators: false,
             rejoin_token: None,
+            start_with: None,
         }
     }
 
@@ -475,6 +504,7 @@ mod tests {
             spectator_secret: None,
             no_spectators: false,
             rejoin_token: None,
+            start_with: None,
         };
         let json = msg.to_json();
         assert_eq!(

@@ -32,12 +32,19 @@ pub(crate) use seats::PROBE_TIMEOUT;
 #[derive(Debug)]
 struct Room {
     players: u8,
+    /// The match starts with this many players (`players` unless drop-in).
+    start_with: u8,
+    /// Who took each seat, in join order (the players' handles). Before the
+    /// match starts a leaver's seat goes to the next joiner; once it runs, a
+    /// seat stays its player's.
+    seats: Vec<PeerId>,
     /// Players in join order.
     members: Vec<(PeerId, ConnId)>,
     /// Spectators in join order (not counted in `players`).
     spectators: Vec<(PeerId, ConnId)>,
     next_peer: u32,
-    /// Set once N members have joined; the room then takes no more joiners.
+    /// Set once the match started (N members joined; in a drop-in room,
+    /// `start_with`). A full room takes no more players once every seat is taken.
     full: bool,
     /// Every player left after the room was open or full: it takes nobody any more
     /// and is freed once its spectators leave too.
@@ -69,6 +76,14 @@ enum SpectatorPolicy {
 
 impl Room {
     /// Players in ascending id order.
+    /// The `seats` message of a drop-in room.
+    fn seats_message(&self, in_progress: bool) -> ServerMessage {
+        let seats = (0..usize::from(self.players))
+            .map(|i| self.seats.get(i).copied())
+            .collect();
+        ServerMessage::Seats { seats, in_progress }
+    }
+
     fn player_ids(&self) -> Vec<PeerId> {
         let mut peers: Vec<PeerId> = self.members.iter().map(|m| m.0).collect();
         peers.sort_unstable();
@@ -137,8 +152,9 @@ pub(crate) fn secrets_match(expected: &str, given: &str) -> bool {
     diff == 0
 }
 
-/// Rooms wait for joiners under (name, size, private-room secret).
-type RoomKey = (String, u8, Option<String>);
+/// Rooms wait for joiners under (name, size, private-room secret, players the
+/// match starts with).
+type RoomKey = (String, u8, Option<String>, u8);
 
 /// What a `join` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +175,8 @@ pub(crate) struct JoinRequest {
     pub rejoin_token: Option<String>,
     /// A fresh random token, the server's, for this player's seat.
     pub fresh_token: Option<String>,
+    /// Drop-in room: start the match with this many players.
+    pub start_with: Option<u8>,
     /// When the server received the join.
     pub received_at: Instant,
 }
@@ -302,6 +320,17 @@ impl Rooms {
                     .into(),
             ));
         }
+        if let Some(start) = req.start_with {
+            if !(MIN_PLAYERS..=req.players).contains(&start) {
+                return Err((
+                    ErrorCode::BadPlayers,
+                    format!(
+                        "start_with must be {MIN_PLAYERS}..={} (the room's size), got {start}",
+                        req.players
+                    ),
+                ));
+            }
+        }
         for secret in [&req.secret, &req.spectator_secret] {
             if secret.as_ref().is_some_and(|s| s.len() > MAX_SECRET_LEN) {
                 return Err((
@@ -312,7 +341,20 @@ impl Rooms {
         }
         if self.exclusive && !req.spectator {
             let name = &req.name;
-            if self.playing.contains_key(name) {
+            // One match per name; a running drop-in match of this key still
+            // takes players into its free seats.
+            let key = (
+                req.name.clone(),
+                req.players,
+                req.secret.clone(),
+                req.start_with.unwrap_or(req.players),
+            );
+            let running_drop_in = self
+                .open
+                .get(&key)
+                .and_then(|id| self.rooms.get(id))
+                .is_some_and(|room| room.full);
+            if self.playing.contains_key(name) && !running_drop_in {
                 return Err((
                     ErrorCode::RoomFull,
                     format!("room `{name}` is full: its match is in progress"),
@@ -366,6 +408,8 @@ impl Rooms {
             id,
             Room {
                 players: key.1,
+                start_with: key.3,
+                seats: Vec::with_capacity(key.1 as usize),
                 members: Vec::with_capacity(key.1 as usize),
                 spectators: Vec::new(),
                 next_peer: 1,
@@ -396,7 +440,13 @@ impl Rooms {
         }
         self.check_join(conn, &req)?;
         let spectator = req.spectator;
-        let key = (req.name.clone(), req.players, req.secret.clone());
+        let start_with = req.start_with.unwrap_or(req.players);
+        let key = (
+            req.name.clone(),
+            req.players,
+            req.secret.clone(),
+            start_with,
+        );
         let running = spectator
             .then(|| self.last_full.get(&key).copied())
             .flatten();
@@ -510,9 +560,33 @@ impl Rooms {
         }
         room.spectators_to(conn, out);
         room.members.push((peer, conn));
-        if room.members.len() == room.players as usize {
+        room.seats.push(peer);
+        if room.full {
+            // A drop-in: the newcomer starts connecting at once; the players
+            // connect to it and seat it.
+            let seat = u8::try_from(room.seats.len() - 1).unwrap_or(u8::MAX);
+            out.push((
+                conn,
+                ServerMessage::RoomFull {
+                    peers: room.player_ids(),
+                },
+            ));
+            out.push((conn, room.seats_message(true)));
+            for &(_, member) in &room.members {
+                if member != conn {
+                    out.push((
+                        member,
+                        ServerMessage::DroppedIn {
+                            peer_id: peer,
+                            seat,
+                        },
+                    ));
+                }
+            }
+        } else if room.members.len() == room.start_with as usize {
             room.full = true;
             let peers = room.player_ids();
+            let drop_in = room.start_with < room.players;
             for &(_, member) in room.everyone() {
                 out.push((
                     member,
@@ -520,12 +594,17 @@ impl Rooms {
                         peers: peers.clone(),
                     },
                 ));
+                if drop_in {
+                    out.push((member, room.seats_message(false)));
+                }
             }
             if self.exclusive {
                 *self.playing.entry(key.0.clone()).or_default() += 1;
             }
+            self.last_full.insert(key.clone(), room_id);
+        }
+        if room.seats.len() == room.players as usize {
             Self::close_open(&mut self.open, &mut self.open_names, &key);
-            self.last_full.insert(key, room_id);
         }
         Ok(())
     }
@@ -576,6 +655,10 @@ impl Rooms {
             }
         }
         room.members.retain(|m| m.1 != conn);
+        if !room.full {
+            // Before the match starts a seat goes to the next joiner.
+            room.seats.retain(|s| *s != peer);
+        }
         room.spectators.retain(|m| m.1 != conn);
         room.early_spectator_secrets.retain(|e| e.0 != conn);
         for &(_, member) in room.everyone() {
@@ -590,9 +673,11 @@ impl Rooms {
         if was_player && room.members.is_empty() && !room.abandoned {
             room.abandoned = true;
             let key = room.key.clone();
-            if !room.full {
+            // Still open (filling, or a drop-in room with free seats).
+            if room.seats.len() < usize::from(room.players) {
                 Self::close_open(&mut self.open, &mut self.open_names, &key);
-            } else if let Some(count) = self.playing.get_mut(&key.0) {
+            }
+            if let Some(count) = self.playing.get_mut(&key.0).filter(|_| room.full) {
                 *count -= 1;
                 if *count == 0 {
                     self.playing.remove(&key.0);
@@ -675,6 +760,7 @@ mod tests {
             turn: None,
             rejoin_token: None,
             fresh_token: None,
+            start_with: None,
             received_at: Instant::now(),
         }
     }
@@ -1071,6 +1157,103 @@ mod tests {
         assert_eq!(
             code(r.join(0, request(1, "room1", 2), &mut out)),
             Err(ErrorCode::AlreadyInRoom)
+        );
+    }
+    fn join_drop_in(r: &mut Rooms, conn: ConnId, players: u8, start_with: u8) -> Outbox {
+        let mut out = Vec::new();
+        let req = JoinRequest {
+            start_with: Some(start_with),
+            ..request(PROTOCOL_VERSION, "arena", players)
+        };
+        assert_eq!(r.join(conn, req, &mut out), Ok(()));
+        out
+    }
+
+    fn seats(ids: &[Option<u32>], in_progress: bool) -> ServerMessage {
+        ServerMessage::Seats {
+            seats: ids.iter().map(|id| id.map(PeerId)).collect(),
+            in_progress,
+        }
+    }
+
+    #[test]
+    fn a_drop_in_room_starts_early_and_fills_its_free_seats_while_it_runs() {
+        let mut r = Rooms::new(8, 8, Vec::new());
+        // A refused size: start_with must be 2..=players.
+        let mut out = Vec::new();
+        let bad = JoinRequest {
+            start_with: Some(5),
+            ..request(PROTOCOL_VERSION, "arena", 4)
+        };
+        assert_eq!(
+            r.join(9, bad, &mut out).map_err(|e| e.0),
+            Err(ErrorCode::BadPlayers)
+        );
+        // Before the start a leaver's seat goes to the next joiner.
+        join_drop_in(&mut r, 10, 4, 2);
+        join_drop_in(&mut r, 11, 4, 3);
+        assert_eq!(r.counts().rooms, 2, "start_with is part of the room's key");
+        r.leave(11, &mut out).expect("a member");
+        let out = join_drop_in(&mut r, 12, 4, 2);
+        // The match starts with two: both hear room_full and the seats.
+        let full = ServerMessage::RoomFull {
+            peers: vec![PeerId(1), PeerId(2)],
+        };
+        let start = seats(&[Some(1), Some(2), None, None], false);
+        for conn in [10, 12] {
+            let theirs: Vec<&ServerMessage> =
+                out.iter().filter(|m| m.0 == conn).map(|m| &m.1).collect();
+            assert_eq!(theirs[theirs.len() - 2..], [&full, &start], "conn {conn}");
+        }
+        // A third player drops in: it gets the room, the seats (in progress);
+        // the two players hear peer_joined, then dropped_in with its seat.
+        let out = join_drop_in(&mut r, 13, 4, 2);
+        let newcomer: Vec<&ServerMessage> =
+            out.iter().filter(|m| m.0 == 13).map(|m| &m.1).collect();
+        assert!(matches!(newcomer[0], ServerMessage::Welcome(w) if w.peer_id == PeerId(3)));
+        assert_eq!(
+            newcomer[newcomer.len() - 2..],
+            [
+                &ServerMessage::RoomFull {
+                    peers: vec![PeerId(1), PeerId(2), PeerId(3)]
+                },
+                &seats(&[Some(1), Some(2), Some(3), None], true)
+            ]
+        );
+        for conn in [10, 12] {
+            let theirs: Vec<&ServerMessage> =
+                out.iter().filter(|m| m.0 == conn).map(|m| &m.1).collect();
+            assert_eq!(
+                theirs,
+                [
+                    &ServerMessage::PeerJoined {
+                        peer_id: PeerId(3),
+                        spectator: false
+                    },
+                    &ServerMessage::DroppedIn {
+                        peer_id: PeerId(3),
+                        seat: 2
+                    }
+                ]
+            );
+        }
+        // Once the match runs a seat stays its player's: player 2 leaves, the
+        // next joiner takes seat 3, the last free one; the room is then closed.
+        let mut out = Vec::new();
+        r.leave(12, &mut out).expect("a member");
+        let out = join_drop_in(&mut r, 14, 4, 2);
+        assert!(out.contains(&(14, seats(&[Some(1), Some(2), Some(3), Some(4)], true))));
+        assert!(out.contains(&(
+            10,
+            ServerMessage::DroppedIn {
+                peer_id: PeerId(4),
+                seat: 3
+            }
+        )));
+        let out = join_drop_in(&mut r, 15, 4, 2);
+        assert!(
+            matches!(&out[0], (15, ServerMessage::Welcome(w)) if w.peer_id == PeerId(1)),
+            "a full drop-in room takes nobody: a new room starts"
         );
     }
 }

@@ -110,6 +110,10 @@ pub struct SocketConfig {
     /// [`Socket::rejoin_token`](super::Socket::rejoin_token) gave before its
     /// connection (or process) was lost. Room name and size must be the same.
     pub rejoin_token: Option<String>,
+    /// Drop-in room: the match starts when this many players (2..=`players`)
+    /// are in, and the free seats are taken by players who join while it runs
+    /// (`Seats`, `PlayerDroppedIn`). `None`: the room starts full.
+    pub start_with: Option<u8>,
 }
 
 impl SocketConfig {
@@ -138,6 +142,7 @@ impl SocketConfig {
             spectator_secret: None,
             no_spectators: false,
             rejoin_token: None,
+            start_with: None,
         }
     }
 }

@@ -38,6 +38,26 @@ pub enum SocketEvent {
         /// first is the host that spectators follow.
         players: Vec<PeerId>,
     },
+    /// Drop-in rooms only ([`SocketConfig::start_with`](super::SocketConfig::start_with)),
+    /// right after [`RoomFull`](Self::RoomFull): who holds which seat. Seat i is
+    /// player handle i; `None` is a free seat (a vacant player for the
+    /// session). Seats are taken in order, so the free ones are the last.
+    Seats {
+        /// Seat i's player, or `None` while free.
+        seats: Vec<Option<PeerId>>,
+        /// The match was running before we joined (we dropped in, or rejoined):
+        /// our session must take a running player's state (a rejoining session).
+        in_progress: bool,
+    },
+    /// Drop-in rooms only: a player took a free seat of the running match. The
+    /// socket connects to it (`PeerConnected` follows); let it into the session
+    /// (`P2PSession::seat_player(seat, peer)`).
+    PlayerDroppedIn {
+        /// The new player.
+        peer: PeerId,
+        /// Its seat (player handle).
+        seat: usize,
+    },
     /// A peer is connected: both channels are open and a hello/ack round trip on each
     /// has succeeded, so messages sent from now on are delivered.
     PeerConnected(PeerId),

@@ -3,6 +3,9 @@
 //!
 //! - players wait until the room is full, then connect to every other player; the
 //!   member with the higher [`PeerId`] sends the offer;
+//! - in a drop-in room the match starts with fewer players (`Seats` tells who
+//!   holds which seat); a player who drops in later connects to every player
+//!   listed in its `room_full`, and they connect to it on `dropped_in`;
 //! - the room's first player (the host) also connects to every spectator; a
 //!   spectator connects to the host only;
 //! - signals that arrive before their attempt exists are held (at most
@@ -271,6 +274,22 @@ impl MeshPlan {
         self.early.clear();
     }
 
+    /// A player took a free seat of our running drop-in match: connect to it (it
+    /// offers, having the higher id) and tell the game.
+    fn dropped_in(&mut self, now: Duration, peer: PeerId, seat: u8, out: &mut Vec<MeshAction>) {
+        if !self.full || self.settings.spectator || peer == self.me || self.players.contains(&peer)
+        {
+            return;
+        }
+        self.players.push(peer);
+        self.players.sort_unstable();
+        out.push(MeshAction::Event(SocketEvent::PlayerDroppedIn {
+            peer,
+            seat: usize::from(seat),
+        }));
+        self.connect_to(now, peer, out);
+    }
+
     /// Start the first attempt to `remote` and hand it the signals that came early.
     fn connect_to(&mut self, now: Duration, remote: PeerId, out: &mut Vec<MeshAction>) {
         if self.attempts.contains_key(&remote) {
@@ -432,10 +451,12 @@ impl MeshPlan {
             return;
         }
         out.push(MeshAction::Event(SocketEvent::PeerConnected(peer)));
+        // Every player `room_full` listed: all N, or in a drop-in room (and for a
+        // player who rejoins) those in the match now.
         let others = if self.settings.spectator {
             1
         } else {
-            usize::from(self.settings.players).saturating_sub(1)
+            self.players.len().saturating_sub(1)
         };
         let players = self
             .connected
@@ -510,6 +531,12 @@ impl MeshPlan {
             ServerMessage::PeerRejoined { peer_id } => self.peer_rejoined(now, peer_id, out),
             ServerMessage::PeerJoined { peer_id, spectator } => {
                 self.peer_joined(now, peer_id, spectator, out);
+            }
+            ServerMessage::Seats { seats, in_progress } => {
+                out.push(MeshAction::Event(SocketEvent::Seats { seats, in_progress }));
+            }
+            ServerMessage::DroppedIn { peer_id, seat } => {
+                self.dropped_in(now, peer_id, seat, out);
             }
             ServerMessage::Error { code, message } => {
                 out.push(MeshAction::Event(SocketEvent::Error(
@@ -864,6 +891,97 @@ mod tests {
         assert_eq!(
             events(&out),
             vec![SocketEvent::Error(TransportError::SignalingClosed)]
+        );
+    }
+    #[test]
+    fn a_drop_in_match_starts_with_the_players_in_it_and_connects_to_newcomers() {
+        // Seats 4, the match starts with players 1 and 2 (we are 1).
+        let mut out = Vec::new();
+        let mut plan = MeshPlan::new(settings(4), PeerId(1), false, &mut out);
+        out.clear();
+        plan.server_message(
+            Duration::ZERO,
+            ServerMessage::RoomFull {
+                peers: vec![PeerId(1), PeerId(2)],
+            },
+            &mut out,
+        );
+        let seats = vec![Some(PeerId(1)), Some(PeerId(2)), None, None];
+        plan.server_message(
+            Duration::ZERO,
+            ServerMessage::Seats {
+                seats: seats.clone(),
+                in_progress: false,
+            },
+            &mut out,
+        );
+        assert!(events(&out).contains(&SocketEvent::Seats {
+            seats,
+            in_progress: false
+        }));
+        out.clear();
+        plan.attempt_connected(PeerId(2), &mut out);
+        assert_eq!(
+            events(&out),
+            vec![
+                SocketEvent::PeerConnected(PeerId(2)),
+                SocketEvent::AllConnected
+            ],
+            "everyone in the match is connected: the two of us"
+        );
+        // Player 5 drops into seat 2: we wait for its offer (it has the higher id).
+        out.clear();
+        plan.server_message(
+            MS,
+            ServerMessage::PeerJoined {
+                peer_id: PeerId(5),
+                spectator: false,
+            },
+            &mut out,
+        );
+        assert!(
+            out.is_empty(),
+            "a player joining a running match is not a drop-in yet"
+        );
+        plan.server_message(
+            MS,
+            ServerMessage::DroppedIn {
+                peer_id: PeerId(5),
+                seat: 2,
+            },
+            &mut out,
+        );
+        assert_eq!(
+            events(&out),
+            vec![SocketEvent::PlayerDroppedIn {
+                peer: PeerId(5),
+                seat: 2
+            }]
+        );
+        let spec = starts(&out)[0];
+        assert!(spec.remote == PeerId(5) && !spec.offerer);
+        out.clear();
+        plan.attempt_connected(PeerId(5), &mut out);
+        assert_eq!(events(&out), vec![SocketEvent::PeerConnected(PeerId(5))]);
+
+        // The newcomer's side: connected to every player `room_full` listed.
+        let mut plan = MeshPlan::new(settings(4), PeerId(5), false, &mut out);
+        out.clear();
+        plan.room_full(
+            Duration::ZERO,
+            vec![PeerId(1), PeerId(2), PeerId(5)],
+            &mut out,
+        );
+        assert!(starts(&out).iter().all(|s| s.offerer));
+        plan.attempt_connected(PeerId(1), &mut out);
+        out.clear();
+        plan.attempt_connected(PeerId(2), &mut out);
+        assert_eq!(
+            events(&out),
+            vec![
+                SocketEvent::PeerConnected(PeerId(2)),
+                SocketEvent::AllConnected
+            ]
         );
     }
 }

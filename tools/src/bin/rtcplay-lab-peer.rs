@@ -25,6 +25,7 @@
 //! seat-retry <error>                     (that try failed; another follows)
 //! seat-back <ms>                         (every peer connected again, ms after
 //!                                        signaling-lost; a rejoining session starts)
+//! seat-given-up <reason>                 (no seat to take back: play on as we are)
 //! desync <frame> <peer>
 //! checksum <frame> <hex>                 (the confirmed state of the last frame)
 //! finished <ms>                          (wall time from the first frame)
@@ -325,14 +326,23 @@ fn run(args: &Args) -> Result<(), String> {
             }
         }
         if let Some(seat) = &mut recovery {
-            if let Some(socket) = seat.poll(args)? {
-                println!("seat-back {}", seat.lost_at.elapsed().as_millis());
-                // The old socket and session go; a rejoining session takes a
-                // survivor's state on the new socket.
-                net.socket = socket;
-                net.gone.clear();
-                session = start_session(args, &ids, me, true)?;
-                recovery = None;
+            match seat.poll(args) {
+                Ok(None) => {}
+                Ok(Some(socket)) => {
+                    println!("seat-back {}", seat.lost_at.elapsed().as_millis());
+                    // The old socket and session go; a rejoining session takes a
+                    // survivor's state on the new socket.
+                    net.socket = socket;
+                    net.gone.clear();
+                    session = start_session(args, &ids, me, true)?;
+                    recovery = None;
+                }
+                // No seat to take back (e.g. a restarted server knows none): the
+                // old session plays on over the links that are up.
+                Err(why) => {
+                    println!("seat-given-up {why}");
+                    recovery = None;
+                }
             }
         }
         let now = start.elapsed();

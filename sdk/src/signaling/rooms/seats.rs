@@ -104,6 +104,9 @@ impl Rooms {
                 peers: room.player_ids(),
             },
         ));
+        if room.start_with < room.players {
+            out.push((conn, room.seats_message(true)));
+        }
         for &(_, member) in room.everyone() {
             if member != conn {
                 out.push((member, ServerMessage::PeerRejoined { peer_id: peer }));

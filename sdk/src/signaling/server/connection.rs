@@ -417,6 +417,7 @@ impl Connection {
                 spectator_secret,
                 no_spectators,
                 rejoin_token,
+                start_with,
             } => {
                 if let Some(expected) = &shared.config.room_token {
                     if !token.is_some_and(|given| secrets_match(expected, &given)) {
@@ -450,6 +451,7 @@ impl Connection {
                         .then(new_rejoin_token)
                         .flatten(),
                     rejoin_token,
+                    start_with,
                     received_at: now.into_std(),
                 };
                 let mut state = shared.lock();

@@ -201,6 +201,7 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
             spectator_secret: config.spectator_secret.clone(),
             no_spectators: config.no_spectators,
             rejoin_token: config.rejoin_token.clone(),
+            start_with: config.start_with,
             ..ClientConfig::default()
         },
     );

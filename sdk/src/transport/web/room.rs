@@ -166,6 +166,7 @@ impl WebRoom {
                     spectator_secret: config.spectator_secret.clone(),
                     no_spectators: config.no_spectators,
                     rejoin_token: config.rejoin_token.clone(),
+                    start_with: config.start_with,
                 };
                 let (client, text) = ClientProtocol::new(&join, SIGNALING_TIMERS, now);
                 self.client = Some(client);
