@@ -493,6 +493,7 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
     let mut status = None;
     let mut all_connected = false;
     let mut early_spectators = Vec::new();
+    let mut early_drop_ins = Vec::new();
     for event in pending.socket.events() {
         match event {
             SocketEvent::WaitingForPlayers { have, need } => {
@@ -507,6 +508,9 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
             }
             SocketEvent::AllConnected => all_connected = true,
             SocketEvent::SpectatorConnected(peer) => early_spectators.push(peer),
+            // A newcomer took a seat before our session started: it is seated
+            // as soon as the session runs.
+            SocketEvent::PlayerDroppedIn { peer, seat } => early_drop_ins.push((peer, seat)),
             SocketEvent::PeerDisconnected { peer, reason } => {
                 status = Some(ConnectStatus::Failed(format!(
                     "{peer} disconnected before the match started ({reason:?})"
@@ -533,6 +537,9 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
         .clone();
     if let Ok(mut new) = link.new_spectators.lock() {
         new.extend(early_spectators);
+    }
+    if let Ok(mut dropped_in) = link.dropped_in.lock() {
+        dropped_in.extend(early_drop_ins);
     }
     if !all_connected {
         return;

@@ -295,18 +295,6 @@ fn an_app_whose_connection_dropped_takes_its_seat_back_by_itself() {
         "notice the cut",
         |apps| apps[1].world().resource::<ConnectedPeers>().rejoining,
     );
-    let rejoined = |app: &App| {
-        app.world()
-            .resource::<Events>()
-            .0
-            .iter()
-            .find_map(|e| match e {
-                RtcPlayEvent::Session(SessionEvent::Rejoined {
-                    frame, state_frame, ..
-                }) => Some((*frame, *state_frame)),
-                _ => None,
-            })
-    };
     run_until(&mut apps, Duration::from_secs(30), "rejoin", |apps| {
         rejoined(&apps[1]).is_some()
     });

@@ -27,16 +27,8 @@ fn a_restarted_app_rejoins_with_the_transferred_world_and_stays_in_sync() {
     apps[2] = p2p_app(3, 2, &net, Some(7));
     run(&mut apps, &net, 900, &mut now);
 
-    let events = &apps[2].world().resource::<Events>().0;
-    let (resume, state_frame) = events
-        .iter()
-        .find_map(|e| match e {
-            RtcPlayEvent::Session(SessionEvent::Rejoined {
-                frame, state_frame, ..
-            }) => Some((*frame, *state_frame)),
-            _ => None,
-        })
-        .unwrap_or_else(|| panic!("no rejoin: {events:?}"));
+    let (resume, state_frame) = rejoined(&apps[2])
+        .unwrap_or_else(|| panic!("no rejoin: {:?}", apps[2].world().resource::<Events>().0));
     for app in &apps[..2] {
         let back = app.world().resource::<Events>().0.iter().any(|e| {
             matches!(e, RtcPlayEvent::Session(SessionEvent::PeerRejoined { frame, .. }) if *frame == resume)

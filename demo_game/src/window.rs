@@ -319,6 +319,9 @@ fn update_hud(
             }
             ConnectStatus::ConnectingPeers => "Connecting to the players…".to_string(),
             ConnectStatus::Failed(reason) => format!("Could not connect\n{reason}"),
+            ConnectStatus::Running if peers.as_deref().is_some_and(|p| p.rejoining) => {
+                "Connection lost: taking our seat back…".to_string()
+            }
             ConnectStatus::Running if !reconnecting.is_empty() => {
                 format!("{} reconnecting…", reconnecting.join(", "))
             }

@@ -88,18 +88,7 @@ fn a_spectator_joining_mid_match_ends_with_the_players_state() {
     let mut watcher_args = vec!["--spectate", "--signal", url.as_str()];
     watcher_args.extend(common);
     let watcher = common::Demo::start(&watcher_args);
-    let mut sums = Vec::new();
-    let mut outputs = Vec::new();
-    for demo in [host, guest, watcher] {
-        let (status, stdout, stderr) = demo.finish(std::time::Duration::from_secs(120));
-        assert!(
-            status.success(),
-            "exit {status}; stdout:\n{}\nstderr:\n{stderr}",
-            stdout.join("\n")
-        );
-        sums.push(common::checksum(&stdout));
-        outputs.push(stdout);
-    }
+    let (sums, outputs) = finish_all([host, guest, watcher]);
     assert_eq!(sums[0], sums[1], "players differ");
     assert_eq!(sums[0], sums[2], "the spectator saw another match");
     assert!(
@@ -149,18 +138,7 @@ fn a_killed_player_restarted_with_rejoin_is_back_and_all_agree() {
         "rejoined {} ms after the restart: {line}",
         started.elapsed().as_millis()
     );
-    let mut sums = Vec::new();
-    let mut outputs = Vec::new();
-    for demo in [host, guest, back] {
-        let (status, stdout, stderr) = demo.finish(std::time::Duration::from_secs(120));
-        assert!(
-            status.success(),
-            "exit {status}; stdout:\n{}\nstderr:\n{stderr}",
-            stdout.join("\n")
-        );
-        sums.push(common::checksum(&stdout));
-        outputs.push(stdout);
-    }
+    let (sums, outputs) = finish_all([host, guest, back]);
     assert_eq!(sums[0], sums[1], "the players who stayed differ");
     assert_eq!(sums[0], sums[2], "the rejoined player ended elsewhere");
     for out in &outputs[..2] {
@@ -204,18 +182,7 @@ fn a_player_drops_into_a_free_seat_and_all_agree() {
         "dropped in {} ms after its start: {line}",
         started.elapsed().as_millis()
     );
-    let mut sums = Vec::new();
-    let mut outputs = Vec::new();
-    for demo in [host, guest, newcomer] {
-        let (status, stdout, stderr) = demo.finish(std::time::Duration::from_secs(120));
-        assert!(
-            status.success(),
-            "exit {status}; stdout:\n{}\nstderr:\n{stderr}",
-            stdout.join("\n")
-        );
-        sums.push(common::checksum(&stdout));
-        outputs.push(stdout);
-    }
+    let (sums, outputs) = finish_all([host, guest, newcomer]);
     assert_eq!(sums[0], sums[1], "the first two players differ");
     assert_eq!(sums[0], sums[2], "the newcomer ended elsewhere");
     for out in &outputs[..2] {
@@ -230,4 +197,21 @@ fn a_player_drops_into_a_free_seat_and_all_agree() {
             "{out:?}"
         );
     }
+}
+
+/// Wait for every demo to exit 0; their checksums and outputs, in order.
+fn finish_all(demos: [common::Demo; 3]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut sums = Vec::new();
+    let mut outputs = Vec::new();
+    for demo in demos {
+        let (status, stdout, stderr) = demo.finish(std::time::Duration::from_secs(120));
+        assert!(
+            status.success(),
+            "exit {status}; stdout:\n{}\nstderr:\n{stderr}",
+            stdout.join("\n")
+        );
+        sums.push(common::checksum(&stdout));
+        outputs.push(stdout);
+    }
+    (sums, outputs)
 }

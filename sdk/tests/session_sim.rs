@@ -172,6 +172,17 @@ fn silent_peer_is_disconnected_within_the_timeout_and_others_play_on() {
     sim.assert_in_sync();
 }
 
+/// When a rejoining session imported its state: (time, frame its inputs count
+/// from, frame of the state).
+fn rejoined(events: &[(Duration, SessionEvent)]) -> Option<(Duration, u32, u32)> {
+    events.iter().find_map(|(t, e)| match e {
+        SessionEvent::Rejoined {
+            frame, state_frame, ..
+        } => Some((*t, *frame, *state_frame)),
+        _ => None,
+    })
+}
+
 /// Player 2 of 3 is cut off at frame 600; after `down` its process "restarts": a
 /// fresh session with a blank game rejoins. Every peer then plays 1200 more frames.
 fn rejoin_after(players: usize, down: Duration, conditions: LinkConditions, seed: u64) -> Sim {
@@ -201,16 +212,8 @@ fn rejoin_after(players: usize, down: Duration, conditions: LinkConditions, seed
     }
     let rejoiner = &sim.peers[gone];
     assert!(!rejoiner.session.is_rejoining(), "still catching up");
-    let (rejoined_at, resume, state_frame) = rejoiner
-        .events
-        .iter()
-        .find_map(|(t, e)| match e {
-            SessionEvent::Rejoined {
-                frame, state_frame, ..
-            } => Some((*t, *frame, *state_frame)),
-            _ => None,
-        })
-        .expect("the rejoiner imported a state");
+    let (rejoined_at, resume, state_frame) =
+        rejoined(&rejoiner.events).expect("the rejoiner imported a state");
     assert!(state_frame <= resume);
     // On loopback-like links the state is back within a fraction of a second.
     assert!(
@@ -320,16 +323,8 @@ fn a_new_player_takes_a_vacant_seat_mid_match() {
     let target = sim.peers[0].session.current_frame() + 1200;
     sim.run_until_frame(target, sim.now + Duration::from_secs(120));
     let newcomer = &sim.peers[2];
-    let (joined_at, resume, state_frame) = newcomer
-        .events
-        .iter()
-        .find_map(|(t, e)| match e {
-            SessionEvent::Rejoined {
-                frame, state_frame, ..
-            } => Some((*t, *frame, *state_frame)),
-            _ => None,
-        })
-        .expect("the newcomer got the state");
+    let (joined_at, resume, state_frame) =
+        rejoined(&newcomer.events).expect("the newcomer got the state");
     assert!(joined_at - dropped_in_at < Duration::from_secs(2));
     assert!(state_frame >= 300 && state_frame <= resume);
     for p in &sim.peers[..2] {

@@ -324,6 +324,21 @@ pub fn run(apps: &mut [App], net: &SharedMemoryNetwork, updates: u32, start: &mu
     }
 }
 
+/// The app's `Rejoined` event, if its session rejoined: (frame its inputs
+/// count from, frame of the imported state).
+pub fn rejoined(app: &App) -> Option<(Frame, Frame)> {
+    app.world()
+        .resource::<Events>()
+        .0
+        .iter()
+        .find_map(|e| match e {
+            RtcPlayEvent::Session(SessionEvent::Rejoined {
+                frame, state_frame, ..
+            }) => Some((*frame, *state_frame)),
+            _ => None,
+        })
+}
+
 pub fn confirmed(app: &App) -> Frame {
     app.world()
         .resource::<RollbackFrame>()
