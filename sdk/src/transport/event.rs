@@ -38,10 +38,13 @@ pub enum SocketEvent {
         /// first is the host that spectators follow.
         players: Vec<PeerId>,
     },
-    /// Drop-in rooms only ([`SocketConfig::start_with`](super::SocketConfig::start_with)),
-    /// right after [`RoomFull`](Self::RoomFull): who holds which seat. Seat i is
-    /// player handle i; `None` is a free seat (a vacant player for the
-    /// session). Seats are taken in order, so the free ones are the last.
+    /// Right after [`RoomFull`](Self::RoomFull) in drop-in rooms
+    /// ([`SocketConfig::start_with`](super::SocketConfig::start_with)) and when we
+    /// rejoin any room: who holds which seat. Seat i is player handle i; `None`
+    /// is a free seat (a vacant player for the session). Seats are taken in
+    /// order, so the free ones are the last. A seat stays its player's while it
+    /// is away, so this also names players `RoomFull` (those connected now)
+    /// does not.
     Seats {
         /// Seat i's player, or `None` while free.
         seats: Vec<Option<PeerId>>,

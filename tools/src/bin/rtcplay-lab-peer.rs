@@ -220,6 +220,8 @@ fn run(args: &Args) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(args.connect_secs);
     let mut room_full_at = None;
     let mut since_full = std::collections::HashMap::new();
+    // Every seat's player, when the server says (a rejoin: also players away).
+    let mut seats: Option<Vec<PeerId>> = None;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match socket.wait_event(left) {
@@ -231,6 +233,9 @@ fn run(args: &Args) -> Result<(), String> {
                 }
             }
             Some(SocketEvent::RoomFull { .. }) => room_full_at = Some(Instant::now()),
+            Some(SocketEvent::Seats { seats: all, .. }) => {
+                seats = Some(all.into_iter().flatten().collect());
+            }
             Some(SocketEvent::PeerConnected(peer)) => {
                 let ms = room_full_at.map_or(0, |t: Instant| t.elapsed().as_millis());
                 since_full.insert(peer, ms);
@@ -255,8 +260,13 @@ fn run(args: &Args) -> Result<(), String> {
             since_full.get(&peer).copied().unwrap_or_default()
         );
     }
+    // Whom we wait for at the end: the players connected now.
+    let others = ids.clone();
     ids.push(me);
     ids.sort();
+    if let Some(all) = seats {
+        ids = all;
+    }
 
     let mut session = start_session(args, &ids, me, args.rejoin_token.is_some())?;
     let mut recovery: Option<SeatRecovery> = None;
@@ -278,7 +288,6 @@ fn run(args: &Args) -> Result<(), String> {
         done: Default::default(),
         gone: Default::default(),
     };
-    let others: Vec<PeerId> = ids.iter().copied().filter(|&id| id != me).collect();
     let all_done = |net: &Split| {
         others
             .iter()

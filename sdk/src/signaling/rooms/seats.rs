@@ -6,7 +6,8 @@
 //!   its seat is held for `seat_grace`; the others hear `peer_left` as before;
 //! - a `join` with the token (same room name and size) takes the seat back: same
 //!   peer id, `welcome` with the same token, the room's spectators, then
-//!   `room_full`; every other member hears `peer_rejoined`;
+//!   `room_full` and `seats` (which player holds which seat, also those away
+//!   now); every other member hears `peer_rejoined`;
 //! - refused: an unknown or expired token, another room, a seat whose player is
 //!   still connected (`seat_taken`: a copy of the token cannot steal a live seat).
 //!   That connection is then checked for life (the driver pings it): one that
@@ -104,9 +105,9 @@ impl Rooms {
                 peers: room.player_ids(),
             },
         ));
-        if room.start_with < room.players {
-            out.push((conn, room.seats_message(true)));
-        }
+        // Every seat, also those whose players are away now: the rejoiner's
+        // `room_full` lists only the players connected now.
+        out.push((conn, room.seats_message(true)));
         for &(_, member) in room.everyone() {
             if member != conn {
                 out.push((member, ServerMessage::PeerRejoined { peer_id: peer }));
@@ -198,6 +199,13 @@ mod tests {
                     20,
                     ServerMessage::RoomFull {
                         peers: vec![PeerId(1), PeerId(2), PeerId(3)]
+                    }
+                ),
+                (
+                    20,
+                    ServerMessage::Seats {
+                        seats: vec![Some(PeerId(1)), Some(PeerId(2)), Some(PeerId(3))],
+                        in_progress: true
                     }
                 ),
                 (10, ServerMessage::PeerRejoined { peer_id: PeerId(2) }),
