@@ -166,7 +166,12 @@ fn a_match_finishes_in_sync_with_5_percent_loss() {
 /// drops stale datagrams instead and the match keeps real time. With the default
 /// 2 s disconnect timeouts the 20 % match failed in each of our runs (the one we
 /// inspected: the link went silent for over 2 s, the socket timed it out and the
-/// session disconnected the peer), so 10 s timeouts are used here.
+/// session disconnected the peer), so longer timeouts are used here: 10 s until
+/// 2026-12-07, 20 s since. On the machine of 2026-12-07 the link still went
+/// silent for over 2 s in most runs (with the code of 2026-12-03 as with
+/// today's), and its restart — a fresh connection set up through 20 % loss, the
+/// signaling server's TCP connection included — took over 10 s in about a third
+/// of the runs (RELIABILITY.md, finding 11).
 #[test]
 fn a_match_finishes_in_sync_with_20_percent_loss() {
     play_through_loss(
@@ -175,9 +180,9 @@ fn a_match_finishes_in_sync_with_20_percent_loss() {
             "--send-buffer",
             "2048",
             "--disconnect-ms",
-            "10000",
+            "20000",
             "--session-disconnect-ms",
-            "10000",
+            "20000",
         ],
     );
 }
