@@ -422,7 +422,14 @@ fn follow_match(
                     .iter()
                     .filter(|p| Some(**p) != peers.me && !gone(p))
                     .count();
-                if others == 0 {
+                // Its inputs reach past a `--frames` target: the match is
+                // complete here too (it finished and left before we got there).
+                let complete = settings.frames.is_some_and(|target| *frame >= target);
+                if complete {
+                    say(&format!(
+                        "{peer} finished the match and left at frame {frame}"
+                    ));
+                } else if others == 0 {
                     outcome.error = Some((
                         EXIT_MATCH,
                         format!("{peer} left the match at frame {frame}: match abandoned"),
@@ -532,7 +539,8 @@ fn follow_match(
         }
     }
     // Linger until every peer has acknowledged our inputs past the final frame (it
-    // then has what it needs to confirm it too), at most 1.5 s.
+    // then has what it needs to confirm it too), at most 5 s (a slow peer, e.g. a
+    // software-rendered browser tab on a busy machine, acknowledges late).
     if let (Some(at), Some(last)) = (outcome.done_at, outcome.final_frame) {
         let delay = match session.as_deref() {
             Some(RtcPlaySession::P2P { session, .. }) => session.input_delay(),
@@ -542,7 +550,7 @@ fn follow_match(
             .peers
             .iter()
             .all(|(_, s)| frame.frame + delay >= last + s.unacked_frames + 2);
-        if acked || at.elapsed() > Duration::from_millis(1500) {
+        if acked || at.elapsed() > Duration::from_secs(5) {
             exit.write(AppExit::Success);
         }
     }
