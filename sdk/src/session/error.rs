@@ -49,6 +49,11 @@ pub enum SessionError {
     /// `export_state` was called for a frame no `Request::Export` asked for.
     #[error("no Request::Export asked for the state of frame {0}")]
     StateNotRequested(Frame),
+    /// `start_recording` came after the match's first frame: a replay must
+    /// start from a state the game can reproduce (frame 0, or a rejoining
+    /// session's imported state).
+    #[error("cannot start recording at frame {0}: start before the first frame (or, rejoining, before the state arrives)")]
+    RecordingTooLate(Frame),
     /// Sync-test found a frame whose re-simulation gave a different checksum.
     #[error(
         "sync test: frame {frame} checksum {original:#018x} on first run, {resimulated:#018x} on re-simulation (parts differing: {parts:?})"

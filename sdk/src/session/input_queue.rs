@@ -36,6 +36,26 @@ impl InputQueue {
         }
     }
 
+    /// An empty queue whose first input will be for `frame`.
+    pub(crate) fn empty_at(frame: Frame) -> Self {
+        InputQueue {
+            first: frame,
+            len: 0,
+            runs: VecDeque::new(),
+        }
+    }
+
+    /// Append `frames` frames of `bytes`.
+    pub(crate) fn push_run(&mut self, bytes: &[u8], frames: Frame) {
+        if frames == 0 {
+            return;
+        }
+        if self.latest() != Some(bytes) {
+            self.runs.push_back((self.next_frame(), bytes.to_vec()));
+        }
+        self.len += frames;
+    }
+
     /// Forget the inputs of `frame` and later: the next input is for `frame` (or
     /// for the first held frame, if `frame` is before it).
     pub(crate) fn truncate(&mut self, frame: Frame) {

@@ -11,6 +11,7 @@ use super::input_queue::InputQueue;
 use super::peer::{ms16, RemotePeer, Role};
 use super::protocol::{self, ChecksumReport, Datagram, DatagramError, InputBlock, Run};
 use super::rejoin::{self, Handover, PeerRejoin, Rejoining};
+use super::replay::{Recording, ReplayHeader};
 use super::state_transfer::{self, StateSender, TransferMessage};
 use super::time_sync::{TickRateAdvice, TimeSync};
 use super::{
@@ -84,6 +85,8 @@ pub struct P2PSession<I> {
     /// The frame of the `Export` request the game has not answered yet.
     export_requested: Option<Frame>,
     transfer_out: Vec<Vec<u8>>,
+    /// The replay being written, if the game asked for one.
+    recording: Option<Recording>,
     _input: PhantomData<fn() -> I>,
 }
 
@@ -164,6 +167,7 @@ impl<I: Input> P2PSession<I> {
             pending_import: None,
             export_requested: None,
             transfer_out: Vec::new(),
+            recording: None,
             config,
             _input: PhantomData,
         }
@@ -435,6 +439,9 @@ impl<I: Input> P2PSession<I> {
                 .map(|(_, v)| *v)
                 .collect(),
         };
+        if let Some(recording) = &mut self.recording {
+            recording.record_checksum(frame, &checksum);
+        }
         self.checksums.add_local(frame, epoch, checksum);
         for peer in &mut self.peers {
             if matches!(peer.role, Role::Player(_)) && !peer.disconnected {
@@ -570,6 +577,12 @@ impl<I: Input> P2PSession<I> {
         }
         let mut requests = Vec::new();
         if let Some((frame, state)) = self.pending_import.take() {
+            if let Some(build) = self.recording.as_ref().map(|r| r.build().to_string()) {
+                let header = self.replay_header(&build, frame, Some(state.clone()));
+                if let Some(recording) = &mut self.recording {
+                    recording.begin(&header);
+                }
+            }
             requests.push(Request::Import { frame, state });
         }
         let steps = self.catch_up_steps();
@@ -595,8 +608,84 @@ impl<I: Input> P2PSession<I> {
         }
         self.adapt_input_delay();
         self.send_all(now, net);
+        self.record();
         self.trim();
         Ok(requests)
+    }
+
+    /// Record this match as a replay (see [`replay`](super::replay)): from now
+    /// on the confirmed frames, the players' absences and the checksums are
+    /// written as they become final; [`take_replay_bytes`](Self::take_replay_bytes)
+    /// hands them over. `build` is the game's version string (a replay plays
+    /// only in the same build). Call it before the first frame, or on a
+    /// rejoining session before its state arrives (the replay then starts from
+    /// that state).
+    pub fn start_recording(&mut self, build: &str) -> Result<(), SessionError> {
+        let awaiting_state = self.rejoining.as_ref().is_some_and(|r| !r.imported);
+        if awaiting_state {
+            self.recording = Some(Recording::waiting(build));
+            return Ok(());
+        }
+        if self.current_frame != 0 || self.rejoining.is_some() {
+            return Err(SessionError::RecordingTooLate(self.current_frame));
+        }
+        let header = self.replay_header(build, 0, None);
+        self.recording = Some(Recording::started(&header));
+        Ok(())
+    }
+
+    /// The replay bytes written since the last call: append them to the file.
+    pub fn take_replay_bytes(&mut self) -> Vec<u8> {
+        self.recording
+            .as_mut()
+            .map(Recording::take_bytes)
+            .unwrap_or_default()
+    }
+
+    /// End the replay after the frames confirmed so far (an end mark says it
+    /// ended cleanly); take the last bytes with `take_replay_bytes`.
+    pub fn finish_recording(&mut self) {
+        self.record();
+        if let Some(recording) = &mut self.recording {
+            recording.finish();
+        }
+    }
+
+    /// Whether a replay is being written.
+    pub fn is_recording(&self) -> bool {
+        self.recording.is_some()
+    }
+
+    fn replay_header(&self, build: &str, start: Frame, state: Option<Vec<u8>>) -> ReplayHeader {
+        ReplayHeader {
+            build: build.to_string(),
+            input_type: std::any::type_name::<I>().to_string(),
+            fps: self.config.fps,
+            players: self.kinds.clone(),
+            start_frame: start,
+            checksum_spacing: super::replay::checksum_spacing(
+                self.config.checksum_interval,
+                self.config.fps,
+            ),
+            initial_state: state,
+        }
+    }
+
+    /// Hand the frames confirmed and simulated since the last call, and any
+    /// changed absences, to the recorder.
+    fn record(&mut self) {
+        let upto = self.confirmed().min(i64::from(self.current_frame) - 1);
+        let Some(recorder) = self.recording.as_mut().and_then(Recording::recorder) else {
+            return;
+        };
+        while i64::from(recorder.next_frame()) <= upto {
+            let f = recorder.next_frame();
+            let default = self.default_input.as_slice();
+            recorder.record_frame(self.queues.iter().map(|q| q.get(f).unwrap_or(default)));
+        }
+        for (h, away) in self.absences.iter().enumerate() {
+            recorder.record_absences(h, away.as_slice());
+        }
     }
 
     /// Frames to simulate in this call: one, or several while a rejoining session
@@ -1532,8 +1621,17 @@ impl<I: Input> P2PSession<I> {
                 )
             })
             .min();
+        // The recorder has not seen frames from its next one on.
+        let recorder_needs = self
+            .recording
+            .as_mut()
+            .and_then(Recording::recorder)
+            .map(|r| r.next_frame());
         let mut keep = self.current_frame.saturating_sub(RETAIN_FRAMES);
-        for need in [spectators_need, rejoiners_need].into_iter().flatten() {
+        for need in [spectators_need, rejoiners_need, recorder_needs]
+            .into_iter()
+            .flatten()
+        {
             keep = keep.min(need.saturating_sub(1));
         }
         for q in &mut self.queues {
