@@ -159,6 +159,8 @@ fn watch_match_with_stats(late_join: Option<u64>) -> (u32, u32, SessionStats) {
         .with_config(spec_config)
         .start_spectator_session(host)
         .unwrap();
+    // The spectator records what it watches.
+    spec.start_recording("sim").unwrap();
     let joined_at = late_join.unwrap_or(0);
     let mut games = [Game::new(2), Game::new(2), Game::new(2)];
     let mut saved: [std::collections::BTreeMap<u32, Game>; 2] = Default::default();
@@ -233,6 +235,21 @@ fn watch_match_with_stats(late_join: Option<u64>) -> (u32, u32, SessionStats) {
             }
         }
     }
+    // Its replay plays back to the state it ended with.
+    spec.finish_recording();
+    let file = spec.take_replay_bytes();
+    let mut replay = rtcplay::session::ReplaySession::<u8>::from_bytes(&file, "sim").unwrap();
+    let mut replayed = Game::new(2);
+    while !replay.is_finished() {
+        for r in replay.advance_frame() {
+            match r {
+                Request::Advance { inputs, .. } => replayed.step(&inputs),
+                Request::Export { frame } => replay.export_state(frame, Vec::new()).unwrap(),
+                other => panic!("a spectator's replay has no checksums: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(replayed, games[2], "the spectator's replay ends elsewhere");
     (spec.current_frame(), worst_lag, spec.stats())
 }
 

@@ -6,11 +6,12 @@ use std::marker::PhantomData;
 use std::time::Duration;
 
 use super::absence::Absences;
-use super::builder::SessionConfig;
+use super::builder::{PlayerType, SessionConfig};
 use super::input_queue::InputQueue;
 use super::p2p::count_decode_error;
 use super::peer::{ms16, RemotePeer, Role};
 use super::protocol::Datagram;
+use super::replay::{Recording, ReplayHeader};
 use super::{
     decode_input, encode_input, DropCounters, Frame, Input, InputStatus, PeerStats, Request,
     SessionError, SessionEvent, SessionStats,
@@ -32,6 +33,7 @@ pub struct SpectatorSession<I> {
     drops: DropCounters,
     recv: Vec<(PeerId, Vec<u8>)>,
     out: Vec<u8>,
+    recording: Option<Recording>,
     _input: PhantomData<fn() -> I>,
 }
 
@@ -50,6 +52,7 @@ impl<I: Input> SpectatorSession<I> {
             drops: DropCounters::default(),
             recv: Vec::new(),
             out: Vec::new(),
+            recording: None,
             config,
             _input: PhantomData,
         }
@@ -202,8 +205,18 @@ impl<I: Input> SpectatorSession<I> {
                         )
                     })
                     .collect();
+                if let Some(recorder) = self.recording.as_mut().and_then(Recording::recorder) {
+                    let default = self.default_input.as_slice();
+                    recorder
+                        .record_frame(self.queues.iter().map(|q| q.get(frame).unwrap_or(default)));
+                }
                 requests.push(Request::Advance { frame, inputs });
                 self.current_frame += 1;
+            }
+            if let Some(recorder) = self.recording.as_mut().and_then(Recording::recorder) {
+                for (h, away) in self.absences.iter().enumerate() {
+                    recorder.record_absences(h, away.as_slice());
+                }
             }
             let keep = self.current_frame.saturating_sub(2);
             for q in &mut self.queues {
@@ -213,6 +226,42 @@ impl<I: Input> SpectatorSession<I> {
         };
         self.send(now, net);
         result
+    }
+
+    /// Record the match as a replay (see [`replay`](super::replay)); call
+    /// before the first frame (a spectator replays the match from frame 0).
+    /// `build` is the game's version string. Spectators receive no checksums, so
+    /// the replay has none to verify.
+    pub fn start_recording(&mut self, build: &str) -> Result<(), SessionError> {
+        if self.current_frame != 0 {
+            return Err(SessionError::RecordingTooLate(self.current_frame));
+        }
+        let header = ReplayHeader {
+            build: build.to_string(),
+            input_type: std::any::type_name::<I>().to_string(),
+            fps: self.config.fps,
+            players: vec![PlayerType::Remote(self.host.id); self.config.num_players],
+            start_frame: 0,
+            checksum_spacing: 0,
+            initial_state: None,
+        };
+        self.recording = Some(Recording::started(&header));
+        Ok(())
+    }
+
+    /// The replay bytes written since the last call: append them to the file.
+    pub fn take_replay_bytes(&mut self) -> Vec<u8> {
+        self.recording
+            .as_mut()
+            .map(Recording::take_bytes)
+            .unwrap_or_default()
+    }
+
+    /// End the replay (an end mark says it ended cleanly).
+    pub fn finish_recording(&mut self) {
+        if let Some(recording) = &mut self.recording {
+            recording.finish();
+        }
     }
 
     fn handle_datagram(&mut self, now: Duration, from: PeerId, bytes: &[u8]) {

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
-use super::builder::SessionConfig;
+use super::builder::{PlayerType, SessionConfig};
+use super::replay::{checksum_spacing, Recording, ReplayHeader};
 use super::{
     decode_input, encode_input, Checksum, Frame, Input, InputStatus, PlayerHandle, Request,
     SessionError,
@@ -24,6 +25,7 @@ pub struct SyncTestSession<I> {
     /// First checksum reported for each frame.
     checksums: BTreeMap<Frame, Checksum>,
     mismatch: Option<SessionError>,
+    recording: Option<Recording>,
     _input: PhantomData<fn() -> I>,
 }
 
@@ -37,6 +39,7 @@ impl<I: Input> SyncTestSession<I> {
             inputs: BTreeMap::new(),
             checksums: BTreeMap::new(),
             mismatch: None,
+            recording: None,
             _input: PhantomData,
         }
     }
@@ -75,6 +78,9 @@ impl<I: Input> SyncTestSession<I> {
     pub fn report_checksum(&mut self, frame: Frame, checksum: Checksum) {
         match self.checksums.get(&frame) {
             None => {
+                if let Some(recording) = &mut self.recording {
+                    recording.record_checksum(frame, &checksum);
+                }
                 self.checksums.insert(frame, checksum);
             }
             Some(first) if first.total != checksum.total && self.mismatch.is_none() => {
@@ -103,6 +109,9 @@ impl<I: Input> SyncTestSession<I> {
             .map(|(h, slot)| slot.take().ok_or(SessionError::MissingLocalInput(h)))
             .collect::<Result<Vec<_>, _>>()?;
         let frame = self.current_frame;
+        if let Some(recorder) = self.recording.as_mut().and_then(Recording::recorder) {
+            recorder.record_frame(inputs.iter().map(Vec::as_slice));
+        }
         self.inputs.insert(frame, inputs);
         let mut requests = Vec::new();
         if frame == 0 {
@@ -130,6 +139,41 @@ impl<I: Input> SyncTestSession<I> {
         self.inputs.retain(|f, _| *f >= keep);
         self.checksums.retain(|f, _| *f >= keep);
         Ok(requests)
+    }
+
+    /// Record the frames played from now on as a replay (see
+    /// [`replay`](super::replay)); call before the first frame. `build` is the
+    /// game's version string.
+    pub fn start_recording(&mut self, build: &str) -> Result<(), SessionError> {
+        if self.current_frame != 0 {
+            return Err(SessionError::RecordingTooLate(self.current_frame));
+        }
+        let header = ReplayHeader {
+            build: build.to_string(),
+            input_type: std::any::type_name::<I>().to_string(),
+            fps: self.config.fps,
+            players: vec![PlayerType::Local; self.config.num_players],
+            start_frame: 0,
+            checksum_spacing: checksum_spacing(1, self.config.fps),
+            initial_state: None,
+        };
+        self.recording = Some(Recording::started(&header));
+        Ok(())
+    }
+
+    /// The replay bytes written since the last call: append them to the file.
+    pub fn take_replay_bytes(&mut self) -> Vec<u8> {
+        self.recording
+            .as_mut()
+            .map(Recording::take_bytes)
+            .unwrap_or_default()
+    }
+
+    /// End the replay (an end mark says it ended cleanly).
+    pub fn finish_recording(&mut self) {
+        if let Some(recording) = &mut self.recording {
+            recording.finish();
+        }
     }
 
     fn decoded(&self, frame: Frame) -> Vec<(I, InputStatus)> {
