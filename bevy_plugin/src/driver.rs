@@ -35,11 +35,16 @@ pub(crate) fn advance_session<I: Input + Send + Sync + 'static>(world: &mut Worl
         .map_or((Duration::ZERO, Duration::ZERO), |t| {
             (t.elapsed(), t.delta())
         });
-    let max_frames = world
+    let mut max_frames = world
         .get_resource::<DriverSettings>()
         .map_or(4, |s| s.max_frames_per_update);
     world.resource_scope(|world, mut session: Mut<RtcPlaySession<I>>| {
         let session = &mut *session;
+        if let RtcPlaySession::Replay(replay) = session {
+            // Faster playback needs more frames per update.
+            max_frames *= replay.speed().ceil().max(1.0) as u32;
+        }
+        crate::replay::apply_replay_control(world, session);
         // Known as soon as the session is: the game may look before frame 0.
         let handles = session.local_handles();
         if world.resource::<LocalPlayers>().0 != handles {
@@ -76,6 +81,7 @@ pub(crate) fn advance_session<I: Input + Send + Sync + 'static>(world: &mut Worl
         for e in events {
             world.write_message(RtcPlayEvent::Session(e));
         }
+        crate::replay::publish_replay_state(world, session);
         update_stats(world, session);
     });
 }
@@ -85,6 +91,11 @@ fn tick<I: Input + Send + Sync + 'static>(
     session: &mut RtcPlaySession<I>,
     now: Duration,
 ) {
+    if let RtcPlaySession::Replay(replay) = session {
+        let requests = replay.advance_frame();
+        carry_out(world, session, requests);
+        return;
+    }
     let handles = session.local_handles();
     let _ = world.try_run_schedule(ReadInputs);
     let mut local = std::mem::take(&mut world.resource_mut::<LocalInputs<I>>().0);
@@ -139,6 +150,16 @@ fn tick<I: Input + Send + Sync + 'static>(
             return;
         }
     };
+    carry_out(world, session, requests);
+}
+
+/// Carry out a session's requests in order: save (and report checksums), load,
+/// simulate, export and import states.
+pub(crate) fn carry_out<I: Input + Send + Sync + 'static>(
+    world: &mut World,
+    session: &mut RtcPlaySession<I>,
+    requests: Vec<Request<I>>,
+) {
     let step = session.nominal_frame_duration();
     let trace_values = matches!(session, RtcPlaySession::SyncTest(_));
     world.resource_scope(|world, mut snapshots: Mut<SnapshotRegistry>| {

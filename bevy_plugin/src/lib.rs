@@ -49,6 +49,7 @@ mod driver;
 mod inputs;
 mod messages;
 mod plugin;
+mod replay;
 mod rollback_id;
 mod session;
 mod snapshot;
@@ -67,6 +68,7 @@ pub use messages::Confirmed;
 pub use plugin::{
     ReadInputs, RollbackFrame, RollbackSchedule, RollbackTime, RtcPlayPlugin, RtcPlaySystems,
 };
+pub use replay::{ReplayControl, RtcPlayRecording};
 pub use rollback_id::{Rollback, RollbackId};
 pub use session::{BoxedTransport, RtcPlayError, RtcPlaySession};
 pub use snapshot::{load_world, save_world};
@@ -85,8 +87,9 @@ pub use rtcplay::netem::{LinkConditions, Preset};
 pub mod prelude {
     pub use crate::{
         Confirmed, ConfirmedChecksums, LinkConditions, LocalInputs, LocalPlayers, NetworkStats,
-        PlayerInputs, Preset, ReadInputs, Rollback, RollbackApp, RollbackFrame, RollbackSchedule,
-        RtcPlayEvent, RtcPlayPlugin, RtcPlaySession, RtcPlaySystems,
+        PlayerInputs, Preset, ReadInputs, ReplayControl, Rollback, RollbackApp, RollbackFrame,
+        RollbackSchedule, RtcPlayEvent, RtcPlayPlugin, RtcPlayRecording, RtcPlaySession,
+        RtcPlaySystems,
     };
     #[cfg(any(feature = "native", feature = "web"))]
     pub use crate::{

@@ -103,10 +103,14 @@ impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayPlugin<I> {
                 PreUpdate,
                 (RtcPlaySystems::Advance, RtcPlaySystems::Diagnostics).chain(),
             )
+            .init_resource::<crate::replay::ReplayControl>()
             .add_systems(
                 PreUpdate,
-                advance_session::<I>.in_set(RtcPlaySystems::Advance),
+                (advance_session::<I>, crate::replay::record_replay::<I>)
+                    .chain()
+                    .in_set(RtcPlaySystems::Advance),
             )
+            .add_systems(Last, crate::replay::finish_recording_on_exit::<I>)
             .add_systems(
                 PreUpdate,
                 publish_diagnostics.in_set(RtcPlaySystems::Diagnostics),

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use rtcplay::session::{
-    Checksum, Frame, Input, P2PSession, PlayerHandle, Request, SessionBuilder, SessionConfig,
-    SessionError, SessionEvent, SpectatorSession, SyncTestSession,
+    Checksum, Frame, Input, P2PSession, PlayerHandle, ReplayError, ReplaySession, Request,
+    SessionBuilder, SessionConfig, SessionError, SessionEvent, SpectatorSession, SyncTestSession,
 };
 use rtcplay::transport::Transport;
 
@@ -15,6 +15,17 @@ pub enum RtcPlayError {
     /// The session refused a call or configuration.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// A replay file cannot be played.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    /// A replay file cannot be read or written.
+    #[error("replay file {path}: {message}")]
+    ReplayFile {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// A transport the app can own.
@@ -40,6 +51,9 @@ pub enum RtcPlaySession<I> {
     },
     /// Determinism check on one machine: every frame is re-simulated and compared.
     SyncTest(SyncTestSession<I>),
+    /// Playing a recorded match back (see [`RtcPlaySession::replay_file`] and
+    /// [`ReplayControl`](crate::ReplayControl)).
+    Replay(ReplaySession<I>),
 }
 
 impl<I: Input> RtcPlaySession<I> {
@@ -83,10 +97,32 @@ impl<I: Input> RtcPlaySession<I> {
         Ok(RtcPlaySession::SyncTest(session))
     }
 
+    /// Play the replay in `bytes`, recorded by build `build` of the game.
+    pub fn replay(bytes: &[u8], build: &str) -> Result<Self, RtcPlayError> {
+        Ok(RtcPlaySession::Replay(ReplaySession::from_bytes(
+            bytes, build,
+        )?))
+    }
+
+    /// Play the replay file at `path`, recorded by build `build` of the game.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn replay_file(
+        path: impl AsRef<std::path::Path>,
+        build: &str,
+    ) -> Result<Self, RtcPlayError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| RtcPlayError::ReplayFile {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::replay(&bytes, build)
+    }
+
     /// How long the app waits between frames now (P2P: with time-sync advice).
     pub(crate) fn frame_duration(&self) -> Duration {
         match self {
             RtcPlaySession::P2P { session, .. } => session.recommended_frame_duration(),
+            RtcPlaySession::Replay(r) => r.frame_duration(),
             _ => self.nominal_frame_duration(),
         }
     }
@@ -97,6 +133,7 @@ impl<I: Input> RtcPlaySession<I> {
             RtcPlaySession::P2P { session, .. } => session.config().frame_duration(),
             RtcPlaySession::Spectator { session, .. } => session.config().frame_duration(),
             RtcPlaySession::SyncTest(s) => s.config().frame_duration(),
+            RtcPlaySession::Replay(r) => r.nominal_frame_duration(),
         }
     }
 
@@ -104,7 +141,7 @@ impl<I: Input> RtcPlaySession<I> {
         match self {
             RtcPlaySession::P2P { session, .. } => session.is_running(),
             RtcPlaySession::Spectator { session, .. } => session.is_running(),
-            RtcPlaySession::SyncTest(_) => true,
+            RtcPlaySession::SyncTest(_) | RtcPlaySession::Replay(_) => true,
         }
     }
 
@@ -112,14 +149,14 @@ impl<I: Input> RtcPlaySession<I> {
         match self {
             RtcPlaySession::P2P { session, transport } => session.poll(now, transport),
             RtcPlaySession::Spectator { session, transport } => session.poll(now, transport),
-            RtcPlaySession::SyncTest(_) => {}
+            RtcPlaySession::SyncTest(_) | RtcPlaySession::Replay(_) => {}
         }
     }
 
     pub(crate) fn local_handles(&self) -> Vec<PlayerHandle> {
         match self {
             RtcPlaySession::P2P { session, .. } => session.local_player_handles(),
-            RtcPlaySession::Spectator { .. } => Vec::new(),
+            RtcPlaySession::Spectator { .. } | RtcPlaySession::Replay(_) => Vec::new(),
             RtcPlaySession::SyncTest(s) => (0..s.num_players()).collect(),
         }
     }
@@ -132,7 +169,7 @@ impl<I: Input> RtcPlaySession<I> {
         match self {
             RtcPlaySession::P2P { session, .. } => session.add_local_input(handle, input),
             RtcPlaySession::SyncTest(s) => s.add_local_input(handle, input),
-            RtcPlaySession::Spectator { .. } => Ok(()),
+            RtcPlaySession::Spectator { .. } | RtcPlaySession::Replay(_) => Ok(()),
         }
     }
 
@@ -143,6 +180,7 @@ impl<I: Input> RtcPlaySession<I> {
                 session.advance_frame(now, transport)
             }
             RtcPlaySession::SyncTest(s) => s.advance_frame(),
+            RtcPlaySession::Replay(r) => Ok(r.advance_frame()),
         }
     }
 
@@ -153,6 +191,7 @@ impl<I: Input> RtcPlaySession<I> {
                 interval > 0 && frame.is_multiple_of(interval)
             }
             RtcPlaySession::SyncTest(_) => true,
+            RtcPlaySession::Replay(r) => r.wants_checksum(frame),
             RtcPlaySession::Spectator { .. } => false,
         }
     }
@@ -161,6 +200,7 @@ impl<I: Input> RtcPlaySession<I> {
         match self {
             RtcPlaySession::P2P { session, .. } => session.report_checksum(frame, checksum),
             RtcPlaySession::SyncTest(s) => s.report_checksum(frame, checksum),
+            RtcPlaySession::Replay(r) => r.report_checksum(frame, checksum),
             RtcPlaySession::Spectator { .. } => {}
         }
     }
@@ -173,6 +213,7 @@ impl<I: Input> RtcPlaySession<I> {
     ) -> Result<(), SessionError> {
         match self {
             RtcPlaySession::P2P { session, .. } => session.export_state(frame, state),
+            RtcPlaySession::Replay(r) => r.export_state(frame, state),
             _ => Err(SessionError::StateNotRequested(frame)),
         }
     }
@@ -188,6 +229,7 @@ impl<I: Input> RtcPlaySession<I> {
             RtcPlaySession::P2P { session, .. } => session.current_frame(),
             RtcPlaySession::Spectator { session, .. } => session.current_frame(),
             RtcPlaySession::SyncTest(s) => s.current_frame(),
+            RtcPlaySession::Replay(r) => r.current_frame(),
         }
     }
 
@@ -201,6 +243,8 @@ impl<I: Input> RtcPlaySession<I> {
             // Sync-test re-simulates the last `check_distance` frames; older ones
             // are final.
             RtcPlaySession::SyncTest(s) => s.current_frame().checked_sub(s.check_distance() + 1),
+            // Every replayed frame is final.
+            RtcPlaySession::Replay(r) => r.current_frame().checked_sub(1),
         }
     }
 
@@ -208,7 +252,36 @@ impl<I: Input> RtcPlaySession<I> {
         match self {
             RtcPlaySession::P2P { session, .. } => out.extend(session.events()),
             RtcPlaySession::Spectator { session, .. } => out.extend(session.events()),
-            RtcPlaySession::SyncTest(_) => {}
+            RtcPlaySession::SyncTest(_) | RtcPlaySession::Replay(_) => {}
+        }
+    }
+
+    /// Start recording this session's match into `take_replay_bytes`; see
+    /// [`RtcPlayRecording`](crate::RtcPlayRecording), which does it for you.
+    pub(crate) fn start_recording(&mut self, build: &str) -> Result<(), SessionError> {
+        match self {
+            RtcPlaySession::P2P { session, .. } => session.start_recording(build),
+            RtcPlaySession::Spectator { session, .. } => session.start_recording(build),
+            RtcPlaySession::SyncTest(s) => s.start_recording(build),
+            RtcPlaySession::Replay(_) => Ok(()),
+        }
+    }
+
+    pub(crate) fn take_replay_bytes(&mut self) -> Vec<u8> {
+        match self {
+            RtcPlaySession::P2P { session, .. } => session.take_replay_bytes(),
+            RtcPlaySession::Spectator { session, .. } => session.take_replay_bytes(),
+            RtcPlaySession::SyncTest(s) => s.take_replay_bytes(),
+            RtcPlaySession::Replay(_) => Vec::new(),
+        }
+    }
+
+    pub(crate) fn finish_recording(&mut self) {
+        match self {
+            RtcPlaySession::P2P { session, .. } => session.finish_recording(),
+            RtcPlaySession::Spectator { session, .. } => session.finish_recording(),
+            RtcPlaySession::SyncTest(s) => s.finish_recording(),
+            RtcPlaySession::Replay(_) => {}
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use bevy::diagnostic::{Diagnostic, DiagnosticPath, Diagnostics, RegisterDiagnostic};
 use bevy::prelude::*;
-use rtcplay::session::{Frame, Input, PeerStats, SessionEvent, SessionStats};
+use rtcplay::session::{Frame, Input, PeerStats, ReplayEvent, SessionEvent, SessionStats};
 use rtcplay::transport::PeerId;
 
 use crate::desync::DivergedValue;
@@ -27,6 +27,8 @@ pub enum RtcPlayEvent {
         /// The values that differ: type, rollback id and entity (or a resource).
         values: Vec<DivergedValue>,
     },
+    /// Replay playback: a recorded checksum differs, or the end was reached.
+    Replay(ReplayEvent),
 }
 
 /// Network statistics, refreshed every update.
@@ -81,7 +83,7 @@ pub(crate) fn update_stats<I: Input>(world: &mut World, session: &RtcPlaySession
             stats.peers.push((session.host(), session.host_stats()));
             return;
         }
-        RtcPlaySession::SyncTest(_) => return,
+        RtcPlaySession::SyncTest(_) | RtcPlaySession::Replay(_) => return,
     };
     let mut stats = world.resource_mut::<NetworkStats>();
     stats.session = session.stats();

@@ -279,7 +279,9 @@ fn a_sync_test_session_records_a_replay_that_plays_back_verified() {
     let mut saved = std::collections::BTreeMap::new();
     for frame in 0..1000 {
         for h in 0..2 {
-            session.add_local_input(h, sim::scripted_input(h, frame)).unwrap();
+            session
+                .add_local_input(h, sim::scripted_input(h, frame))
+                .unwrap();
         }
         for r in session.advance_frame().unwrap() {
             match r {
@@ -298,5 +300,9 @@ fn a_sync_test_session_records_a_replay_that_plays_back_verified() {
     let (replayed, replay) = play_all(&file, 2);
     assert_eq!(replayed, game);
     assert_eq!(replay.checksum_mismatches(), 0);
-    assert!(replay.checksums_verified() >= 8, "{}", replay.checksums_verified());
+    assert!(
+        replay.checksums_verified() >= 8,
+        "{}",
+        replay.checksums_verified()
+    );
 }

@@ -44,9 +44,10 @@ pub enum ReplayEvent {
 /// Plays a [`Replay`] through the game: each call returns the requests to carry
 /// out, like [`P2PSession::advance_frame`](super::super::P2PSession::advance_frame).
 ///
-/// - [`Request::Save`] comes for every frame whose checksum the file holds:
-///   save (optional) and report the state's checksum with
-///   [`report_checksum`](Self::report_checksum); a difference is a
+/// - [`Request::Save`] comes for every frame whose checksum the file holds
+///   (and before each `Export`): save the state, and for those frames report
+///   its checksum with [`report_checksum`](Self::report_checksum) (see
+///   [`wants_checksum`](Self::wants_checksum)); a difference is a
 ///   [`ReplayEvent::Mismatch`];
 /// - [`Request::Export`] comes every few seconds of play: hand the serialized
 ///   state to [`export_state`](Self::export_state) and the session keeps it in
@@ -312,11 +313,12 @@ impl<I: Input> ReplaySession<I> {
             }
             return;
         };
-        if self.wants_checksum(frame) {
+        let due = (frame - self.replay.start_frame()).is_multiple_of(self.keyframe_every)
+            && !self.keyframes.contains_key(&frame);
+        if due || self.wants_checksum(frame) {
             requests.push(Request::Save { frame });
         }
-        let due = (frame - self.replay.start_frame()).is_multiple_of(self.keyframe_every);
-        if due && !self.keyframes.contains_key(&frame) {
+        if due {
             self.export_requested.insert(frame);
             requests.push(Request::Export { frame });
         }
