@@ -13,6 +13,7 @@ use bevy_rtcplay::{
     ConnectStatus, ConnectedPeers, PeerDroppedIn, RtcPlayConnect, RtcPlayConnectPlugin,
 };
 use rtcplay::netem::Preset;
+use rtcplay::session::ReplayEvent;
 use rtcplay::transport::{IceServerConfig, PeerId};
 
 use crate::bot::{bot_input, View};
@@ -23,6 +24,10 @@ use crate::game::{add_game, Arena, ArenaInput, FrameChecksums, Player, Pos, Shot
 pub const EXIT_CONNECT: u8 = 2;
 /// Exit code: a peer left or desynced before the match ended.
 pub const EXIT_MATCH: u8 = 3;
+
+/// The demo's build string in its replays: a replay plays only in the same
+/// version of the demo (another version may simulate differently).
+pub const BUILD: &str = concat!("rtcplay-demo ", env!("CARGO_PKG_VERSION"));
 
 /// How this endpoint takes part.
 #[derive(Resource, Debug, Clone)]
@@ -48,6 +53,8 @@ pub struct DemoSettings {
     pub wait_timeout: Duration,
     /// Started with `--rejoin` (to come back to our own seat).
     pub rejoin: bool,
+    /// Playing a recorded match (no local player, no network).
+    pub replay: bool,
 }
 
 /// How the match went, once it is over (read by `main` after the app returns).
@@ -259,7 +266,7 @@ pub fn start_session(app: &mut App, connect: Option<RtcPlayConnect>, players: u8
 
 /// The handles this endpoint plays.
 fn local_handles(settings: &DemoSettings, peers: &ConnectedPeers) -> Vec<u8> {
-    if settings.spectate {
+    if settings.spectate || settings.replay {
         Vec::new()
     } else if settings.synctest {
         (0..settings.players).collect()
@@ -489,6 +496,15 @@ fn follow_match(
                     format!("desync with {peer} at frame {frame} (differs: {parts:?})"),
                 ));
             }
+            RtcPlayEvent::Replay(ReplayEvent::Mismatch(m)) => {
+                outcome.error = Some((
+                    EXIT_MATCH,
+                    format!(
+                        "the replay differs from the recorded match at frame {} (differs: {:?}): this build simulates it differently",
+                        m.frame, m.parts
+                    ),
+                ));
+            }
             RtcPlayEvent::SyncTestMismatch { frame, parts, .. } => {
                 outcome.error = Some((
                     EXIT_MATCH,
@@ -533,6 +549,12 @@ fn follow_match(
         if outcome.done_at.is_some() {
             let summary = summary_line(&stats, outcome.running_since, frame.frame);
             outcome.result.push(summary);
+            if let Some(RtcPlaySession::Replay(replay)) = session.as_deref() {
+                outcome.result.push(format!(
+                    "replay: {} recorded checksums verified, none differ",
+                    replay.checksums_verified()
+                ));
+            }
             for line in outcome.result.clone() {
                 say(&line);
             }

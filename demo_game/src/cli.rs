@@ -87,6 +87,20 @@ pub struct Cli {
     #[arg(long, requires = "signal", conflicts_with_all = ["host", "spectate", "synctest"])]
     pub rejoin: bool,
 
+    /// Record this player's view of the match into FILE (a replay; see --replay).
+    /// Without it the match is still recorded, into the demo's data directory
+    /// (the path is printed at the end; the last match is kept as
+    /// `last-match.rtcreplay`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["replay", "synctest"])]
+    pub record: Option<std::path::PathBuf>,
+
+    /// Play a recorded match (a file from --record, or the kept last match): in
+    /// a window with Space pause, . step, Left/Right 5 s back/forward, Home
+    /// start, [ and ] speed; headless it plays to the end (or --frames N) and
+    /// prints the same `frames N checksum` line the live match printed.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["signal", "host", "synctest", "spectate", "rejoin", "bot"])]
+    pub replay: Option<std::path::PathBuf>,
+
     /// No window: print progress, stats once a second and the result.
     #[arg(long)]
     pub headless: bool,

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use bevy::app::AppExit;
 use bevy::prelude::*;
+use bevy_rtcplay::RtcPlayRecording;
 use clap::Parser;
 use rtcplay::signaling::WebFiles;
 
 use crate::app::{self, DemoSettings, MeetOptions, Outcome, EXIT_CONNECT};
 use crate::cli::Cli;
 use crate::server::EmbeddedServer;
-use crate::{headless, rejoin, window, QUIET_WEBRTC};
+use crate::{headless, rejoin, replays, window, QUIET_WEBRTC};
 
 /// Run the program with the process's arguments.
 pub fn main() -> ExitCode {
@@ -45,6 +46,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     let ice_servers = cli.ice_servers()?;
     let display = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty());
     let headless = cli.headless || cli.frames.is_some() && cli.screenshot.is_none() || !display;
+    if let Some(path) = cli.replay.clone() {
+        return run_replay(&cli, &path, headless);
+    }
     if !cli.headless && !display && cli.frames.is_none() {
         println!("no X11 display (DISPLAY is not set): playing the match headless");
     }
@@ -133,6 +137,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         label: String::new(),
         wait_timeout: Duration::from_secs(cli.wait_timeout),
         rejoin: cli.rejoin,
+        replay: false,
     };
 
     // Local match: the other players are bots in this process, connected over
@@ -201,8 +206,98 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             candidates,
         ));
     }
+    // Every match is recorded: into --record FILE, or kept as the last match.
+    let recording = (!cli.synctest).then(|| {
+        let explicit = cli.record.is_some();
+        let path = cli
+            .record
+            .clone()
+            .unwrap_or_else(replays::default_recording);
+        (path, explicit)
+    });
+    if let Some((path, _)) = &recording {
+        replays::prepare(path)?;
+        app.insert_resource(RtcPlayRecording::to_file(path, app::BUILD));
+    }
     app::start_session(&mut app, request, players);
     let exit = app.run();
+    if let Some((path, explicit)) = recording {
+        if path.is_file() {
+            let kept = replays::keep(&path, explicit);
+            println!(
+                "replay of this match: {} (watch it with: rtcplay-demo --replay {})",
+                kept.display(),
+                kept.display()
+            );
+        }
+    }
+    finish(exit, &sink, headless)
+}
+
+/// `--replay FILE`: play a recorded match, in a window or headless (as fast as
+/// the machine goes, printing the `frames N checksum` line at the end).
+fn run_replay(cli: &Cli, path: &Path, headless: bool) -> Result<ExitCode, String> {
+    let opened = replays::open(path)?;
+    println!(
+        "replay {}: {} players, frames {}..{}{}",
+        path.display(),
+        opened.players,
+        opened.start_frame,
+        opened.end_frame,
+        if opened.complete {
+            ""
+        } else {
+            " (the recording stopped before the match ended)"
+        }
+    );
+    if let Some(n) = cli.frames {
+        if n > opened.end_frame {
+            return Err(format!(
+                "--frames {n}: the replay ends at frame {}",
+                opened.end_frame
+            ));
+        }
+    }
+    let settings = DemoSettings {
+        players: opened.players,
+        bot: true,
+        synctest: false,
+        spectate: false,
+        windowed: !headless,
+        frames: cli.frames.or(headless.then_some(opened.end_frame)),
+        verbose: true,
+        label: String::new(),
+        wait_timeout: Duration::from_secs(cli.wait_timeout),
+        rejoin: false,
+        replay: true,
+    };
+    let mut app = if headless {
+        init_logging();
+        headless::unpaced_app()
+    } else {
+        window::windowed_app(window::WindowOptions {
+            screenshot: cli.screenshot.clone(),
+            signal_url: String::new(),
+        })
+    };
+    let sink = app::configure(&mut app, settings);
+    if headless {
+        // No one watches: eight frames per update, updates back to back.
+        let frame = Duration::from_secs(1) / 60;
+        app.insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(frame * 8));
+        app.world_mut()
+            .resource_mut::<bevy_rtcplay::ReplayControl>()
+            .speed = 8.0;
+    }
+    app.insert_resource(opened.session);
+    app.world_mut().resource_mut::<Outcome>().running_since =
+        Some(bevy::platform::time::Instant::now());
+    let exit = app.run();
+    finish(exit, &sink, headless)
+}
+
+/// The exit code from how the app ended.
+fn finish(exit: AppExit, sink: &app::OutcomeSink, headless: bool) -> Result<ExitCode, String> {
     let outcome: Outcome = sink.get();
     if let Some((code, message)) = &outcome.error {
         eprintln!("error: {message}");

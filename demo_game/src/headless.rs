@@ -16,3 +16,11 @@ pub fn headless_app() -> App {
     app.add_plugins(MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(UPDATE_INTERVAL)));
     app
 }
+
+/// A headless app whose updates run back to back (replaying as fast as it goes).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn unpaced_app() -> App {
+    let mut app = App::new();
+    app.add_plugins(MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(Duration::ZERO)));
+    app
+}

@@ -17,7 +17,11 @@ mod desktop;
 #[cfg(not(target_arch = "wasm32"))]
 mod rejoin;
 #[cfg(not(target_arch = "wasm32"))]
+mod replays;
+#[cfg(not(target_arch = "wasm32"))]
 mod server;
+#[cfg(not(target_arch = "wasm32"))]
+mod state_dir;
 #[cfg(target_arch = "wasm32")]
 mod web;
 

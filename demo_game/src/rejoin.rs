@@ -15,15 +15,7 @@ const KEEP: usize = 8;
 /// `$XDG_STATE_HOME/rtcplay-demo`, else `~/.local/state/rtcplay-demo`, else the
 /// temp directory.
 pub fn token_file(url: &str, room: &str) -> PathBuf {
-    let dir = std::env::var_os("RTCPLAY_DEMO_STATE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("XDG_STATE_HOME").map(|d| PathBuf::from(d).join("rtcplay-demo"))
-        })
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/rtcplay-demo"))
-        })
-        .unwrap_or_else(|| std::env::temp_dir().join("rtcplay-demo"));
+    let dir = crate::state_dir::state_dir();
     let safe: String = room
         .chars()
         .map(|c| {

@@ -112,6 +112,7 @@ pub fn main() {
         label: String::new(),
         wait_timeout: Duration::from_secs(600),
         rejoin: false,
+        replay: false,
     };
     let mut app = if page.headless {
         headless::headless_app()

@@ -67,7 +67,7 @@ fn add_window(app: &mut App, options: WindowOptions) {
         .add_systems(Startup, setup)
         .add_systems(
             PreUpdate,
-            read_keyboard
+            (read_keyboard, replay_keys)
                 .after(InputSystems)
                 .before(RtcPlaySystems::Advance),
         )
@@ -149,6 +149,41 @@ fn setup(mut commands: Commands) {
             ..default()
         },
     ));
+}
+
+/// Replay keys: Space pause, . step, Left/Right 5 s, Home start, [ ] speed.
+fn replay_keys(
+    keys: Option<Res<ButtonInput<KeyCode>>>,
+    session: Option<Res<RtcPlaySession<ArenaInput>>>,
+    mut control: ResMut<ReplayControl>,
+) {
+    let (Some(keys), Some(RtcPlaySession::Replay(replay))) = (keys, session.as_deref()) else {
+        return;
+    };
+    let frame = replay.current_frame();
+    let start = replay.replay().start_frame();
+    let five_s = 5 * replay.replay().header().fps;
+    if keys.just_pressed(KeyCode::Space) {
+        control.paused = !control.paused;
+    }
+    if keys.just_pressed(KeyCode::Period) {
+        control.step();
+    }
+    if keys.just_pressed(KeyCode::ArrowLeft) {
+        control.seek(frame.saturating_sub(five_s).max(start));
+    }
+    if keys.just_pressed(KeyCode::ArrowRight) {
+        control.seek((frame + five_s).min(replay.end_frame()));
+    }
+    if keys.just_pressed(KeyCode::Home) {
+        control.seek(start);
+    }
+    if keys.just_pressed(KeyCode::BracketLeft) {
+        control.speed = (control.speed / 2.0).max(0.25);
+    }
+    if keys.just_pressed(KeyCode::BracketRight) {
+        control.speed = (control.speed * 2.0).min(8.0);
+    }
 }
 
 fn read_keyboard(keys: Option<Res<ButtonInput<KeyCode>>>, mut out: ResMut<KeyboardInput>) {
@@ -287,8 +322,12 @@ fn update_hud(
     let running = session.as_deref().is_some_and(|s| match s {
         RtcPlaySession::P2P { session, .. } => session.is_running(),
         RtcPlaySession::Spectator { session, .. } => session.is_running(),
-        RtcPlaySession::SyncTest(_) => true,
+        RtcPlaySession::SyncTest(_) | RtcPlaySession::Replay(_) => true,
     });
+    let replay = match session.as_deref() {
+        Some(RtcPlaySession::Replay(r)) => Some(r),
+        _ => None,
+    };
     let behind = match session.as_deref() {
         Some(RtcPlaySession::Spectator { session, .. }) => session.frames_behind_host(),
         _ => 0,
@@ -311,6 +350,20 @@ fn update_hud(
         } else {
             format!("Error\n{error}\n(close the window to quit)")
         }
+    } else if let Some(r) = replay {
+        format!(
+            "Replay: frame {} of {}  x{}{}\nSpace pause · . step · ←/→ 5 s · Home start · [ ] speed",
+            r.current_frame(),
+            r.end_frame(),
+            r.speed(),
+            if r.is_finished() {
+                "  (end)"
+            } else if r.is_paused() {
+                "  (paused)"
+            } else {
+                ""
+            }
+        )
     } else {
         match &*status {
             ConnectStatus::Connecting => format!("Connecting to {}…", options.signal_url),

@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::play;
+use common::{checksum, play, play_recorded, Demo};
+use std::time::Duration;
 
 /// Rollbacks each process reports in its summary line.
 fn rollbacks(outputs: &[Vec<String>]) -> Vec<u64> {
@@ -54,6 +55,49 @@ fn four_processes_agree_through_the_conditioner() {
         rb.iter().all(|n| *n > 0),
         "no rollbacks under `good`: {rb:?}"
     );
+}
+
+#[test]
+fn a_lossy_four_player_match_replays_to_the_live_checksum_from_every_players_file() {
+    let dir = std::env::temp_dir().join(format!("rtcplay-demo-replays-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let outputs = play_recorded(4, 600, Some("poor"), Some(&dir));
+    let live = checksum(&outputs[0]);
+    for i in 0..4 {
+        let file = dir.join(format!("player{i}.rtcreplay"));
+        assert!(
+            outputs[i]
+                .iter()
+                .any(|l| l.contains("replay of this match:")),
+            "{:?}",
+            outputs[i]
+        );
+        let (status, stdout, stderr) =
+            Demo::start(&["--replay", file.to_str().unwrap(), "--frames", "600"])
+                .finish(Duration::from_secs(60));
+        assert!(status.success(), "{stdout:?}\n{stderr}");
+        assert_eq!(checksum(&stdout), live, "replay of player {i}");
+        // The recorded checksums (one every 120 frames) were verified on the way.
+        let verified: u32 = stdout
+            .iter()
+            .find_map(|l| l.strip_prefix("replay: "))
+            .and_then(|l| l.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{stdout:?}"));
+        assert!(verified >= 5, "{stdout:?}");
+    }
+    // A damaged file is a clear error, not a different match.
+    let file = dir.join("player1.rtcreplay");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x20;
+    let damaged = dir.join("damaged.rtcreplay");
+    std::fs::write(&damaged, bytes).unwrap();
+    let (status, _, stderr) =
+        Demo::start(&["--replay", damaged.to_str().unwrap()]).finish(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("the replay is damaged at byte"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

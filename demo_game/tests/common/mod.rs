@@ -125,6 +125,30 @@ pub fn checksum(stdout: &[String]) -> String {
 /// Play `players` headless bot processes for `frames` frames (the first hosts the
 /// signaling server); assert every process exits 0 with the same checksum.
 pub fn play(players: usize, frames: u32, netem: Option<&str>) -> Vec<Vec<String>> {
+    play_recorded(players, frames, netem, None)
+}
+
+/// [`play`], each process recording its replay into `record_dir/player{i}.rtcreplay`.
+pub fn play_recorded(
+    players: usize,
+    frames: u32,
+    netem: Option<&str>,
+    record_dir: Option<&std::path::Path>,
+) -> Vec<Vec<String>> {
+    let records: Vec<String> = (0..players)
+        .map(|i| {
+            record_dir.map_or_else(String::new, |d| {
+                d.join(format!("player{i}.rtcreplay")).display().to_string()
+            })
+        })
+        .collect();
+    let record_args = |i: usize| -> Vec<&str> {
+        if record_dir.is_some() {
+            vec!["--record", records[i].as_str()]
+        } else {
+            Vec::new()
+        }
+    };
     let n = players.to_string();
     let f = frames.to_string();
     let room = format!("test-{players}-{}", netem.unwrap_or("none"));
@@ -141,11 +165,14 @@ pub fn play(players: usize, frames: u32, netem: Option<&str>) -> Vec<Vec<String>
     if let Some(preset) = netem {
         common.extend(["--netem", preset]);
     }
-    let (host, url) = host(&common);
+    let mut host_args = common.clone();
+    host_args.extend(record_args(0));
+    let (host, url) = host(&host_args);
     let mut demos = vec![host];
-    for _ in 1..players {
+    for i in 1..players {
         let mut args = vec!["--signal", url.as_str()];
         args.extend_from_slice(&common);
+        args.extend(record_args(i));
         demos.push(Demo::start(&args));
     }
     let results: Vec<_> = demos
