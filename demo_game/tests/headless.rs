@@ -63,14 +63,11 @@ fn a_lossy_four_player_match_replays_to_the_live_checksum_from_every_players_fil
     std::fs::create_dir_all(&dir).unwrap();
     let outputs = play_recorded(4, 600, Some("poor"), Some(&dir));
     let live = checksum(&outputs[0]);
-    for i in 0..4 {
+    for (i, output) in outputs.iter().enumerate() {
         let file = dir.join(format!("player{i}.rtcreplay"));
         assert!(
-            outputs[i]
-                .iter()
-                .any(|l| l.contains("replay of this match:")),
-            "{:?}",
-            outputs[i]
+            output.iter().any(|l| l.contains("replay of this match:")),
+            "{output:?}"
         );
         let (status, stdout, stderr) =
             Demo::start(&["--replay", file.to_str().unwrap(), "--frames", "600"])
