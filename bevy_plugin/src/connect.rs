@@ -30,8 +30,10 @@ use rtcplay::transport::{
     SocketEvent, Transport,
 };
 
+use crate::forensics::ForensicsTrace;
 use crate::plugin::RtcPlaySystems;
 use crate::session::RtcPlaySession;
+use crate::stats::RtcPlayEvent;
 
 /// How to meet the other players and which session to start with them.
 #[derive(Resource, Debug, Clone)]
@@ -312,7 +314,7 @@ impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayConnectPlugin<I> {
             )
             .add_systems(
                 PreUpdate,
-                publish_transport_stats.after(RtcPlaySystems::Advance),
+                (publish_transport_stats, exchange_desync_reports).after(RtcPlaySystems::Advance),
             );
     }
 }
@@ -362,7 +364,15 @@ pub(crate) struct LinkShared {
     dropped_in: Mutex<Vec<(PeerId, usize)>>,
     /// Our signaling connection is gone (the socket said `SignalingLost`).
     pub(crate) signaling_lost: std::sync::atomic::AtomicBool,
+    /// Messages for the reliable channel (desync reports).
+    reliable_out: Mutex<Vec<(PeerId, Vec<u8>)>>,
+    /// Messages from the reliable channel, at most [`RELIABLE_INBOX`].
+    reliable_in: Mutex<Vec<(PeerId, Vec<u8>)>>,
 }
+
+/// Reliable messages kept until the app reads them (a peer sending more is
+/// dropped: only desync reports travel there, a few per match).
+const RELIABLE_INBOX: usize = 64;
 
 impl LinkShared {
     /// A fresh link whose clock reads `now`.
@@ -399,6 +409,19 @@ impl Transport for SocketTransport {
         let now = self.now();
         self.socket.set_now(now);
         self.socket.receive(out);
+        let socket = self.socket.inner_mut();
+        if let Ok(mut outgoing) = self.link.reliable_out.lock() {
+            for (peer, bytes) in outgoing.drain(..) {
+                if let Err(e) = socket.send_reliable(peer, &bytes) {
+                    tracing::warn!("rtcplay: desync report to {peer} not sent: {e}");
+                }
+            }
+        }
+        let incoming = socket.receive_reliable();
+        if let Ok(mut inbox) = self.link.reliable_in.lock() {
+            let room = RELIABLE_INBOX.saturating_sub(inbox.len());
+            inbox.extend(incoming.into_iter().take(room).map(|m| (m.from, m.data)));
+        }
         // Socket events after the start: spectators arrive; peers leave (handed
         // to the session at once instead of waiting for its timeout).
         for event in self.socket.inner_mut().events() {
@@ -784,6 +807,63 @@ fn forward_departures<I: Input + Send + Sync + 'static>(
             .map(|(p, reason)| format!("{p} ({reason:?})"))
             .collect();
         *status = ConnectStatus::Ended(format!("left: {}", who.join(", ")));
+    }
+}
+
+/// Desync forensics over the reliable channel: our reports go out; a peer's
+/// report is compared with our values of that frame, announced as
+/// [`RtcPlayEvent::DesyncForensics`], logged, and written beside the replay
+/// being recorded (if any).
+fn exchange_desync_reports(world: &mut World) {
+    let Some(link) = world.get_resource::<TransportLink>().map(|l| l.0.clone()) else {
+        return;
+    };
+    let outgoing = std::mem::take(&mut world.resource_mut::<ForensicsTrace>().outbox);
+    if !outgoing.is_empty() {
+        if let Ok(mut out) = link.reliable_out.lock() {
+            out.extend(outgoing);
+        }
+    }
+    let incoming = match link.reliable_in.lock() {
+        Ok(mut inbox) => std::mem::take(&mut *inbox),
+        Err(_) => return,
+    };
+    for (peer, bytes) in incoming {
+        let report = world
+            .resource_scope(|world, trace: Mut<ForensicsTrace>| trace.compare(world, peer, &bytes));
+        let Some(mut report) = report else {
+            continue;
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(replay) = world
+            .get_resource::<crate::RtcPlayRecording>()
+            .and_then(|r| r.path().map(std::path::Path::to_path_buf))
+        {
+            let file = replay.with_extension(format!("desync-{}-peer{}.txt", report.frame, peer.0));
+            let text = crate::forensics::report_text(&report, Some(&replay.display().to_string()));
+            match std::fs::write(&file, text) {
+                Ok(()) => report.file = Some(file.display().to_string()),
+                Err(e) => tracing::warn!("rtcplay: cannot write {}: {e}", file.display()),
+            }
+        }
+        let values: Vec<String> = report
+            .values
+            .iter()
+            .map(|v| match v.rollback_id {
+                Some(id) => format!("{} #{}", v.type_name, id.0),
+                None => v.type_name.clone(),
+            })
+            .collect();
+        tracing::error!(
+            "rtcplay: desync with {peer} at frame {}: differing values {values:?}{}",
+            report.frame,
+            report
+                .file
+                .as_deref()
+                .map(|f| format!("; report in {f}"))
+                .unwrap_or_default()
+        );
+        world.write_message(RtcPlayEvent::DesyncForensics(report));
     }
 }
 

@@ -91,7 +91,7 @@ impl SyncTestTrace {
 }
 
 /// Ids whose hash differs, or that exist on one side only (both sorted by id).
-fn differing_ids(
+pub(crate) fn differing_ids(
     a: &[(Option<RollbackId>, u64)],
     b: &[(Option<RollbackId>, u64)],
 ) -> Vec<Option<RollbackId>> {

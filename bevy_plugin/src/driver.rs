@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use bevy::prelude::*;
-use rtcplay::session::{Input, Request, SessionError};
+use rtcplay::session::{Input, Request, SessionError, SessionEvent};
 
 use crate::checksum::ConfirmedChecksums;
 use crate::desync::SyncTestTrace;
+use crate::forensics::ForensicsTrace;
 use crate::inputs::{LocalInputs, LocalPlayers, PlayerInputs};
 use crate::messages::MessageRegistry;
 use crate::plugin::{DriverSettings, ReadInputs, RollbackFrame, RollbackSchedule, RollbackTime};
@@ -79,6 +80,14 @@ pub(crate) fn advance_session<I: Input + Send + Sync + 'static>(world: &mut Worl
         let mut events = Vec::new();
         session.drain_events(&mut events);
         for e in events {
+            if let SessionEvent::DesyncDetected {
+                frame, peer, parts, ..
+            } = &e
+            {
+                world
+                    .resource_mut::<ForensicsTrace>()
+                    .on_desync(*frame, *peer, parts);
+            }
             world.write_message(RtcPlayEvent::Session(e));
         }
         crate::replay::publish_replay_state(world, session);
@@ -162,6 +171,10 @@ pub(crate) fn carry_out<I: Input + Send + Sync + 'static>(
 ) {
     let step = session.nominal_frame_duration();
     let trace_values = matches!(session, RtcPlaySession::SyncTest(_));
+    let forensics = matches!(session, RtcPlaySession::P2P { .. })
+        && world
+            .get_resource::<DriverSettings>()
+            .is_some_and(|s| s.desync_forensics);
     world.resource_scope(|world, mut snapshots: Mut<SnapshotRegistry>| {
         world.resource_scope(|world, mut messages: Mut<MessageRegistry>| {
             for request in requests {
@@ -176,6 +189,10 @@ pub(crate) fn carry_out<I: Input + Send + Sync + 'static>(
                             session.report_checksum(frame, checksum);
                             if trace_values {
                                 world.resource_scope(|world, mut trace: Mut<SyncTestTrace>| {
+                                    trace.record(&mut snapshots, world, frame);
+                                });
+                            } else if forensics {
+                                world.resource_scope(|world, mut trace: Mut<ForensicsTrace>| {
                                     trace.record(&mut snapshots, world, frame);
                                 });
                             }

@@ -46,6 +46,7 @@ mod checksum;
 mod connect;
 mod desync;
 mod driver;
+mod forensics;
 mod inputs;
 mod messages;
 mod plugin;
@@ -63,6 +64,7 @@ pub use connect::{
     ConnectStatus, ConnectedPeers, PeerDroppedIn, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin,
 };
 pub use desync::DivergedValue;
+pub use forensics::DesyncReport;
 pub use inputs::{LocalInputs, LocalPlayers, PlayerInputs};
 pub use messages::Confirmed;
 pub use plugin::{

@@ -52,6 +52,10 @@ pub struct RtcPlayPlugin<I> {
     pub snapshot_slots: usize,
     /// At most this many frames are simulated per app update when catching up.
     pub max_frames_per_update: u32,
+    /// Keep the hash of every rolled-back value at each checksummed frame, so a
+    /// P2P desync names the diverging entities (one pass over the hashable
+    /// values every `checksum_interval` frames; see `docs/replays.md`).
+    pub desync_forensics: bool,
     _input: PhantomData<fn() -> I>,
 }
 
@@ -60,6 +64,7 @@ impl<I> Default for RtcPlayPlugin<I> {
         RtcPlayPlugin {
             snapshot_slots: 48,
             max_frames_per_update: 4,
+            desync_forensics: true,
             _input: PhantomData,
         }
     }
@@ -69,6 +74,7 @@ impl<I> Default for RtcPlayPlugin<I> {
 #[derive(Resource, Debug, Clone, Copy)]
 pub(crate) struct DriverSettings {
     pub max_frames_per_update: u32,
+    pub desync_forensics: bool,
 }
 
 impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayPlugin<I> {
@@ -86,7 +92,9 @@ impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayPlugin<I> {
             .init_resource::<crate::messages::MessageRegistry>()
             .insert_resource(DriverSettings {
                 max_frames_per_update: self.max_frames_per_update,
+                desync_forensics: self.desync_forensics,
             })
+            .init_resource::<crate::forensics::ForensicsTrace>()
             .init_resource::<RollbackIdCounter>()
             .init_resource::<RollbackGeneration>()
             .init_resource::<RollbackFrame>()

@@ -7,6 +7,7 @@ use rtcplay::session::{Frame, Input, PeerStats, ReplayEvent, SessionEvent, Sessi
 use rtcplay::transport::PeerId;
 
 use crate::desync::DivergedValue;
+use crate::forensics::DesyncReport;
 use crate::session::RtcPlaySession;
 
 /// What the session reports, as a Bevy message.
@@ -29,6 +30,9 @@ pub enum RtcPlayEvent {
     },
     /// Replay playback: a recorded checksum differs, or the end was reached.
     Replay(ReplayEvent),
+    /// After a P2P desync: the values that differ between us and the peer at
+    /// the desynced frame (both peers report the same ones).
+    DesyncForensics(DesyncReport),
 }
 
 /// Network statistics, refreshed every update.

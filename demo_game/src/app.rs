@@ -72,7 +72,13 @@ pub struct Outcome {
     pub started: Option<Instant>,
     /// When the session started running (all peers synchronized).
     pub running_since: Option<Instant>,
+    /// A desync was detected: when, and its message; the match ends once the
+    /// peers have compared their values (or after [`FORENSICS_WAIT`]).
+    pub desync: Option<(Instant, String)>,
 }
+
+/// How long a desynced endpoint waits for the peer's values before it ends.
+const FORENSICS_WAIT: Duration = Duration::from_secs(3);
 
 /// Where the app leaves its [`Outcome`] for `main` (`App::run` consumes the world).
 #[derive(Resource, Debug, Clone, Default)]
@@ -241,8 +247,31 @@ pub fn configure(app: &mut App, settings: DemoSettings) -> OutcomeSink {
             Update,
             (manage_rejoin, follow_match, update_live_stats).chain(),
         )
-        .add_systems(Last, publish_outcome);
+        .add_systems(Last, publish_outcome)
+        .add_systems(
+            RollbackSchedule,
+            inject_desync.before(crate::game::record_checksum),
+        );
     sink
+}
+
+/// Test hook (`--inject-desync F`): this endpoint alone nudges player 2's
+/// position at frame F, as a non-deterministic bug would.
+#[derive(Resource, Debug, Clone, Copy)]
+pub struct InjectDesync(pub u32);
+
+fn inject_desync(
+    inject: Option<Res<InjectDesync>>,
+    frame: Res<RollbackFrame>,
+    mut players: Query<(&Player, &mut Pos)>,
+) {
+    if inject.is_some_and(|i| i.0 == frame.frame) {
+        for (player, mut pos) in &mut players {
+            if player.handle == 1 {
+                pos.x += 1;
+            }
+        }
+    }
 }
 
 /// Start connecting (P2P) or a sync-test session.
@@ -490,11 +519,36 @@ fn follow_match(
             }
             RtcPlayEvent::Session(SessionEvent::DesyncDetected {
                 frame, peer, parts, ..
-            }) => {
-                outcome.error = Some((
-                    EXIT_MATCH,
-                    format!("desync with {peer} at frame {frame} (differs: {parts:?})"),
+            }) if outcome.desync.is_none() => {
+                let message = format!("desync with {peer} at frame {frame} (differs: {parts:?})");
+                say(&format!("{message}; comparing values with the peer…"));
+                outcome.desync = Some((Instant::now(), message));
+            }
+            RtcPlayEvent::DesyncForensics(report) => {
+                let values: Vec<String> = report
+                    .values
+                    .iter()
+                    .map(|v| match v.rollback_id {
+                        Some(id) => format!("{} #{}", v.type_name, id.0),
+                        None => v.type_name.clone(),
+                    })
+                    .collect();
+                say(&format!(
+                    "desync forensics: frame {} with {}: differing values {}{}",
+                    report.frame,
+                    report.peer,
+                    values.join(", "),
+                    report
+                        .file
+                        .as_deref()
+                        .map(|f| format!(" (report: {f})"))
+                        .unwrap_or_default()
                 ));
+                let message = outcome.desync.as_ref().map_or_else(
+                    || format!("desync with {} at frame {}", report.peer, report.frame),
+                    |(_, m)| m.clone(),
+                );
+                outcome.error = Some((EXIT_MATCH, message));
             }
             RtcPlayEvent::Replay(ReplayEvent::Mismatch(m)) => {
                 outcome.error = Some((
@@ -512,6 +566,12 @@ fn follow_match(
                 ));
             }
             _ => {}
+        }
+    }
+    if let Some((at, message)) = &outcome.desync {
+        if outcome.error.is_none() && at.elapsed() > FORENSICS_WAIT {
+            say("the peer's values did not arrive");
+            outcome.error = Some((EXIT_MATCH, message.clone()));
         }
     }
     if outcome.error.is_some() {

@@ -132,6 +132,11 @@ pub struct Cli {
     #[arg(long, value_name = "PNG", hide = true)]
     pub screenshot: Option<std::path::PathBuf>,
 
+    /// Test hook: nudge player 2's position at frame F on this endpoint only
+    /// (a deliberate desync, to see desync forensics at work).
+    #[arg(long, value_name = "F", hide = true)]
+    pub inject_desync: Option<u32>,
+
     /// Give up if the room is not complete after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub wait_timeout: u64,

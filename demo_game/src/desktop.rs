@@ -219,6 +219,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         replays::prepare(path)?;
         app.insert_resource(RtcPlayRecording::to_file(path, app::BUILD));
     }
+    if let Some(frame) = cli.inject_desync {
+        app.insert_resource(app::InjectDesync(frame));
+    }
     app::start_session(&mut app, request, players);
     let exit = app.run();
     if let Some((path, explicit)) = recording {

@@ -98,6 +98,88 @@ fn a_lossy_four_player_match_replays_to_the_live_checksum_from_every_players_fil
 }
 
 #[test]
+fn a_desync_on_one_peer_is_named_alike_by_both_and_its_replay_reproduces_it() {
+    let dir = std::env::temp_dir().join(format!("rtcplay-demo-desync-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.rtcreplay"), dir.join("b.rtcreplay"));
+    let common = [
+        "--headless",
+        "--bot",
+        "--players",
+        "2",
+        "--frames",
+        "600",
+        "--room",
+        "desync",
+    ];
+    // The host alone nudges player 2 at frame 200: a bug only its machine has.
+    let mut host_args = common.to_vec();
+    host_args.extend(["--record", a.to_str().unwrap(), "--inject-desync", "200"]);
+    let (host, url) = common::host(&host_args);
+    let mut guest_args = vec!["--signal", url.as_str()];
+    guest_args.extend(common);
+    guest_args.extend(["--record", b.to_str().unwrap()]);
+    let guest = Demo::start(&guest_args);
+    let mut named = Vec::new();
+    for demo in [host, guest] {
+        let (status, stdout, stderr) = demo.finish(Duration::from_secs(60));
+        assert_eq!(status.code(), Some(3), "{stdout:?}\n{stderr}");
+        assert!(stderr.contains("error: desync with"), "{stderr}");
+        let line = stdout
+            .iter()
+            .find(|l| l.starts_with("desync forensics: "))
+            .unwrap_or_else(|| panic!("no forensics: {stdout:?}"))
+            .clone();
+        // "desync forensics: frame F with peer#N: differing values V (report: FILE)"
+        let frame = line
+            .split("frame ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        let values = line
+            .split("differing values ")
+            .nth(1)
+            .unwrap()
+            .split(" (report")
+            .next()
+            .unwrap()
+            .to_string();
+        let report = line
+            .split("(report: ")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(')');
+        assert!(std::path::Path::new(report).is_file(), "{report}");
+        named.push((frame, values));
+    }
+    assert_eq!(named[0], named[1], "the peers name different values");
+    let (frame, values) = &named[0];
+    assert!(frame.parse::<u32>().unwrap() >= 200);
+    // Player 2's position, and nothing else yet.
+    assert!(values.starts_with("Pos #"), "{values}");
+    assert!(!values.contains(','), "{values}");
+    // The documented command: the nudged peer's replay, played by a build
+    // without the bug, stops at the same frame naming the same type.
+    let (status, _, stderr) =
+        Demo::start(&["--replay", a.to_str().unwrap()]).finish(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "differs from the recorded match at frame {frame} (differs: [\"Pos\"])"
+        )),
+        "{stderr}"
+    );
+    // The other peer's replay plays clean.
+    let (status, stdout, stderr) =
+        Demo::start(&["--replay", b.to_str().unwrap()]).finish(Duration::from_secs(60));
+    assert!(status.success(), "{stdout:?}\n{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn synctest_runs_clean_and_prints_a_checksum() {
     let (status, stdout, stderr) =
         common::Demo::start(&["--synctest", "--players", "3", "--frames", "300"])

@@ -71,6 +71,11 @@ impl ChecksumTracker {
         }
     }
 
+    /// This peer's final checksum of `frame`, if still kept.
+    pub(crate) fn local(&self, frame: Frame) -> Option<&Checksum> {
+        self.local.get(&frame).map(|(_, c)| c)
+    }
+
     /// Record a report from `peer`.
     pub(crate) fn add_remote(&mut self, peer: PeerId, report: ChecksumReport) {
         self.remote.insert((report.frame, peer), report);

@@ -1446,6 +1446,13 @@ impl<I: Input> P2PSession<I> {
         let mut found: Vec<Mismatch> = Vec::new();
         self.stats.checksums_compared += self.checksums.compare(&mut found);
         for m in found {
+            // The replay keeps the state that diverged, whatever its spacing: a
+            // replay of this file elsewhere then stops right there.
+            if let (Some(recording), Some(local)) =
+                (&mut self.recording, self.checksums.local(m.frame))
+            {
+                recording.record_checksum_always(m.frame, local);
+            }
             self.events.push_back(SessionEvent::DesyncDetected {
                 frame: m.frame,
                 peer: m.peer,

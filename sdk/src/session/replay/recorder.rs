@@ -39,6 +39,8 @@ pub(crate) struct ReplayRecorder {
     absences: Vec<Vec<Absence>>,
     names: Vec<String>,
     spacing: Frame,
+    /// Frames whose checksum was written lately (no frame is written twice).
+    recorded_sums: std::collections::BTreeSet<Frame>,
     finished: bool,
 }
 
@@ -55,6 +57,7 @@ impl ReplayRecorder {
             absences: vec![Vec::new(); n],
             names: Vec::new(),
             spacing: header.checksum_spacing,
+            recorded_sums: std::collections::BTreeSet::new(),
             finished: false,
         }
     }
@@ -99,8 +102,20 @@ impl ReplayRecorder {
     /// Record the final checksum of the state at the start of `frame`, if it
     /// falls on the recorded spacing.
     pub(crate) fn record_checksum(&mut self, frame: Frame, checksum: &Checksum) {
-        if self.finished || self.spacing == 0 || !frame.is_multiple_of(self.spacing) {
+        if self.spacing == 0 || !frame.is_multiple_of(self.spacing) {
             return;
+        }
+        self.record_checksum_always(frame, checksum);
+    }
+
+    /// Record the checksum of `frame` off the spacing (a frame that desynced).
+    pub(crate) fn record_checksum_always(&mut self, frame: Frame, checksum: &Checksum) {
+        if self.finished || self.recorded_sums.contains(&frame) {
+            return;
+        }
+        self.recorded_sums.insert(frame);
+        if self.recorded_sums.len() > 64 {
+            self.recorded_sums.pop_first();
         }
         let names = checksum.parts.iter().map(|(n, _)| n);
         if !names.clone().eq(self.names.iter()) {
@@ -204,6 +219,12 @@ impl Recording {
     pub(crate) fn record_checksum(&mut self, frame: Frame, checksum: &Checksum) {
         if let Some(r) = self.recorder() {
             r.record_checksum(frame, checksum);
+        }
+    }
+
+    pub(crate) fn record_checksum_always(&mut self, frame: Frame, checksum: &Checksum) {
+        if let Some(r) = self.recorder() {
+            r.record_checksum_always(frame, checksum);
         }
     }
 

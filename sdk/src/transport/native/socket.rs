@@ -236,6 +236,12 @@ impl Socket {
         out
     }
 
+    /// What has arrived on the reliable channel only (a game that hands the
+    /// socket to a session as its [`Transport`] reads its reliable messages here).
+    pub fn receive_reliable(&mut self) -> Vec<Received> {
+        self.reliable_in.try_iter().collect()
+    }
+
     /// Events since the last call, oldest first.
     pub fn events(&mut self) -> Vec<SocketEvent> {
         self.poll_control();

@@ -534,6 +534,10 @@ impl WebRoom {
         reliable.drain(..).chain(unreliable.drain(..)).collect()
     }
 
+    pub(super) fn receive_reliable(&mut self) -> Vec<Received> {
+        self.inbox[0].drain(..).collect()
+    }
+
     pub(super) fn receive_unreliable(&mut self, out: &mut Vec<(PeerId, Vec<u8>)>) {
         out.extend(
             self.inbox[1]

@@ -147,6 +147,12 @@ impl Socket {
         self.room(|room| room.receive())
     }
 
+    /// What has arrived on the reliable channel only (a game that hands the
+    /// socket to a session as its [`Transport`] reads its reliable messages here).
+    pub fn receive_reliable(&mut self) -> Vec<Received> {
+        self.room(|room| room.receive_reliable())
+    }
+
     /// Events since the last call, oldest first.
     pub fn events(&mut self) -> Vec<SocketEvent> {
         self.room(|room| room.events())
