@@ -229,6 +229,7 @@ pub(crate) fn report_text(report: &DesyncReport, replay: Option<&str>) -> String
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
