@@ -4,4 +4,5 @@
 
 pub mod input_script;
 pub mod percentiles;
+pub mod session_mesh;
 pub mod session_traffic;

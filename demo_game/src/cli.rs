@@ -132,6 +132,11 @@ pub struct Cli {
     #[arg(long, value_name = "PNG", hide = true)]
     pub screenshot: Option<std::path::PathBuf>,
 
+    /// Benchmark (with --replay, headless): play the replay to its end, then
+    /// seek to N frames spread over it and print each seek's time.
+    #[arg(long, value_name = "N", hide = true, requires = "replay")]
+    pub seek_bench: Option<u32>,
+
     /// Test hook: nudge player 2's position at frame F on this endpoint only
     /// (a deliberate desync, to see desync forensics at work).
     #[arg(long, value_name = "F", hide = true)]

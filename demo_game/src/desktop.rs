@@ -292,11 +292,46 @@ fn run_replay(cli: &Cli, path: &Path, headless: bool) -> Result<ExitCode, String
             .resource_mut::<bevy_rtcplay::ReplayControl>()
             .speed = 8.0;
     }
+    let end_frame = opened.end_frame;
     app.insert_resource(opened.session);
     app.world_mut().resource_mut::<Outcome>().running_since =
         Some(bevy::platform::time::Instant::now());
+    if let Some(seeks) = cli.seek_bench {
+        seek_bench(&mut app, end_frame, seeks);
+        return Ok(ExitCode::SUCCESS);
+    }
     let exit = app.run();
     finish(exit, &sink, headless)
+}
+
+/// `--seek-bench N`: play to the end (keeping states on the way, as a viewer
+/// would), then jump to N frames spread over the match, each timed from the
+/// request to the update that lands on it.
+fn seek_bench(app: &mut App, end_frame: u32, seeks: u32) {
+    use bevy_rtcplay::ReplayControl;
+    let started = std::time::Instant::now();
+    while app.world().resource::<ReplayControl>().frame() < end_frame {
+        app.update();
+    }
+    println!(
+        "played {end_frame} frames in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    app.world_mut().resource_mut::<ReplayControl>().paused = true;
+    // A fixed spread of targets (a multiplicative walk), the same every run.
+    let mut x: u64 = 1;
+    for _ in 0..seeks {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let target = ((x >> 33) % u64::from(end_frame)) as u32;
+        app.world_mut().resource_mut::<ReplayControl>().seek(target);
+        let t = std::time::Instant::now();
+        app.update();
+        let ms = t.elapsed().as_secs_f64() * 1000.0;
+        let landed = app.world().resource::<ReplayControl>().frame();
+        println!("seek to {target}: {ms:.2} ms (at {landed})");
+    }
 }
 
 /// The exit code from how the app ended.

@@ -107,6 +107,28 @@ impl InputQueue {
             .map(|(_, v)| v.as_slice())
     }
 
+    /// The held inputs of frames `from..to` as runs (frames, input), in order;
+    /// frames not held (before the first or from `next_frame` on) are left out.
+    pub(crate) fn runs_in(&self, from: Frame, to: Frame) -> impl Iterator<Item = (Frame, &[u8])> {
+        let (from, to) = (from.max(self.first), to.min(self.next_frame()));
+        let start = self
+            .runs
+            .partition_point(|(start, _)| *start <= from)
+            .saturating_sub(1);
+        self.runs
+            .range(start..)
+            .enumerate()
+            .map_while(move |(i, (run_start, input))| {
+                let run_end = self
+                    .runs
+                    .get(start + i + 1)
+                    .map_or(self.next_frame(), |(next, _)| *next);
+                let (a, b) = ((*run_start).max(from), run_end.min(to));
+                (a < to).then_some((b.saturating_sub(a), input.as_slice()))
+            })
+            .filter(|(frames, _)| *frames > 0)
+    }
+
     /// The newest confirmed input (the basis of predictions).
     pub(crate) fn latest(&self) -> Option<&[u8]> {
         self.runs.back().map(|(_, v)| v.as_slice())
@@ -239,6 +261,25 @@ mod tests {
         q.discard_before(100);
         assert_eq!(q.latest(), Some(&[6][..]));
         assert_eq!((q.first_frame(), q.last_frame()), (5, Some(5)));
+    }
+
+    #[test]
+    fn runs_in_a_span() {
+        let mut q = InputQueue::starting_at(10, vec![1]);
+        q.push_run(&[1], 4);
+        q.push_run(&[2], 3);
+        q.push_run(&[3], 2);
+        // Frames 10-14: 1, 15-17: 2, 18-19: 3.
+        let runs = |a, b| q.runs_in(a, b).map(|(n, v)| (n, v[0])).collect::<Vec<_>>();
+        assert_eq!(runs(10, 20), vec![(5, 1), (3, 2), (2, 3)]);
+        assert_eq!(runs(12, 16), vec![(3, 1), (1, 2)]);
+        assert_eq!(runs(15, 18), vec![(3, 2)]);
+        assert_eq!(runs(0, 11), vec![(1, 1)]);
+        assert_eq!(runs(19, 40), vec![(1, 3)]);
+        assert_eq!(runs(20, 40), vec![]);
+        for f in 10..20 {
+            assert_eq!(runs(f, f + 1), vec![(1, q.get(f).expect("held")[0])]);
+        }
     }
 
     #[test]

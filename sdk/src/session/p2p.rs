@@ -22,6 +22,8 @@ use crate::datagram::{PeerId, Transport};
 
 /// Frames of input history kept behind the current frame.
 const RETAIN_FRAMES: Frame = 256;
+/// Confirmed frames handed to the replay recorder at once.
+const RECORD_BATCH: Frame = 16;
 /// Most frames of one player's input sent in one datagram.
 const MAX_SEND_FRAMES: Frame = 64;
 /// Copies of each checksum report (they ride in consecutive datagrams).
@@ -608,7 +610,7 @@ impl<I: Input> P2PSession<I> {
         }
         self.adapt_input_delay();
         self.send_all(now, net);
-        self.record();
+        self.record(false);
         self.trim();
         Ok(requests)
     }
@@ -645,7 +647,7 @@ impl<I: Input> P2PSession<I> {
     /// End the replay after the frames confirmed so far (an end mark says it
     /// ended cleanly); take the last bytes with `take_replay_bytes`.
     pub fn finish_recording(&mut self) {
-        self.record();
+        self.record(true);
         if let Some(recording) = &mut self.recording {
             recording.finish();
         }
@@ -672,17 +674,34 @@ impl<I: Input> P2PSession<I> {
     }
 
     /// Hand the frames confirmed and simulated since the last call, and any
-    /// changed absences, to the recorder.
-    fn record(&mut self) {
+    /// changed absences, to the recorder: in batches of [`RECORD_BATCH`] frames
+    /// (`all`: everything now), so recording costs next to nothing per frame.
+    fn record(&mut self, all: bool) {
+        let Some(recorder) = self.recording.as_mut().and_then(Recording::recorder) else {
+            return;
+        };
+        // At most the frames simulated so far are confirmed: until a batch of
+        // those has gathered, there is nothing to look at.
+        if self.current_frame.saturating_sub(recorder.next_frame()) < RECORD_BATCH && !all {
+            return;
+        }
         let upto = self.confirmed().min(i64::from(self.current_frame) - 1);
         let Some(recorder) = self.recording.as_mut().and_then(Recording::recorder) else {
             return;
         };
-        while i64::from(recorder.next_frame()) <= upto {
-            let f = recorder.next_frame();
-            let default = self.default_input.as_slice();
-            recorder.record_frame(self.queues.iter().map(|q| q.get(f).unwrap_or(default)));
+        let from = recorder.next_frame();
+        let Ok(frames) = Frame::try_from(upto + 1 - i64::from(from)) else {
+            return;
+        };
+        if frames == 0 || (frames < RECORD_BATCH && !all) {
+            return;
         }
+        let to = from + frames;
+        recorder.record_span(
+            frames,
+            self.queues.iter().map(|q| q.runs_in(from, to)),
+            &self.default_input,
+        );
         for (h, away) in self.absences.iter().enumerate() {
             recorder.record_absences(h, away.as_slice());
         }

@@ -32,8 +32,8 @@ pub(crate) struct ReplayRecorder {
     /// Bytes not yet taken by the game.
     out: Vec<u8>,
     next_frame: Frame,
-    /// Runs (frames, input) per player not yet written, starting at `pending_from`.
-    pending: Vec<Vec<(u32, Vec<u8>)>>,
+    /// Per player, the runs not yet written, starting at `pending_from`.
+    pending: Vec<PendingRuns>,
     pending_from: Frame,
     flush_every: Frame,
     absences: Vec<Vec<Absence>>,
@@ -51,7 +51,7 @@ impl ReplayRecorder {
         ReplayRecorder {
             out: header.encode(),
             next_frame: header.start_frame,
-            pending: vec![Vec::new(); n],
+            pending: (0..n).map(|_| PendingRuns::default()).collect(),
             pending_from: header.start_frame,
             flush_every: header.fps.saturating_mul(FLUSH_SECONDS).max(1),
             absences: vec![Vec::new(); n],
@@ -74,12 +74,38 @@ impl ReplayRecorder {
             return;
         }
         for (runs, input) in self.pending.iter_mut().zip(inputs) {
-            match runs.last_mut() {
-                Some((count, last)) if last.as_slice() == input => *count += 1,
-                _ => runs.push((1, input.to_vec())),
-            }
+            runs.push(input);
         }
         self.next_frame += 1;
+        if self.next_frame - self.pending_from >= self.flush_every {
+            self.flush();
+        }
+    }
+
+    /// Record the next `frames` frames at once: per player, its held runs
+    /// (frames, input) from the next frame on; frames its runs do not cover
+    /// (a player away, without placeholders) are recorded as `missing`.
+    pub(crate) fn record_span<'a, R>(
+        &mut self,
+        frames: Frame,
+        players: impl Iterator<Item = R>,
+        missing: &[u8],
+    ) where
+        R: Iterator<Item = (Frame, &'a [u8])>,
+    {
+        if self.finished || frames == 0 {
+            return;
+        }
+        for (pending, runs) in self.pending.iter_mut().zip(players) {
+            let mut covered = 0;
+            for (n, input) in runs {
+                let n = n.min(frames - covered);
+                pending.push_many(input, n);
+                covered += n;
+            }
+            pending.push_many(missing, frames - covered);
+        }
+        self.next_frame += frames;
         if self.next_frame - self.pending_from >= self.flush_every {
             self.flush();
         }
@@ -147,13 +173,11 @@ impl ReplayRecorder {
         put_varint(&mut body, u64::from(self.pending_from));
         put_varint(&mut body, u64::from(count));
         for runs in &mut self.pending {
-            put_varint(&mut body, runs.len() as u64);
-            for (frames, input) in runs.iter() {
-                put_varint(&mut body, u64::from(*frames));
-                put_varint(&mut body, input.len() as u64);
-                body.extend_from_slice(input);
-            }
-            runs.clear();
+            runs.close_run();
+            put_varint(&mut body, runs.runs);
+            body.extend_from_slice(&runs.encoded);
+            runs.encoded.clear();
+            runs.runs = 0;
         }
         put_record(&mut self.out, &body);
         self.pending_from = self.next_frame;
@@ -174,6 +198,49 @@ impl ReplayRecorder {
     /// The bytes written since the last call.
     pub(crate) fn take_bytes(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.out)
+    }
+}
+
+/// One player's frames since the last inputs record, encoded as they come (no
+/// allocation per frame once the buffers have grown).
+#[derive(Debug, Default)]
+struct PendingRuns {
+    /// Finished runs: varint frames, varint length, input.
+    encoded: Vec<u8>,
+    runs: u64,
+    /// The open run: its input and frames so far.
+    last: Vec<u8>,
+    count: u32,
+}
+
+impl PendingRuns {
+    fn push(&mut self, input: &[u8]) {
+        self.push_many(input, 1);
+    }
+
+    fn push_many(&mut self, input: &[u8], frames: u32) {
+        if frames == 0 {
+            return;
+        }
+        if self.count > 0 && self.last == input {
+            self.count += frames;
+            return;
+        }
+        self.close_run();
+        self.last.clear();
+        self.last.extend_from_slice(input);
+        self.count = frames;
+    }
+
+    fn close_run(&mut self) {
+        if self.count == 0 {
+            return;
+        }
+        put_varint(&mut self.encoded, u64::from(self.count));
+        put_varint(&mut self.encoded, self.last.len() as u64);
+        self.encoded.extend_from_slice(&self.last);
+        self.runs += 1;
+        self.count = 0;
     }
 }
 
