@@ -99,3 +99,8 @@ pub mod prelude {
     };
     pub use rtcplay::session::{InputStatus, SessionEvent};
 }
+
+/// Runs the examples in `docs/replays.md` as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/replays.md")]
+struct ReplaysGuide;

@@ -15,18 +15,16 @@ use crate::stats::RtcPlayEvent;
 /// ```no_run
 /// # use bevy::prelude::*;
 /// # use bevy_rtcplay::ReplayControl;
-/// fn replay_keys(keys: Res<ButtonInput<KeyCode>>, mut replay: ResMut<ReplayControl>) {
-///     if keys.just_pressed(KeyCode::Space) {
-///         replay.paused = !replay.paused;
+/// /// Watch the first minute at double speed, then pause and go back 5 s.
+/// fn watch(mut replay: ResMut<ReplayControl>, mut done: Local<bool>) {
+///     if !*done {
+///         replay.speed = 2.0;
 ///     }
-///     if keys.just_pressed(KeyCode::Period) {
-///         replay.step();
-///     }
-///     if keys.just_pressed(KeyCode::Home) {
-///         replay.seek(0);
-///     }
-///     if keys.just_pressed(KeyCode::BracketRight) {
-///         replay.speed *= 2.0;
+///     if replay.frame() >= 3600 && !*done {
+///         *done = true;
+///         replay.paused = true;
+///         let back = replay.frame() - 300;
+///         replay.seek(back);
 ///     }
 /// }
 /// ```
