@@ -191,3 +191,28 @@ fn windowed_spectator_draws_a_running_match_and_the_players_finish() {
     }
     assert_eq!(sums[0], sums[1], "players differ");
 }
+
+/// A recorded match played back in a window (`--replay`): it draws the match,
+/// saves a screenshot that is not blank and exits 0.
+#[test]
+fn a_replay_plays_in_a_window() {
+    let dir =
+        std::env::temp_dir().join(format!("rtcplay-demo-replay-window-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("match.rtcreplay");
+    let (status, stdout, stderr) = common::Demo::start(&[
+        "--headless",
+        "--players",
+        "3",
+        "--frames",
+        "900",
+        "--room",
+        "window-replay",
+        "--record",
+        file.to_str().unwrap(),
+    ])
+    .finish(Duration::from_secs(120));
+    assert!(status.success(), "{stdout:?}\n{stderr}");
+    assert_windowed_screenshot("replay", &["--replay", file.to_str().unwrap()]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
