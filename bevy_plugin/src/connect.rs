@@ -846,14 +846,7 @@ fn exchange_desync_reports(world: &mut World) {
                 Err(e) => tracing::warn!("rtcplay: cannot write {}: {e}", file.display()),
             }
         }
-        let values: Vec<String> = report
-            .values
-            .iter()
-            .map(|v| match v.rollback_id {
-                Some(id) => format!("{} #{}", v.type_name, id.0),
-                None => v.type_name.clone(),
-            })
-            .collect();
+        let values: Vec<String> = report.values.iter().map(ToString::to_string).collect();
         tracing::error!(
             "rtcplay: desync with {peer} at frame {}: differing values {values:?}{}",
             report.frame,

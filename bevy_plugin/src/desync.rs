@@ -29,6 +29,16 @@ pub struct DivergedValue {
     pub entity: Option<Entity>,
 }
 
+impl std::fmt::Display for DivergedValue {
+    /// `Type #rollback-id`, or the type alone for a resource.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.rollback_id {
+            Some(id) => write!(f, "{} #{}", self.type_name, id.0),
+            None => write!(f, "{}", self.type_name),
+        }
+    }
+}
+
 /// Value hashes of the frames a sync-test session checked.
 #[derive(Resource, Default)]
 pub(crate) struct SyncTestTrace {

@@ -214,10 +214,7 @@ pub(crate) fn report_text(report: &DesyncReport, replay: Option<&str>) -> String
         report.frame, report.peer, report.complete
     );
     for v in &report.values {
-        match v.rollback_id {
-            Some(id) => text.push_str(&format!("  {} #{}\n", v.type_name, id.0)),
-            None => text.push_str(&format!("  {} (resource)\n", v.type_name)),
-        }
+        text.push_str(&format!("  {v}\n"));
     }
     if let Some(replay) = replay {
         text.push_str(&format!(

@@ -525,14 +525,7 @@ fn follow_match(
                 outcome.desync = Some((Instant::now(), message));
             }
             RtcPlayEvent::DesyncForensics(report) => {
-                let values: Vec<String> = report
-                    .values
-                    .iter()
-                    .map(|v| match v.rollback_id {
-                        Some(id) => format!("{} #{}", v.type_name, id.0),
-                        None => v.type_name.clone(),
-                    })
-                    .collect();
+                let values: Vec<String> = report.values.iter().map(ToString::to_string).collect();
                 say(&format!(
                     "desync forensics: frame {} with {}: differing values {}{}",
                     report.frame,

@@ -638,19 +638,14 @@ impl<I: Input> P2PSession<I> {
 
     /// The replay bytes written since the last call: append them to the file.
     pub fn take_replay_bytes(&mut self) -> Vec<u8> {
-        self.recording
-            .as_mut()
-            .map(Recording::take_bytes)
-            .unwrap_or_default()
+        Recording::take_from(&mut self.recording)
     }
 
     /// End the replay after the frames confirmed so far (an end mark says it
     /// ended cleanly); take the last bytes with `take_replay_bytes`.
     pub fn finish_recording(&mut self) {
         self.record(true);
-        if let Some(recording) = &mut self.recording {
-            recording.finish();
-        }
+        Recording::finish_in(&mut self.recording);
     }
 
     /// Whether a replay is being written.
@@ -660,16 +655,13 @@ impl<I: Input> P2PSession<I> {
 
     fn replay_header(&self, build: &str, start: Frame, state: Option<Vec<u8>>) -> ReplayHeader {
         ReplayHeader {
-            build: build.to_string(),
-            input_type: std::any::type_name::<I>().to_string(),
-            fps: self.config.fps,
-            players: self.kinds.clone(),
             start_frame: start,
             checksum_spacing: super::replay::checksum_spacing(
                 self.config.checksum_interval,
                 self.config.fps,
             ),
             initial_state: state,
+            ..ReplayHeader::starting::<I>(build, self.config.fps, self.kinds.clone())
         }
     }
 

@@ -236,32 +236,20 @@ impl<I: Input> SpectatorSession<I> {
         if self.current_frame != 0 {
             return Err(SessionError::RecordingTooLate(self.current_frame));
         }
-        let header = ReplayHeader {
-            build: build.to_string(),
-            input_type: std::any::type_name::<I>().to_string(),
-            fps: self.config.fps,
-            players: vec![PlayerType::Remote(self.host.id); self.config.num_players],
-            start_frame: 0,
-            checksum_spacing: 0,
-            initial_state: None,
-        };
+        let players = vec![PlayerType::Remote(self.host.id); self.config.num_players];
+        let header = ReplayHeader::starting::<I>(build, self.config.fps, players);
         self.recording = Some(Recording::started(&header));
         Ok(())
     }
 
     /// The replay bytes written since the last call: append them to the file.
     pub fn take_replay_bytes(&mut self) -> Vec<u8> {
-        self.recording
-            .as_mut()
-            .map(Recording::take_bytes)
-            .unwrap_or_default()
+        Recording::take_from(&mut self.recording)
     }
 
     /// End the replay (an end mark says it ended cleanly).
     pub fn finish_recording(&mut self) {
-        if let Some(recording) = &mut self.recording {
-            recording.finish();
-        }
+        Recording::finish_in(&mut self.recording);
     }
 
     fn handle_datagram(&mut self, now: Duration, from: PeerId, bytes: &[u8]) {

@@ -131,6 +131,22 @@ pub struct ReplayHeader {
     pub initial_state: Option<Vec<u8>>,
 }
 
+impl ReplayHeader {
+    /// A header for a game with input type `I` recorded from frame 0, without
+    /// checksums; the caller sets what differs.
+    pub(crate) fn starting<I: Input>(build: &str, fps: u32, players: Vec<PlayerType>) -> Self {
+        ReplayHeader {
+            build: build.to_string(),
+            input_type: std::any::type_name::<I>().to_string(),
+            fps,
+            players,
+            start_frame: 0,
+            checksum_spacing: 0,
+            initial_state: None,
+        }
+    }
+}
+
 /// The low half of the FNV-1a digest: each record's check.
 pub(super) fn record_check(body: &[u8]) -> u32 {
     state_digest(body) as u32

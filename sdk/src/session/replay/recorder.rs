@@ -306,4 +306,19 @@ impl Recording {
             .map(ReplayRecorder::take_bytes)
             .unwrap_or_default()
     }
+
+    /// A session's `take_replay_bytes`.
+    pub(crate) fn take_from(recording: &mut Option<Recording>) -> Vec<u8> {
+        recording
+            .as_mut()
+            .map(Recording::take_bytes)
+            .unwrap_or_default()
+    }
+
+    /// A session's `finish_recording` (after any frames it still had to hand over).
+    pub(crate) fn finish_in(recording: &mut Option<Recording>) {
+        if let Some(recording) = recording {
+            recording.finish();
+        }
+    }
 }
