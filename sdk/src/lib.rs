@@ -5,4 +5,5 @@ pub mod datagram;
 pub mod netem;
 pub mod session;
 pub mod signaling;
+pub mod state_sync;
 pub mod transport;

@@ -446,7 +446,7 @@ pub(crate) fn apply_change(run: &Run, prev: Option<&[u8]>) -> Option<Vec<u8>> {
     }
 }
 
-pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -459,27 +459,27 @@ fn put_delta(out: &mut Vec<u8>, value: Frame, base: Frame) {
     put_varint(out, ((d << 1) ^ (d >> 63)) as u64);
 }
 
-pub(super) struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub(super) fn new(bytes: &'a [u8]) -> Self {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
         Reader { bytes, pos: 0 }
     }
     /// Everything not read yet (then nothing is left).
-    pub(super) fn rest(&mut self) -> &'a [u8] {
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
         let rest = self.bytes.get(self.pos..).unwrap_or_default();
         self.pos = self.bytes.len();
         rest
     }
-    pub(super) fn at_end(&self) -> bool {
+    pub(crate) fn at_end(&self) -> bool {
         self.pos >= self.bytes.len()
     }
     /// The first three bytes of every datagram: `magic | version`, then the
     /// session id.
-    pub(super) fn header(
+    pub(crate) fn header(
         &mut self,
         magic: u8,
         version: u8,
@@ -498,7 +498,7 @@ impl<'a> Reader<'a> {
         }
         Ok(())
     }
-    pub(super) fn take(&mut self, n: usize) -> Result<&[u8], DatagramError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DatagramError> {
         let end = self.pos.checked_add(n).ok_or(DatagramError::Truncated)?;
         let s = self
             .bytes
@@ -507,19 +507,19 @@ impl<'a> Reader<'a> {
         self.pos = end;
         Ok(s)
     }
-    pub(super) fn u8(&mut self) -> Result<u8, DatagramError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, DatagramError> {
         Ok(self.take(1)?[0])
     }
-    pub(super) fn u16(&mut self) -> Result<u16, DatagramError> {
+    pub(crate) fn u16(&mut self) -> Result<u16, DatagramError> {
         let b = self.take(2)?;
         Ok(u16::from_le_bytes([b[0], b[1]]))
     }
-    pub(super) fn u64(&mut self) -> Result<u64, DatagramError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, DatagramError> {
         let mut a = [0u8; 8];
         a.copy_from_slice(self.take(8)?);
         Ok(u64::from_le_bytes(a))
     }
-    pub(super) fn varint(&mut self) -> Result<u64, DatagramError> {
+    pub(crate) fn varint(&mut self) -> Result<u64, DatagramError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -537,7 +537,7 @@ impl<'a> Reader<'a> {
             .filter(|n| *n <= max)
             .ok_or(DatagramError::Malformed(what))
     }
-    pub(super) fn frame(&mut self) -> Result<Frame, DatagramError> {
+    pub(crate) fn frame(&mut self) -> Result<Frame, DatagramError> {
         Frame::try_from(self.varint()?).map_err(|_| DatagramError::Malformed("frame"))
     }
     fn delta(&mut self, base: Frame) -> Result<Frame, DatagramError> {
