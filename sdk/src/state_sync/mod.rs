@@ -173,3 +173,8 @@ pub struct StateSyncStats {
     /// Values beyond `max_keys_per_peer`, or longer than `max_value_size`.
     pub over_limit: u64,
 }
+
+/// Runs the examples in `docs/state-streams.md` as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/state-streams.md")]
+struct StateStreamsGuide;
