@@ -359,6 +359,7 @@ impl StateSync {
             None => self.owned.keys().copied().collect(),
         };
         let mut stopped_at = None;
+        let mut at = wire::Cursor::default();
         for key in keys {
             let versions = &self.owned[&key];
             let acked = link.acked.get(&key).copied().unwrap_or(0);
@@ -391,11 +392,11 @@ impl StateSync {
                 seq: versions.seq,
                 body,
             };
-            if self.out.len() + wire::entry_size(&entry) > limit {
+            if self.out.len() + wire::entry_size(&at, &entry) > limit {
                 stopped_at = Some(key);
                 break;
             }
-            wire::put_entry(&mut self.out, &entry);
+            wire::put_entry(&mut self.out, &mut at, &entry);
             match entry.body {
                 Body::Full(_) => self.stats.full_values += 1,
                 Body::Delta { .. } => self.stats.delta_values += 1,

@@ -8,10 +8,16 @@
 //! u32        bit i: datagram (newest - 1 - i) was received too
 //! varint     event count, then per event: varint event number, varint
 //!            length, bytes
-//! entries    to the end of the datagram, each: varint stream, varint key,
-//!            varint value number, u8 kind, then kind 0 (full): varint
-//!            length, bytes; kind 1 (delta): varint base value number,
-//!            varint length, delta bytes; kind 2: removed
+//! entries    to the end of the datagram, each coded against the entry before
+//!            it (the first against stream 0, key 0, version 0):
+//!            u8 head: bits 0-1 kind (0 whole, 1 delta, 2 removed), bit 2 a
+//!              stream follows (else the previous entry's), bit 3 the key is
+//!              the previous key + 1 (else a key difference follows)
+//!            [varint stream]
+//!            [varint zigzag(key - previous key)]
+//!            varint zigzag(version - previous version)
+//!            kind 0: varint length, bytes; kind 1: varint (version - base
+//!            version), varint length, delta bytes; kind 2: nothing
 //! ```
 
 use crate::session::protocol::{put_varint, DatagramError, Reader};
@@ -71,31 +77,72 @@ pub(crate) fn start(out: &mut Vec<u8>, id: u16, header: &Header, events: &[(u32,
     }
 }
 
-/// Append one entry.
-pub(crate) fn put_entry(out: &mut Vec<u8>, entry: &Entry<'_>) {
-    put_varint(out, u64::from(entry.stream));
-    put_varint(out, entry.key);
-    put_varint(out, u64::from(entry.seq));
+/// Where the previous entry of a datagram was (entries are coded against it).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Cursor {
+    stream: Option<u16>,
+    key: u64,
+    seq: u32,
+}
+
+const HEAD_STREAM: u8 = 1 << 2;
+const HEAD_NEXT_KEY: u8 = 1 << 3;
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(z: u64) -> i64 {
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
+}
+
+/// Append one entry, coded against `at` (which it then becomes).
+pub(crate) fn put_entry(out: &mut Vec<u8>, at: &mut Cursor, entry: &Entry<'_>) {
+    let kind = match entry.body {
+        Body::Full(_) => 0,
+        Body::Delta { .. } => 1,
+        Body::Removed => 2,
+    };
+    let new_stream = at.stream != Some(entry.stream);
+    let next_key = !new_stream && entry.key == at.key.wrapping_add(1);
+    let mut head = kind;
+    if new_stream {
+        head |= HEAD_STREAM;
+    }
+    if next_key {
+        head |= HEAD_NEXT_KEY;
+    }
+    out.push(head);
+    if new_stream {
+        put_varint(out, u64::from(entry.stream));
+    }
+    if !next_key {
+        put_varint(out, zigzag(entry.key.wrapping_sub(at.key) as i64));
+    }
+    put_varint(out, zigzag(i64::from(entry.seq) - i64::from(at.seq)));
     match entry.body {
         Body::Full(bytes) => {
-            out.push(0);
             put_varint(out, bytes.len() as u64);
             out.extend_from_slice(bytes);
         }
         Body::Delta { base, delta } => {
-            out.push(1);
-            put_varint(out, u64::from(base));
+            put_varint(out, u64::from(entry.seq.saturating_sub(base)));
             put_varint(out, delta.len() as u64);
             out.extend_from_slice(delta);
         }
-        Body::Removed => out.push(2),
+        Body::Removed => {}
     }
+    *at = Cursor {
+        stream: Some(entry.stream),
+        key: entry.key,
+        seq: entry.seq,
+    };
 }
 
-/// The bytes an entry takes (to keep a datagram under its limit).
-pub(crate) fn entry_size(entry: &Entry<'_>) -> usize {
+/// The bytes an entry takes after `at` (to keep a datagram under its limit).
+pub(crate) fn entry_size(at: &Cursor, entry: &Entry<'_>) -> usize {
     let mut out = Vec::with_capacity(32);
-    put_entry(&mut out, entry);
+    put_entry(&mut out, &mut at.clone(), entry);
     out.len()
 }
 
@@ -141,11 +188,25 @@ pub(crate) fn decode(
         events.push((seq, slice(&mut r, len)?));
     }
     let mut entries = Vec::new();
+    let mut at = Cursor::default();
     while !r.at_end() {
-        let stream = u16::try_from(r.varint()?).map_err(|_| DatagramError::Malformed("stream"))?;
-        let key = r.varint()?;
-        let seq = u32_of(r.varint()?, "value number")?;
-        let body = match r.u8()? {
+        let head = r.u8()?;
+        if head & !(3 | HEAD_STREAM | HEAD_NEXT_KEY) != 0 {
+            return Err(DatagramError::Malformed("entry head"));
+        }
+        let stream = if head & HEAD_STREAM != 0 {
+            u16::try_from(r.varint()?).map_err(|_| DatagramError::Malformed("stream"))?
+        } else {
+            at.stream.ok_or(DatagramError::Malformed("no stream"))?
+        };
+        let key = if head & HEAD_NEXT_KEY != 0 {
+            at.key.wrapping_add(1)
+        } else {
+            at.key.wrapping_add(unzigzag(r.varint()?) as u64)
+        };
+        let seq = u32::try_from(i64::from(at.seq) + unzigzag(r.varint()?))
+            .map_err(|_| DatagramError::Malformed("version"))?;
+        let body = match head & 3 {
             0 => {
                 let len = r.varint()?;
                 if len > max_value as u64 {
@@ -154,7 +215,10 @@ pub(crate) fn decode(
                 Body::Full(slice(&mut r, len)?)
             }
             1 => {
-                let base = u32_of(r.varint()?, "base")?;
+                let back = u32_of(r.varint()?, "base")?;
+                let base = seq
+                    .checked_sub(back)
+                    .ok_or(DatagramError::Malformed("base"))?;
                 let len = r.varint()?;
                 if len > max_value as u64 + max_value.div_ceil(8) as u64 {
                     return Err(DatagramError::Malformed("delta length"));
@@ -166,6 +230,11 @@ pub(crate) fn decode(
             }
             2 => Body::Removed,
             _ => return Err(DatagramError::Malformed("entry kind")),
+        };
+        at = Cursor {
+            stream: Some(stream),
+            key,
+            seq,
         };
         entries.push(Entry {
             stream,
