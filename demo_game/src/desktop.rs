@@ -309,6 +309,10 @@ fn run_replay(cli: &Cli, path: &Path, headless: bool) -> Result<ExitCode, String
 /// request to the update that lands on it.
 fn seek_bench(app: &mut App, end_frame: u32, seeks: u32) {
     use bevy_rtcplay::ReplayControl;
+    if end_frame == 0 {
+        println!("the replay has no frames to seek in");
+        return;
+    }
     let started = std::time::Instant::now();
     while app.world().resource::<ReplayControl>().frame() < end_frame {
         app.update();

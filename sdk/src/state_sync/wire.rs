@@ -204,8 +204,10 @@ pub(crate) fn decode(
         } else {
             at.key.wrapping_add(unzigzag(r.varint()?) as u64)
         };
-        let seq = u32::try_from(i64::from(at.seq) + unzigzag(r.varint()?))
-            .map_err(|_| DatagramError::Malformed("version"))?;
+        let seq = i64::from(at.seq)
+            .checked_add(unzigzag(r.varint()?))
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or(DatagramError::Malformed("version"))?;
         let body = match head & 3 {
             0 => {
                 let len = r.varint()?;
@@ -254,4 +256,57 @@ pub(crate) fn decode(
 fn slice<'a>(r: &mut Reader<'a>, len: u64) -> Result<&'a [u8], DatagramError> {
     let len = usize::try_from(len).map_err(|_| DatagramError::Truncated)?;
     r.take(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_and_extreme_differences_are_refused() {
+        let header = Header {
+            seq: 9,
+            ack: Some(4),
+            ack_bits: 0b101,
+        };
+        let mut out = Vec::new();
+        start(&mut out, 7, &header, &[(1, b"hi")]);
+        let mut at = Cursor::default();
+        let entries = [
+            Entry {
+                stream: 3,
+                key: 10,
+                seq: 100,
+                body: Body::Full(b"abc"),
+            },
+            Entry {
+                stream: 3,
+                key: 11,
+                seq: 101,
+                body: Body::Delta {
+                    base: 90,
+                    delta: &[1, 2],
+                },
+            },
+            Entry {
+                stream: 4,
+                key: 2,
+                seq: 95,
+                body: Body::Removed,
+            },
+        ];
+        for e in &entries {
+            put_entry(&mut out, &mut at, e);
+        }
+        let d = decode(&out, 7, 64).expect("decodes");
+        assert_eq!(d.header, header);
+        assert_eq!(d.entries, entries);
+        // A version difference that overflows: refused, no panic.
+        let mut bad = Vec::new();
+        start(&mut bad, 7, &header, &[]);
+        bad.extend([HEAD_STREAM, 1, 0]);
+        put_varint(&mut bad, u64::MAX - 1);
+        bad.extend([0, 0]);
+        assert!(decode(&bad, 7, 64).is_err());
+    }
 }
