@@ -34,6 +34,7 @@ use crate::forensics::ForensicsTrace;
 use crate::plugin::RtcPlaySystems;
 use crate::session::RtcPlaySession;
 use crate::stats::RtcPlayEvent;
+use rtcplay::state_sync::is_state_datagram;
 
 /// How to meet the other players and which session to start with them.
 #[derive(Resource, Debug, Clone)]
@@ -312,9 +313,15 @@ impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayConnectPlugin<I> {
                     .chain()
                     .before(RtcPlaySystems::Advance),
             )
+            .add_message::<crate::state_streams::StateStreamEvent>()
             .add_systems(
                 PreUpdate,
-                (publish_transport_stats, exchange_desync_reports).after(RtcPlaySystems::Advance),
+                (
+                    publish_transport_stats,
+                    exchange_desync_reports,
+                    crate::state_streams::tick_state_streams,
+                )
+                    .after(RtcPlaySystems::Advance),
             );
     }
 }
@@ -368,7 +375,14 @@ pub(crate) struct LinkShared {
     reliable_out: Mutex<Vec<(PeerId, Vec<u8>)>>,
     /// Messages from the reliable channel, at most [`RELIABLE_INBOX`].
     reliable_in: Mutex<Vec<(PeerId, Vec<u8>)>>,
+    /// State-stream datagrams out, sent at the session's next poll.
+    pub(crate) state_out: Mutex<Vec<(PeerId, Vec<u8>)>>,
+    /// State-stream datagrams in, kept from the session, at most [`STATE_INBOX`].
+    pub(crate) state_in: Mutex<Vec<(PeerId, Vec<u8>)>>,
 }
+
+/// State-stream datagrams held for the state streams (the oldest dropped).
+const STATE_INBOX: usize = 4096;
 
 /// Reliable messages kept until the app reads them (a peer sending more is
 /// dropped: only desync reports travel there, a few per match).
@@ -408,7 +422,30 @@ impl Transport for SocketTransport {
     fn receive(&mut self, out: &mut Vec<(PeerId, Vec<u8>)>) {
         let now = self.now();
         self.socket.set_now(now);
+        if let Ok(mut outgoing) = self.link.state_out.lock() {
+            for (peer, bytes) in outgoing.drain(..) {
+                self.socket.send_to(peer, &bytes);
+            }
+        }
+        let from = out.len();
         self.socket.receive(out);
+        // State-stream datagrams are not the session's: keep them for the streams.
+        if out[from..].iter().any(|(_, d)| is_state_datagram(d)) {
+            let mut mine = Vec::with_capacity(out.len() - from);
+            if let Ok(mut inbox) = self.link.state_in.lock() {
+                for (peer, datagram) in out.drain(from..) {
+                    if is_state_datagram(&datagram) {
+                        if inbox.len() >= STATE_INBOX {
+                            inbox.remove(0);
+                        }
+                        inbox.push((peer, datagram));
+                    } else {
+                        mine.push((peer, datagram));
+                    }
+                }
+            }
+            out.extend(mine);
+        }
         let socket = self.socket.inner_mut();
         if let Ok(mut outgoing) = self.link.reliable_out.lock() {
             for (peer, bytes) in outgoing.drain(..) {

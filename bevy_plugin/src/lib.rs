@@ -54,6 +54,8 @@ mod replay;
 mod rollback_id;
 mod session;
 mod snapshot;
+#[cfg(any(feature = "native", feature = "web"))]
+mod state_streams;
 mod stats;
 mod transfer;
 
@@ -74,6 +76,8 @@ pub use replay::{ReplayControl, RtcPlayRecording};
 pub use rollback_id::{Rollback, RollbackId};
 pub use session::{BoxedTransport, RtcPlayError, RtcPlaySession};
 pub use snapshot::{load_world, save_world};
+#[cfg(any(feature = "native", feature = "web"))]
+pub use state_streams::{StateStreamEvent, StateStreams};
 pub use stats::{NetworkStats, RtcPlayDiagnostics, RtcPlayEvent};
 pub use transfer::TransferError;
 

@@ -338,3 +338,120 @@ fn an_app_whose_connection_dropped_takes_its_seat_back_by_itself() {
          playing again from frame {resume}"
     );
 }
+
+/// State streams beside the rollback session over the same WebRTC socket: each
+/// app owns a value (its avatar) and sends a chat line; each sees the other's
+/// value follow and hears the line once, while the rollback game stays in sync
+/// and the session drops nothing.
+#[test]
+fn state_streams_ride_beside_the_rollback_session_over_webrtc() {
+    use bevy_rtcplay::{StateStreamEvent, StateStreams};
+    use rtcplay::state_sync::{StateEvent, StateSyncConfig, Stream};
+
+    const AVATAR: Stream<(u32, i32)> = Stream::new(1);
+
+    #[derive(Resource, Default)]
+    struct Heard(Vec<(rtcplay::transport::PeerId, String)>);
+
+    fn move_avatar(
+        frame: Res<RollbackFrame>,
+        peers: Res<ConnectedPeers>,
+        mut streams: ResMut<StateStreams>,
+    ) {
+        if let Some(me) = peers.me {
+            let value = (me.0, frame.frame as i32);
+            streams.sync.set(AVATAR, u64::from(me.0), &value).unwrap();
+        }
+    }
+
+    fn listen(mut events: MessageReader<StateStreamEvent>, mut heard: ResMut<Heard>) {
+        for StateStreamEvent(e) in events.read() {
+            if let StateEvent::Event { peer, bytes } = e {
+                let (line, _): (String, usize) =
+                    bincode::serde::decode_from_slice(bytes, bincode::config::standard()).unwrap();
+                heard.0.push((*peer, line));
+            }
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let server = runtime
+        .block_on(SignalingServer::bind(addr, ServerConfig::default()))
+        .unwrap();
+    let url = server.url();
+    let mut apps = [1, 2].map(|seed| {
+        let mut app = connecting_app(&url, "bevy-streams", seed);
+        let mut streams = StateStreams::new(StateSyncConfig::default(), 30);
+        streams.sync.accept(AVATAR);
+        app.insert_resource(streams)
+            .init_resource::<Heard>()
+            .add_systems(Update, (move_avatar, listen));
+        app
+    });
+    run_until(&mut apps, Duration::from_secs(30), "connect", |apps| {
+        apps.iter().all(|a| status(a) == ConnectStatus::Running)
+    });
+    for app in &mut apps {
+        let me = app.world().resource::<ConnectedPeers>().me.unwrap();
+        app.world_mut()
+            .resource_mut::<StateStreams>()
+            .sync
+            .send_event(None, &format!("hello from {me}"))
+            .unwrap();
+    }
+    let other = |app: &App| {
+        let peers = app.world().resource::<ConnectedPeers>();
+        *peers.peers.iter().find(|p| Some(**p) != peers.me).unwrap()
+    };
+    run_until(
+        &mut apps,
+        Duration::from_secs(30),
+        "avatars and chat",
+        |apps| {
+            apps.iter().all(|a| {
+                let o = other(a);
+                let seen = a
+                    .world()
+                    .resource::<StateStreams>()
+                    .sync
+                    .get(o, AVATAR, u64::from(o.0));
+                seen.is_some_and(|(id, frame)| id == o.0 && frame > 200)
+                    && !a.world().resource::<Heard>().0.is_empty()
+            }) && apps.iter().map(confirmed).min().unwrap() > 300
+        },
+    );
+    for app in &apps {
+        let o = other(app);
+        assert_eq!(
+            app.world().resource::<Heard>().0,
+            vec![(o, format!("hello from {o}"))],
+            "the line arrives exactly once"
+        );
+        let stats = app.world().resource::<StateStreams>().sync.stats();
+        assert_eq!(stats.malformed + stats.unknown_peer, 0, "{stats:?}");
+        assert!(stats.delta_values > 0, "{stats:?}");
+        let RtcPlaySession::P2P { session, .. } = app.world().resource::<RtcPlaySession<Input>>()
+        else {
+            panic!("a P2P session");
+        };
+        assert_eq!(
+            session.drop_counters().total(),
+            0,
+            "the session saw state datagrams"
+        );
+    }
+    // The rollback game agrees.
+    let upto = apps.iter().map(confirmed).min().unwrap();
+    let logs: Vec<_> = apps
+        .iter()
+        .map(|a| &a.world().resource::<StateLog>().0)
+        .collect();
+    for f in 0..=upto {
+        assert_eq!(logs[0].get(&f), logs[1].get(&f), "frame {f}");
+    }
+}
