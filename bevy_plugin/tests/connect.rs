@@ -15,7 +15,6 @@ use bevy_rtcplay::prelude::*;
 use bevy_rtcplay::{ConnectStatus, ConnectedPeers, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin};
 use common::*;
 use rtcplay::netem::LinkConditions;
-use rtcplay::signaling::{ServerConfig, SignalingServer};
 use rtcplay::transport::DisconnectReason;
 
 fn connecting_app(url: &str, room: &str, seed: u64) -> App {
@@ -48,16 +47,8 @@ fn status(app: &App) -> ConnectStatus {
 
 #[test]
 fn two_apps_connect_by_room_and_play_in_sync_over_webrtc() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let server = runtime
-        .block_on(SignalingServer::bind(addr, ServerConfig::default()))
-        .unwrap();
-    let url = server.url();
+    let server = rtcplay_testkit::server::LocalServer::start();
+    let url = server.url.clone();
     // The first app waits alone in the room: 1 of 2 players.
     let mut first = connecting_app(&url, "bevy-connect", 1);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -374,16 +365,8 @@ fn state_streams_ride_beside_the_rollback_session_over_webrtc() {
         }
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let server = runtime
-        .block_on(SignalingServer::bind(addr, ServerConfig::default()))
-        .unwrap();
-    let url = server.url();
+    let server = rtcplay_testkit::server::LocalServer::start();
+    let url = server.url.clone();
     let mut apps = [1, 2].map(|seed| {
         let mut app = connecting_app(&url, "bevy-streams", seed);
         let mut streams = StateStreams::new(StateSyncConfig::default(), 30);
