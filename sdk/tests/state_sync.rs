@@ -12,7 +12,8 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rtcplay::netem::LinkConditions;
 use rtcplay::state_sync::{
-    SplitTransport, StateEvent, StateSync, StateSyncConfig, Stream, StreamKey,
+    DeadReckoning, Snapshots, SplitTransport, StateEvent, StateSync, StateSyncConfig, Stream,
+    StreamKey,
 };
 use rtcplay::transport::{MemoryNetwork, PeerId};
 
@@ -347,5 +348,93 @@ fn a_rollback_session_and_state_streams_share_one_transport() {
         assert_eq!(sync.stats().malformed, 0);
         let other = PeerId(1 - me.0);
         assert!(sync.get(other, BODIES, u64::from(other.0)).is_some());
+    }
+}
+
+/// A point moving in straight lines at 0.25 a tick, turning every 40 ticks.
+fn path(tick: u64) -> [f32; 2] {
+    let dir = |leg: u64| {
+        if leg.is_multiple_of(2) {
+            [1.0, 0.5]
+        } else {
+            [0.25, -1.0]
+        }
+    };
+    let mut at = [0.0f32; 2];
+    for leg in 0..=tick / 40 {
+        let ticks = if leg == tick / 40 { tick % 40 } else { 40 } as f32;
+        at[0] += dir(leg)[0] * ticks * 0.25;
+        at[1] += dir(leg)[1] * ticks * 0.25;
+    }
+    at
+}
+
+/// Each value carries the owner's tick it was set for; the receiver's clock
+/// estimate and render tick place it; dead reckoning sends a fraction of the
+/// samples and the receiver's interpolated value stays within the owner's
+/// threshold of the true one under `good` and `average` conditions.
+#[test]
+fn interpolated_values_follow_the_owner_with_few_samples() {
+    let lerp =
+        |a: &[f32; 2], b: &[f32; 2], t: f32| [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t];
+    let dist = |a: &[f32; 2], b: &[f32; 2]| (a[0] - b[0]).hypot(a[1] - b[1]);
+    const POINT: Stream<[f32; 2]> = Stream::new(2);
+    for (conditions, seed) in [(LinkConditions::good(), 3), (LinkConditions::average(), 4)] {
+        let (owner, viewer) = (PeerId(0), PeerId(1));
+        let mut net = MemoryNetwork::new(&[owner, viewer], conditions, seed);
+        let mut a = StateSync::new(StateSyncConfig::default());
+        let mut b = StateSync::new(StateSyncConfig::default());
+        a.add_peer(viewer);
+        b.add_peer(owner);
+        b.accept(POINT);
+        // The viewer starts counting ticks later: offsets are learned, not assumed.
+        for _ in 0..17 {
+            b.tick(&mut net.endpoint(viewer));
+        }
+        let mut reckoning = DeadReckoning::new(0.05, 30, 30);
+        let mut shown = Snapshots::new();
+        let (mut sent, mut errors) = (0, Vec::new());
+        for i in 0..1200u64 {
+            net.set_now(TICK * i as u32);
+            let tick = a.stamp();
+            let truth = path(tick);
+            if reckoning.should_send(0, tick, &truth, lerp, dist) {
+                a.set_sample(POINT, 0, &truth).unwrap();
+                sent += 1;
+            }
+            a.tick(&mut net.endpoint(owner));
+            b.tick(&mut net.endpoint(viewer));
+            if let Some((value, at)) = b.get_with_tick(owner, POINT, 0) {
+                shown.push(at, value);
+            }
+            if i < 120 {
+                continue;
+            }
+            let render = b.render_tick(owner, 0.0).unwrap();
+            let value = shown.sample(render, 30.0, lerp).unwrap();
+            errors.push(
+                dist(&value, &path(render.floor() as u64))
+                    .min(dist(&value, &path(render.ceil() as u64))),
+            );
+        }
+        let clock = b.clock(owner).unwrap();
+        // Tick numbers differ by the viewer's head start plus the latency.
+        assert!(clock.offset >= 17, "{clock:?}");
+        errors.sort_by(f32::total_cmp);
+        let (p50, p95) = (errors[errors.len() / 2], errors[errors.len() * 95 / 100]);
+        println!("{conditions:?}: {sent} samples, error p50 {p50} p95 {p95}, {clock:?}");
+        // Steady legs need a sample only every 30 ticks (plus the turns).
+        assert!(sent < 1200 / 4, "{sent} samples sent");
+        // Within the threshold on the straight; a turn is cut by up to two
+        // ticks of motion (0.5) between the samples around it. Shown at the
+        // wrong time (a wrong delay), the error would be ticks of motion.
+        assert!(
+            p50 <= 0.05,
+            "median error {p50} ({conditions:?}, {clock:?})"
+        );
+        assert!(
+            p95 < 0.5,
+            "95th percentile error {p95} ({conditions:?}, {clock:?})"
+        );
     }
 }

@@ -63,5 +63,15 @@ fuzz_target!(|data: &[u8]| {
         wire_b.inbox.extend(wire_a.sent.drain(..).filter(|(to, _)| *to == peer).map(|(_, d)| (me, d)));
         let _ = a.events().count();
         assert!(a.keys(peer, VALUES).len() <= 64);
+        // Timing from hostile ticks: estimates and samples, never a panic.
+        let _ = a.clock(peer);
+        if let (Some(render), Some((value, tick))) =
+            (a.render_tick(peer, 0.5), a.get_with_tick(peer, VALUES, 1))
+        {
+            let mut shown = rtcplay::state_sync::Snapshots::new();
+            shown.push(tick, value);
+            shown.push(tick.saturating_add(1), value);
+            let _ = shown.sample(render, 30.0, |x, _, _| *x);
+        }
     }
 });

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use super::link::{PeerLink, Sent};
+use super::link::{PeerClock, PeerLink, Sent};
 use super::values::Versions;
 use super::wire::{self, Body, Entry, Header};
 use super::{
@@ -101,19 +101,57 @@ impl StateSync {
 
     /// Set our value at `key` as bytes.
     pub fn set_bytes(&mut self, key: StreamKey, bytes: Vec<u8>) -> Result<(), StateSyncError> {
+        self.put(key, bytes, false)
+    }
+
+    /// Set our value at `key` of `stream` as a new sample of this tick even
+    /// when it did not change: receivers interpolating between samples learn
+    /// that it held still (a plain [`set`](Self::set) of an unchanged value
+    /// sends nothing).
+    pub fn set_sample<T: serde::Serialize>(
+        &mut self,
+        stream: Stream<T>,
+        key: u64,
+        value: &T,
+    ) -> Result<(), StateSyncError> {
+        let bytes = bincode::serde::encode_to_vec(value, bincode::config::standard())
+            .map_err(|e| StateSyncError::Encode(e.to_string()))?;
+        self.put(
+            StreamKey {
+                stream: stream.id,
+                key,
+            },
+            bytes,
+            true,
+        )
+    }
+
+    fn put(&mut self, key: StreamKey, bytes: Vec<u8>, always: bool) -> Result<(), StateSyncError> {
         if bytes.len() > self.config.max_value_size {
             return Err(StateSyncError::TooLarge {
                 size: bytes.len(),
                 max: self.config.max_value_size,
             });
         }
+        let stamp = self.stamp();
         let versions = self.owned.entry(key).or_default();
-        if versions.latest() == Some(bytes.as_slice()) {
+        if versions.latest() == Some(bytes.as_slice()) && (!always || versions.tick == stamp) {
             return Ok(());
         }
         self.version += 1;
-        versions.push(self.version, bytes, self.config.history);
+        versions.push(self.version, stamp, bytes, self.config.history);
         Ok(())
+    }
+
+    /// The tick values set now are stamped with (the next [`tick`](Self::tick)'s
+    /// number): receivers see each value with the owner's tick it was set for.
+    pub fn stamp(&self) -> u64 {
+        self.tick + 1
+    }
+
+    /// Ticks run so far.
+    pub fn ticks(&self) -> u64 {
+        self.tick
     }
 
     /// Remove our value at `key` (the peers drop theirs).
@@ -122,10 +160,11 @@ impl StateSync {
             stream: stream.id,
             key,
         };
+        let stamp = self.stamp();
         if let Some(versions) = self.owned.get_mut(&key) {
             if !versions.removed {
                 self.version += 1;
-                versions.remove(self.version);
+                versions.remove(self.version, stamp);
             }
         }
     }
@@ -155,9 +194,58 @@ impl StateSync {
         )?)
     }
 
+    /// `peer`'s latest value at `key` of `stream` and the tick of `peer`'s
+    /// it was set for (to place it in time: see [`render_tick`](Self::render_tick)).
+    pub fn get_with_tick<T: serde::de::DeserializeOwned>(
+        &self,
+        peer: PeerId,
+        stream: Stream<T>,
+        key: u64,
+    ) -> Option<(T, u64)> {
+        let versions = &self
+            .remote
+            .get(&peer)?
+            .get(&StreamKey {
+                stream: stream.id,
+                key,
+            })?
+            .0;
+        Some((decode(versions.latest()?)?, versions.tick))
+    }
+
     /// `peer`'s latest value at `key`, as bytes.
     pub fn get_bytes(&self, peer: PeerId, key: StreamKey) -> Option<&[u8]> {
         self.remote.get(&peer)?.get(&key)?.0.latest()
+    }
+
+    /// How `peer`'s ticks map to ours, once one of its datagrams arrived.
+    pub fn clock(&self, peer: PeerId) -> Option<PeerClock> {
+        self.links.get(&peer)?.clock()
+    }
+
+    /// The tick of `peer`'s to show its values as of now: our tick (plus
+    /// `fraction` of the next, for frames between ticks) minus the render
+    /// delay, which covers latency, measured jitter and one tick so that a
+    /// sample after it has usually arrived. Fractional: interpolate between
+    /// the samples around it ([`Snapshots`](super::Snapshots)).
+    pub fn render_tick(&self, peer: PeerId, fraction: f64) -> Option<f64> {
+        let delay = self.links.get(&peer)?.delay?;
+        Some(self.tick as f64 + fraction - delay)
+    }
+
+    /// Whether every peer has acknowledged our latest version at `key` (or
+    /// its removal).
+    pub fn delivered<T>(&self, stream: Stream<T>, key: u64) -> bool {
+        let key = StreamKey {
+            stream: stream.id,
+            key,
+        };
+        let Some(versions) = self.owned.get(&key) else {
+            return true;
+        };
+        self.links
+            .values()
+            .all(|l| l.acked.get(&key).is_some_and(|a| *a >= versions.seq))
     }
 
     /// Every key `peer` holds a value at in `stream`.
@@ -227,6 +315,9 @@ impl StateSync {
     pub fn tick(&mut self, net: &mut (impl Transport + ?Sized)) {
         self.tick += 1;
         self.receive(net);
+        for link in self.links.values_mut() {
+            link.pace();
+        }
         let peers: Vec<PeerId> = self.links.keys().copied().collect();
         for peer in peers {
             self.send_to(peer, net);
@@ -265,6 +356,7 @@ impl StateSync {
             return;
         }
         self.stats.datagrams_received += 1;
+        link.note_timing(self.tick, d.header.tick);
         if let Some(ack) = d.header.ack {
             link.on_ack(ack, d.header.ack_bits);
         }
@@ -294,17 +386,19 @@ impl StateSync {
                 continue;
             }
             match entry.body {
-                Body::Full(value) => versions.push(entry.seq, value.to_vec(), self.config.history),
+                Body::Full(value) => {
+                    versions.push(entry.seq, entry.tick, value.to_vec(), self.config.history)
+                }
                 Body::Delta { base, delta } => {
                     let Some(value) = versions.version(base).and_then(|b| delta::apply(b, delta))
                     else {
                         self.stats.missing_base += 1;
                         continue;
                     };
-                    versions.push(entry.seq, value, self.config.history);
+                    versions.push(entry.seq, entry.tick, value, self.config.history);
                 }
                 Body::Removed => {
-                    versions.remove(entry.seq);
+                    versions.remove(entry.seq, entry.tick);
                     *removed_at = self.tick;
                     self.events
                         .push_back(StateEvent::Removed { peer: from, key });
@@ -344,7 +438,12 @@ impl StateSync {
         wire::start(
             &mut self.out,
             self.config.id,
-            &Header { seq, ack, ack_bits },
+            &Header {
+                seq,
+                ack,
+                ack_bits,
+                tick: self.tick,
+            },
             &events,
         );
         // Then the values the peer lacks, from where the last tick stopped.
@@ -359,7 +458,7 @@ impl StateSync {
             None => self.owned.keys().copied().collect(),
         };
         let mut stopped_at = None;
-        let mut at = wire::Cursor::default();
+        let mut at = wire::Cursor::at_tick(self.tick);
         for key in keys {
             let versions = &self.owned[&key];
             let acked = link.acked.get(&key).copied().unwrap_or(0);
@@ -390,6 +489,7 @@ impl StateSync {
                 stream: key.stream,
                 key: key.key,
                 seq: versions.seq,
+                tick: versions.tick,
                 body,
             };
             if self.out.len() + wire::entry_size(&at, &entry) > limit {

@@ -11,6 +11,11 @@ use super::StreamKey;
 pub(crate) const IN_FLIGHT: usize = 64;
 /// Events from a peer held while an earlier one is missing.
 pub(crate) const EVENTS_AHEAD: u32 = 64;
+/// Datagrams whose timing the peer's clock estimate is made of.
+const CLOCK_SAMPLES: usize = 128;
+/// How fast the render delay follows its target, in ticks per tick (a change
+/// of delay is a change of playback speed: 5 % is not seen).
+const DELAY_SLEW: f64 = 0.05;
 
 /// One sent datagram: the versions and events it carried.
 #[derive(Debug, Default)]
@@ -39,6 +44,26 @@ pub(crate) struct PeerLink {
     /// The next event number we deliver from the peer, and ones that came early.
     pub next_event_in: u32,
     pub events_early: BTreeMap<u32, Vec<u8>>,
+    /// Our tick minus the peer's, at each recent datagram's arrival.
+    pub clock: VecDeque<i64>,
+    /// Ticks behind our clock the peer's values are shown (see [`PeerClock`]),
+    /// once a datagram arrived.
+    pub delay: Option<f64>,
+}
+
+/// How a peer's ticks map to ours, measured from its datagrams' arrival.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PeerClock {
+    /// Our tick minus the peer's at the quickest recent arrival: the peer's
+    /// tick `t` is our tick `t + offset` at the earliest (latency included).
+    pub offset: i64,
+    /// How much later than the quickest most arrivals are: the 95th
+    /// percentile over the last 128 datagrams, ticks.
+    pub jitter: u64,
+    /// The render delay in use: the peer's values are shown as of our tick
+    /// minus this (it follows `offset + jitter + 1` by at most 0.05 tick per
+    /// tick, so playback never jumps).
+    pub delay: f64,
 }
 
 impl Default for PeerLink {
@@ -54,6 +79,8 @@ impl Default for PeerLink {
             next_event: 1,
             next_event_in: 1,
             events_early: BTreeMap::new(),
+            clock: VecDeque::new(),
+            delay: None,
         }
     }
 }
@@ -116,6 +143,51 @@ impl PeerLink {
         while self.in_flight.len() > IN_FLIGHT {
             self.in_flight.pop_front();
         }
+    }
+
+    /// A datagram the peer sent at its tick `theirs` arrived at our tick `ours`.
+    pub(crate) fn note_timing(&mut self, ours: u64, theirs: u64) {
+        let sample = i128::from(ours) - i128::from(theirs);
+        let sample = i64::try_from(sample).unwrap_or(if sample < 0 { i64::MIN } else { i64::MAX });
+        self.clock.push_back(sample);
+        while self.clock.len() > CLOCK_SAMPLES {
+            self.clock.pop_front();
+        }
+    }
+
+    /// The offset and jitter measured so far (no delay yet: see [`Self::pace`]).
+    pub(crate) fn measure(&self) -> Option<(i64, u64)> {
+        let offset = *self.clock.iter().min()?;
+        let mut late: Vec<u64> = self
+            .clock
+            .iter()
+            .map(|s| s.saturating_sub(offset).unsigned_abs())
+            .collect();
+        late.sort_unstable();
+        let jitter = late[(late.len() * 95 / 100).min(late.len() - 1)];
+        Some((offset, jitter))
+    }
+
+    /// Once a tick: move the render delay toward its target.
+    pub(crate) fn pace(&mut self) {
+        let Some((offset, jitter)) = self.measure() else {
+            return;
+        };
+        let target = offset as f64 + jitter as f64 + 1.0;
+        self.delay = Some(match self.delay {
+            None => target,
+            Some(d) => d + (target - d).clamp(-DELAY_SLEW, DELAY_SLEW),
+        });
+    }
+
+    /// The clock estimate, once a datagram arrived.
+    pub(crate) fn clock(&self) -> Option<PeerClock> {
+        let (offset, jitter) = self.measure()?;
+        Some(PeerClock {
+            offset,
+            jitter,
+            delay: self.delay?,
+        })
     }
 
     /// Take event `n` from the peer; returns the events now deliverable in order.

@@ -17,6 +17,8 @@
 mod delta;
 mod endpoint;
 mod link;
+mod reckoning;
+mod snapshots;
 mod split;
 mod values;
 mod wire;
@@ -24,6 +26,9 @@ mod wire;
 use std::marker::PhantomData;
 
 pub use endpoint::StateSync;
+pub use link::PeerClock;
+pub use reckoning::DeadReckoning;
+pub use snapshots::Snapshots;
 pub use split::SplitTransport;
 pub use wire::{is_state_datagram, STATE_VERSION};
 

@@ -10,6 +10,8 @@ pub(crate) struct Versions {
     pub seq: u32,
     /// The key was removed at `seq`.
     pub removed: bool,
+    /// The owner's tick the latest version was set for.
+    pub tick: u64,
     /// Recent versions, newest last: (number, encoded value).
     recent: VecDeque<(u32, Vec<u8>)>,
 }
@@ -35,9 +37,11 @@ impl Versions {
             .map(|(_, v)| v.as_slice())
     }
 
-    /// Make `value` version `seq` (newer than the latest), keeping `keep` versions.
-    pub(crate) fn push(&mut self, seq: u32, value: Vec<u8>, keep: usize) {
+    /// Make `value` version `seq` (newer than the latest) of the owner's
+    /// `tick`, keeping `keep` versions.
+    pub(crate) fn push(&mut self, seq: u32, tick: u64, value: Vec<u8>, keep: usize) {
         self.seq = seq;
+        self.tick = tick;
         self.removed = false;
         self.recent.push_back((seq, value));
         while self.recent.len() > keep.max(1) {
@@ -45,9 +49,10 @@ impl Versions {
         }
     }
 
-    /// Mark the key removed at version `seq`.
-    pub(crate) fn remove(&mut self, seq: u32) {
+    /// Mark the key removed at version `seq`, the owner's `tick`.
+    pub(crate) fn remove(&mut self, seq: u32, tick: u64) {
         self.seq = seq;
+        self.tick = tick;
         self.removed = true;
         self.recent.clear();
     }

@@ -6,16 +6,19 @@
 //! varint     datagram sequence number (per destination, from 1)
 //! varint     newest datagram number received from the destination, or 0
 //! u32        bit i: datagram (newest - 1 - i) was received too
+//! varint     the sender's tick (its state-tick count when it sent this)
 //! varint     event count, then per event: varint event number, varint
 //!            length, bytes
 //! entries    to the end of the datagram, each coded against the entry before
 //!            it (the first against stream 0, key 0, version 0):
 //!            u8 head: bits 0-1 kind (0 whole, 1 delta, 2 removed), bit 2 a
 //!              stream follows (else the previous entry's), bit 3 the key is
-//!              the previous key + 1 (else a key difference follows)
+//!              the previous key + 1 (else a key difference follows), bit
+//!              4 an age follows (else the value is of the sender's tick)
 //!            [varint stream]
 //!            [varint zigzag(key - previous key)]
 //!            varint zigzag(version - previous version)
+//!            [varint age: the sender's tick - the tick the value was set for]
 //!            kind 0: varint length, bytes; kind 1: varint (version - base
 //!            version), varint length, delta bytes; kind 2: nothing
 //! ```
@@ -23,7 +26,7 @@
 use crate::session::protocol::{put_varint, DatagramError, Reader};
 
 /// Version of the state datagrams.
-pub const STATE_VERSION: u8 = 1;
+pub const STATE_VERSION: u8 = 2;
 const MAGIC: u8 = 0xE0;
 
 /// Whether `bytes` looks like a state datagram (its first byte): a transport
@@ -38,6 +41,8 @@ pub(crate) struct Entry<'a> {
     pub stream: u16,
     pub key: u64,
     pub seq: u32,
+    /// The sender's tick the value was set for.
+    pub tick: u64,
     pub body: Body<'a>,
 }
 
@@ -58,6 +63,8 @@ pub(crate) struct Header {
     pub seq: u32,
     pub ack: Option<u32>,
     pub ack_bits: u32,
+    /// The sender's tick.
+    pub tick: u64,
 }
 
 /// Start a datagram: header and events. Entries are appended after with
@@ -69,6 +76,7 @@ pub(crate) fn start(out: &mut Vec<u8>, id: u16, header: &Header, events: &[(u32,
     put_varint(out, u64::from(header.seq));
     put_varint(out, header.ack.map_or(0, |a| u64::from(a) + 1));
     out.extend_from_slice(&header.ack_bits.to_le_bytes());
+    put_varint(out, header.tick);
     put_varint(out, events.len() as u64);
     for (seq, bytes) in events {
         put_varint(out, u64::from(*seq));
@@ -83,10 +91,23 @@ pub(crate) struct Cursor {
     stream: Option<u16>,
     key: u64,
     seq: u32,
+    /// The datagram's tick (ages count back from it).
+    tick: u64,
+}
+
+impl Cursor {
+    /// Before the first entry of a datagram sent at `tick`.
+    pub(crate) fn at_tick(tick: u64) -> Self {
+        Cursor {
+            tick,
+            ..Cursor::default()
+        }
+    }
 }
 
 const HEAD_STREAM: u8 = 1 << 2;
 const HEAD_NEXT_KEY: u8 = 1 << 3;
+const HEAD_AGED: u8 = 1 << 4;
 
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
@@ -112,6 +133,10 @@ pub(crate) fn put_entry(out: &mut Vec<u8>, at: &mut Cursor, entry: &Entry<'_>) {
     if next_key {
         head |= HEAD_NEXT_KEY;
     }
+    let age = at.tick.saturating_sub(entry.tick);
+    if age > 0 {
+        head |= HEAD_AGED;
+    }
     out.push(head);
     if new_stream {
         put_varint(out, u64::from(entry.stream));
@@ -120,6 +145,9 @@ pub(crate) fn put_entry(out: &mut Vec<u8>, at: &mut Cursor, entry: &Entry<'_>) {
         put_varint(out, zigzag(entry.key.wrapping_sub(at.key) as i64));
     }
     put_varint(out, zigzag(i64::from(entry.seq) - i64::from(at.seq)));
+    if age > 0 {
+        put_varint(out, age);
+    }
     match entry.body {
         Body::Full(bytes) => {
             put_varint(out, bytes.len() as u64);
@@ -136,6 +164,7 @@ pub(crate) fn put_entry(out: &mut Vec<u8>, at: &mut Cursor, entry: &Entry<'_>) {
         stream: Some(entry.stream),
         key: entry.key,
         seq: entry.seq,
+        tick: at.tick,
     };
 }
 
@@ -174,6 +203,7 @@ pub(crate) fn decode(
     };
     let bits = r.take(4)?;
     let ack_bits = u32::from_le_bytes([bits[0], bits[1], bits[2], bits[3]]);
+    let tick = r.varint()?;
     let event_count = r.varint()?;
     if event_count > bytes.len() as u64 {
         return Err(DatagramError::Malformed("event count"));
@@ -188,10 +218,10 @@ pub(crate) fn decode(
         events.push((seq, slice(&mut r, len)?));
     }
     let mut entries = Vec::new();
-    let mut at = Cursor::default();
+    let mut at = Cursor::at_tick(tick);
     while !r.at_end() {
         let head = r.u8()?;
-        if head & !(3 | HEAD_STREAM | HEAD_NEXT_KEY) != 0 {
+        if head & !(3 | HEAD_STREAM | HEAD_NEXT_KEY | HEAD_AGED) != 0 {
             return Err(DatagramError::Malformed("entry head"));
         }
         let stream = if head & HEAD_STREAM != 0 {
@@ -208,6 +238,12 @@ pub(crate) fn decode(
             .checked_add(unzigzag(r.varint()?))
             .and_then(|v| u32::try_from(v).ok())
             .ok_or(DatagramError::Malformed("version"))?;
+        let value_tick = if head & HEAD_AGED != 0 {
+            tick.checked_sub(r.varint()?)
+                .ok_or(DatagramError::Malformed("age"))?
+        } else {
+            tick
+        };
         let body = match head & 3 {
             0 => {
                 let len = r.varint()?;
@@ -237,16 +273,23 @@ pub(crate) fn decode(
             stream: Some(stream),
             key,
             seq,
+            tick,
         };
         entries.push(Entry {
             stream,
             key,
             seq,
+            tick: value_tick,
             body,
         });
     }
     Ok(Decoded {
-        header: Header { seq, ack, ack_bits },
+        header: Header {
+            seq,
+            ack,
+            ack_bits,
+            tick,
+        },
         events,
         entries,
     })
@@ -268,21 +311,24 @@ mod tests {
             seq: 9,
             ack: Some(4),
             ack_bits: 0b101,
+            tick: 50,
         };
         let mut out = Vec::new();
         start(&mut out, 7, &header, &[(1, b"hi")]);
-        let mut at = Cursor::default();
+        let mut at = Cursor::at_tick(50);
         let entries = [
             Entry {
                 stream: 3,
                 key: 10,
                 seq: 100,
+                tick: 50,
                 body: Body::Full(b"abc"),
             },
             Entry {
                 stream: 3,
                 key: 11,
                 seq: 101,
+                tick: 47,
                 body: Body::Delta {
                     base: 90,
                     delta: &[1, 2],
@@ -292,6 +338,7 @@ mod tests {
                 stream: 4,
                 key: 2,
                 seq: 95,
+                tick: 0,
                 body: Body::Removed,
             },
         ];
@@ -308,5 +355,10 @@ mod tests {
         put_varint(&mut bad, u64::MAX - 1);
         bad.extend([0, 0]);
         assert!(decode(&bad, 7, 64).is_err());
+        // An age older than the datagram's tick: refused.
+        let mut old = Vec::new();
+        start(&mut old, 7, &header, &[]);
+        old.extend([HEAD_STREAM | HEAD_AGED | 2, 1, 0, 2, 51]);
+        assert!(decode(&old, 7, 64).is_err());
     }
 }
