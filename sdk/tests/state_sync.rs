@@ -398,8 +398,8 @@ fn interpolated_values_follow_the_owner_with_few_samples() {
             net.set_now(TICK * i as u32);
             let tick = a.stamp();
             let truth = path(tick);
-            if reckoning.should_send(0, tick, &truth, lerp, dist) {
-                a.set_sample(POINT, 0, &truth).unwrap();
+            if let Some((at, value)) = reckoning.sample(0, tick, &truth, lerp, dist) {
+                a.set_sample(POINT, 0, at, &value).unwrap();
                 sent += 1;
             }
             a.tick(&mut net.endpoint(owner));

@@ -101,17 +101,22 @@ impl StateSync {
 
     /// Set our value at `key` as bytes.
     pub fn set_bytes(&mut self, key: StreamKey, bytes: Vec<u8>) -> Result<(), StateSyncError> {
-        self.put(key, bytes, false)
+        self.put(key, bytes, None)
     }
 
-    /// Set our value at `key` of `stream` as a new sample of this tick even
-    /// when it did not change: receivers interpolating between samples learn
-    /// that it held still (a plain [`set`](Self::set) of an unchanged value
-    /// sends nothing).
+    /// Set our value at `key` of `stream` as a new sample even when it did
+    /// not change (receivers interpolating between samples learn that it held
+    /// still; a plain [`set`](Self::set) of an unchanged value sends nothing),
+    /// taken at our tick `tick`: [`stamp`](Self::stamp) for now, or an earlier
+    /// tick newer than the key's last sample (what [`DeadReckoning`] asks
+    /// for); later ticks count as now.
+    ///
+    /// [`DeadReckoning`]: super::DeadReckoning
     pub fn set_sample<T: serde::Serialize>(
         &mut self,
         stream: Stream<T>,
         key: u64,
+        tick: u64,
         value: &T,
     ) -> Result<(), StateSyncError> {
         let bytes = bincode::serde::encode_to_vec(value, bincode::config::standard())
@@ -122,20 +127,32 @@ impl StateSync {
                 key,
             },
             bytes,
-            true,
+            Some(tick),
         )
     }
 
-    fn put(&mut self, key: StreamKey, bytes: Vec<u8>, always: bool) -> Result<(), StateSyncError> {
+    /// A new version of `key` if `bytes` changed, or always (a sample) at `sample`'s tick.
+    fn put(
+        &mut self,
+        key: StreamKey,
+        bytes: Vec<u8>,
+        sample: Option<u64>,
+    ) -> Result<(), StateSyncError> {
         if bytes.len() > self.config.max_value_size {
             return Err(StateSyncError::TooLarge {
                 size: bytes.len(),
                 max: self.config.max_value_size,
             });
         }
-        let stamp = self.stamp();
         let versions = self.owned.entry(key).or_default();
-        if versions.latest() == Some(bytes.as_slice()) && (!always || versions.tick == stamp) {
+        let unchanged = versions.latest() == Some(bytes.as_slice());
+        let stamp = match sample {
+            None if unchanged => return Ok(()),
+            None => self.tick + 1,
+            Some(tick) => tick.min(self.tick + 1),
+        };
+        if sample.is_some() && versions.seq > 0 && stamp <= versions.tick {
+            // Not after the last sample: it would not be newer to anyone.
             return Ok(());
         }
         self.version += 1;
@@ -225,7 +242,7 @@ impl StateSync {
 
     /// The tick of `peer`'s to show its values as of now: our tick (plus
     /// `fraction` of the next, for frames between ticks) minus the render
-    /// delay, which covers latency, measured jitter and one tick so that a
+    /// delay, which covers latency, measured jitter and two ticks so that a
     /// sample after it has usually arrived. Fractional: interpolate between
     /// the samples around it ([`Snapshots`](super::Snapshots)).
     pub fn render_tick(&self, peer: PeerId, fraction: f64) -> Option<f64> {
@@ -410,9 +427,25 @@ impl StateSync {
         }
     }
 
+    /// Up to `max_datagrams_per_tick` datagrams to `peer`: the first carries
+    /// the events, each the values that fit.
     fn send_to(&mut self, peer: PeerId, net: &mut (impl Transport + ?Sized)) {
+        for n in 0..self.config.max_datagrams_per_tick.max(1) {
+            if !self.send_datagram(peer, n == 0, net) {
+                break;
+            }
+        }
+    }
+
+    /// One datagram to `peer`; true if values were left for another.
+    fn send_datagram(
+        &mut self,
+        peer: PeerId,
+        with_events: bool,
+        net: &mut (impl Transport + ?Sized),
+    ) -> bool {
         let Some(link) = self.links.get_mut(&peer) else {
-            return;
+            return false;
         };
         let seq = link.next_seq;
         link.next_seq += 1;
@@ -424,7 +457,7 @@ impl StateSync {
         // Events first: as many as fit in half the datagram.
         let mut events: Vec<(u32, &[u8])> = Vec::new();
         let mut size = 0;
-        for (n, bytes) in &link.events_out {
+        for (n, bytes) in link.events_out.iter().take_while(|_| with_events) {
             size += bytes.len() + 10;
             if size > limit / 2 && !events.is_empty() {
                 break;
@@ -510,6 +543,7 @@ impl StateSync {
         net.send_to(peer, &self.out);
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += self.out.len() as u64;
+        stopped_at.is_some()
     }
 
     /// Removed values every peer has acknowledged are forgotten.

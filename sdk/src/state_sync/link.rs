@@ -8,7 +8,7 @@ use super::StreamKey;
 
 /// Datagrams whose contents are remembered until acknowledged (older ones
 /// count as lost).
-pub(crate) const IN_FLIGHT: usize = 64;
+pub(crate) const IN_FLIGHT: usize = 256;
 /// Events from a peer held while an earlier one is missing.
 pub(crate) const EVENTS_AHEAD: u32 = 64;
 /// Datagrams whose timing the peer's clock estimate is made of.
@@ -16,6 +16,9 @@ const CLOCK_SAMPLES: usize = 128;
 /// How fast the render delay follows its target, in ticks per tick (a change
 /// of delay is a change of playback speed: 5 % is not seen).
 const DELAY_SLEW: f64 = 0.05;
+/// Ticks of render delay beyond latency and jitter: room for the sample after
+/// the one shown, also when dead reckoning sends a turn a tick late.
+const INTERPOLATION_TICKS: f64 = 2.0;
 
 /// One sent datagram: the versions and events it carried.
 #[derive(Debug, Default)]
@@ -61,7 +64,7 @@ pub struct PeerClock {
     /// percentile over the last 128 datagrams, ticks.
     pub jitter: u64,
     /// The render delay in use: the peer's values are shown as of our tick
-    /// minus this (it follows `offset + jitter + 1` by at most 0.05 tick per
+    /// minus this (it follows `offset + jitter + 2` by at most 0.05 tick per
     /// tick, so playback never jumps).
     pub delay: f64,
 }
@@ -173,7 +176,7 @@ impl PeerLink {
         let Some((offset, jitter)) = self.measure() else {
             return;
         };
-        let target = offset as f64 + jitter as f64 + 1.0;
+        let target = offset as f64 + jitter as f64 + INTERPOLATION_TICKS;
         self.delay = Some(match self.delay {
             None => target,
             Some(d) => d + (target - d).clamp(-DELAY_SLEW, DELAY_SLEW),

@@ -12,7 +12,8 @@
 //! their own marker ([`is_state_datagram`]); [`SplitTransport`] hands each
 //! side only its own. The session keeps its one datagram per tick; the state
 //! streams add one per peer per state tick (at whatever rate the game ticks
-//! them, e.g. 30 Hz).
+//! them, e.g. 30 Hz), more when more changed than one datagram holds (at most
+//! `max_datagrams_per_tick`).
 
 mod delta;
 mod endpoint;
@@ -82,6 +83,9 @@ pub struct StateSyncConfig {
     pub max_keys_per_peer: usize,
     /// Largest datagram sent, bytes (under the path MTU: one SCTP chunk).
     pub max_datagram: usize,
+    /// Datagrams sent to one peer in one tick at most, when more values
+    /// changed than one holds (the rest wait for the next tick, taking turns).
+    pub max_datagrams_per_tick: usize,
     /// Versions of each value kept for deltas.
     pub history: usize,
     /// A version sent and not yet acknowledged is sent again after this many ticks.
@@ -97,6 +101,7 @@ impl Default for StateSyncConfig {
             max_value_size: 1024,
             max_keys_per_peer: 8192,
             max_datagram: 1200,
+            max_datagrams_per_tick: 8,
             history: 32,
             resend_ticks: 3,
             max_pending_events: 256,
