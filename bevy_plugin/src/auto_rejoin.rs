@@ -27,7 +27,7 @@ use rtcplay::transport::{Socket, SocketEvent, TransportError};
 
 use crate::connect::{
     start_session, ActiveRequest, ConnectStatus, ConnectedPeers, LinkShared, RtcPlayConnect,
-    SeatMap, TransportLink,
+    SeatMap, Started, TransportLink,
 };
 
 /// The server still saw our old connection: it answers within 3 s or is closed.
@@ -196,9 +196,10 @@ fn resume<I: Input + Send + Sync + 'static>(
     let players = world.resource::<ConnectedPeers>().peers.clone();
     let link = LinkShared::at(now);
     match start_session::<I>(me, socket, &request, players, seats, link.clone()) {
-        Ok((session, peers)) => {
+        Ok(Started::StateOnly(..)) => give_up(world, "a state-only match has no seat to take back"),
+        Ok(Started::Session(session, peers)) => {
             tracing::info!("rtcplay: back in the match as {me}; rejoining with a survivor's state");
-            world.insert_resource(session);
+            world.insert_resource(*session);
             world.insert_resource(TransportLink(link));
             world.insert_resource(ActiveRequest(request));
             *world.resource_mut::<ConnectedPeers>() = peers;

@@ -78,6 +78,12 @@ pub struct RtcPlayConnect {
     /// join while it runs ([`PeerDroppedIn`]). `None`: start with every seat
     /// taken.
     pub start_with: Option<usize>,
+    /// No rollback session: the match exchanges state only ([`StateStreams`]
+    /// and replicated entities, docs/state-streams.md). Spectating, drop-in,
+    /// rejoin tokens and auto rejoin do not apply.
+    ///
+    /// [`StateStreams`]: crate::StateStreams
+    pub state_only: bool,
 }
 
 impl RtcPlayConnect {
@@ -102,7 +108,17 @@ impl RtcPlayConnect {
             rejoin_token: None,
             auto_rejoin: true,
             start_with: None,
+            state_only: false,
         }
+    }
+
+    /// A match without a rollback session: the players exchange state only
+    /// (state streams, replicated entities). Add
+    /// `RtcPlayConnectPlugin::<()>` for such a game: its input type is unused.
+    pub fn state_only(mut self) -> Self {
+        self.state_only = true;
+        self.auto_rejoin = false;
+        self
     }
 
     /// A drop-in match: start once `start_with` players are in; later joiners
@@ -305,6 +321,7 @@ impl<I: Input + Send + Sync + 'static> Plugin for RtcPlayConnectPlugin<I> {
                 (
                     drive_connect::<I>,
                     update_transport_clock,
+                    pump_state_only,
                     admit_spectators::<I>,
                     seat_dropped_in::<I>,
                     forward_departures::<I>,
@@ -619,8 +636,14 @@ fn drive_connect<I: Input + Send + Sync + 'static>(world: &mut World) {
         return;
     };
     match start_session::<I>(me, socket, &request, players, seats, link) {
-        Ok((session, peers)) => {
-            world.insert_resource(session);
+        Ok(Started::StateOnly(link, peers)) => {
+            world.insert_resource(*link);
+            world.insert_resource(ActiveRequest(request));
+            *world.resource_mut::<ConnectedPeers>() = peers;
+            *world.resource_mut::<ConnectStatus>() = ConnectStatus::Running;
+        }
+        Ok(Started::Session(session, peers)) => {
+            world.insert_resource(*session);
             world.insert_resource(ActiveRequest(request));
             *world.resource_mut::<ConnectedPeers>() = peers;
             *world.resource_mut::<ConnectStatus>() = ConnectStatus::Running;
@@ -637,7 +660,7 @@ pub(crate) fn start_session<I: Input + Send + Sync + 'static>(
     mut players: Vec<PeerId>,
     seats: Option<SeatMap>,
     link: Arc<LinkShared>,
-) -> Result<(RtcPlaySession<I>, ConnectedPeers), String> {
+) -> Result<Started<I>, String> {
     let mut config = request.session.clone();
     config.num_players = request.players;
     let rejoin_token = socket.rejoin_token();
@@ -647,6 +670,37 @@ pub(crate) fn start_session<I: Input + Send + Sync + 'static>(
         builder = builder.rejoining(rtcplay::session::new_incarnation());
     }
     let conditions = request.netem.unwrap_or_else(LinkConditions::perfect);
+    if request.state_only {
+        if players.is_empty() {
+            players = socket.connected_peers();
+            players.push(me);
+        }
+        players.sort();
+        players.dedup();
+        let transport = SocketTransport {
+            socket: ConditionedTransport::new(socket, conditions, request.netem_seed),
+            link,
+            peers: players.iter().copied().filter(|p| *p != me).collect(),
+            last_stats: Duration::ZERO,
+        };
+        let local_handle = players.iter().position(|p| *p == me).unwrap_or(0);
+        let peers = ConnectedPeers {
+            me: Some(me),
+            local_handle,
+            peers: players,
+            spectating: false,
+            spectators: Vec::new(),
+            transport: HashMap::new(),
+            departed: Vec::new(),
+            reconnecting: Vec::new(),
+            rejoin_token: None,
+            rejoining: false,
+        };
+        return Ok(Started::StateOnly(
+            Box::new(StateOnlyLink(transport)),
+            peers,
+        ));
+    }
     if request.spectate {
         let host = *players.first().ok_or("the room announced no players")?;
         let session = builder
@@ -670,7 +724,10 @@ pub(crate) fn start_session<I: Input + Send + Sync + 'static>(
             rejoin_token: None,
             rejoining: false,
         };
-        return Ok((RtcPlaySession::spectator(session, transport), peers));
+        return Ok(Started::Session(
+            Box::new(RtcPlaySession::spectator(session, transport)),
+            peers,
+        ));
     }
     if players.is_empty() {
         players = socket.connected_peers();
@@ -716,7 +773,42 @@ pub(crate) fn start_session<I: Input + Send + Sync + 'static>(
         rejoin_token,
         rejoining: false,
     };
-    Ok((RtcPlaySession::p2p(session, transport), peers))
+    Ok(Started::Session(
+        Box::new(RtcPlaySession::p2p(session, transport)),
+        peers,
+    ))
+}
+
+/// What a connected socket became.
+pub(crate) enum Started<I: Input> {
+    /// A rollback session (P2P or spectator) owns it.
+    Session(Box<RtcPlaySession<I>>, ConnectedPeers),
+    /// No session: the state streams alone use it.
+    StateOnly(Box<StateOnlyLink>, ConnectedPeers),
+}
+
+/// The socket of a state-only match: pumped every update for the state streams.
+#[derive(Resource)]
+pub(crate) struct StateOnlyLink(SocketTransport);
+
+/// A state-only match's socket: send what the state streams queued, set
+/// aside what arrived for them (anything else is not for this match: dropped),
+/// and pass on the socket's events as the session's transport does.
+fn pump_state_only(
+    link: Option<ResMut<StateOnlyLink>>,
+    mut scratch: Local<Vec<(PeerId, Vec<u8>)>>,
+) {
+    let Some(mut link) = link else {
+        return;
+    };
+    scratch.clear();
+    link.0.receive(&mut scratch);
+    if !scratch.is_empty() {
+        tracing::debug!(
+            "rtcplay: {} datagrams that are not state datagrams dropped (state-only match)",
+            scratch.len()
+        );
+    }
 }
 
 /// The host starts sending confirmed inputs to spectators that connected.
@@ -789,9 +881,10 @@ fn forward_departures<I: Input + Send + Sync + 'static>(
     mut status: ResMut<ConnectStatus>,
     mut left: MessageWriter<PeerLeft>,
 ) {
-    let (Some(link), Some(mut session)) = (link, session) else {
+    let Some(link) = link else {
         return;
     };
+    let mut session = session;
     if let Ok(reconnecting) = link.0.reconnecting.lock() {
         if peers.reconnecting != *reconnecting {
             peers.reconnecting.clone_from(&reconnecting);
@@ -814,7 +907,7 @@ fn forward_departures<I: Input + Send + Sync + 'static>(
         peers.spectators.retain(|p| *p != peer);
         peers.transport.remove(&peer);
         peers.departed.push((peer, reason));
-        if let RtcPlaySession::P2P { session, .. } = &mut *session {
+        if let Some(RtcPlaySession::P2P { session, .. }) = session.as_deref_mut() {
             session.disconnect_peer(peer);
         }
         tracing::info!("rtcplay: {peer} left ({reason:?})");
@@ -855,7 +948,11 @@ fn exchange_desync_reports(world: &mut World) {
     let Some(link) = world.get_resource::<TransportLink>().map(|l| l.0.clone()) else {
         return;
     };
-    let outgoing = std::mem::take(&mut world.resource_mut::<ForensicsTrace>().outbox);
+    // (A state-only match has no rollback plugin and no reports.)
+    let Some(mut trace) = world.get_resource_mut::<ForensicsTrace>() else {
+        return;
+    };
+    let outgoing = std::mem::take(&mut trace.outbox);
     if !outgoing.is_empty() {
         if let Ok(mut out) = link.reliable_out.lock() {
             out.extend(outgoing);

@@ -51,6 +51,8 @@ mod inputs;
 mod messages;
 mod plugin;
 mod replay;
+#[cfg(any(feature = "native", feature = "web"))]
+mod replication;
 mod rollback_id;
 mod session;
 mod snapshot;
@@ -73,6 +75,10 @@ pub use plugin::{
     ReadInputs, RollbackFrame, RollbackSchedule, RollbackTime, RtcPlayPlugin, RtcPlaySystems,
 };
 pub use replay::{ReplayControl, RtcPlayRecording};
+#[cfg(any(feature = "native", feature = "web"))]
+pub use replication::{
+    Interpolate, Replicated, ReplicationApp, ReplicationStats, Smoothing, PRESENCE_STREAM,
+};
 pub use rollback_id::{Rollback, RollbackId};
 pub use session::{BoxedTransport, RtcPlayError, RtcPlaySession};
 pub use snapshot::{load_world, save_world};
@@ -99,7 +105,8 @@ pub mod prelude {
     };
     #[cfg(any(feature = "native", feature = "web"))]
     pub use crate::{
-        ConnectStatus, ConnectedPeers, PeerLeft, RtcPlayConnect, RtcPlayConnectPlugin,
+        ConnectStatus, ConnectedPeers, PeerLeft, Replicated, ReplicationApp, RtcPlayConnect,
+        RtcPlayConnectPlugin, Smoothing, StateStreams,
     };
     pub use rtcplay::session::{InputStatus, SessionEvent};
 }

@@ -34,6 +34,13 @@ impl StateStreams {
             owed: Duration::ZERO,
         }
     }
+
+    /// How far this frame is between the last state tick and the next (0..1):
+    /// pass it to `sync.render_tick` to show peers' values between samples.
+    pub fn fraction(&self) -> f64 {
+        let step = Duration::from_secs(1) / self.rate;
+        (self.owed.as_secs_f64() / step.as_secs_f64()).clamp(0.0, 1.0)
+    }
 }
 
 /// Something the state streams received.

@@ -336,10 +336,14 @@ fn an_app_whose_connection_dropped_takes_its_seat_back_by_itself() {
 /// and the session drops nothing.
 #[test]
 fn state_streams_ride_beside_the_rollback_session_over_webrtc() {
-    use bevy_rtcplay::{StateStreamEvent, StateStreams};
+    use bevy_rtcplay::{Replicated, ReplicationApp, StateStreamEvent, StateStreams};
     use rtcplay::state_sync::{StateEvent, StateSyncConfig, Stream};
 
     const AVATAR: Stream<(u32, i32)> = Stream::new(1);
+
+    /// Replicated beside the rollback game: each app owns one, named after it.
+    #[derive(Component, Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Banner(String);
 
     #[derive(Resource, Default)]
     struct Heard(Vec<(rtcplay::transport::PeerId, String)>);
@@ -373,6 +377,7 @@ fn state_streams_ride_beside_the_rollback_session_over_webrtc() {
         streams.sync.accept(AVATAR);
         app.insert_resource(streams)
             .init_resource::<Heard>()
+            .replicate::<Banner>()
             .add_systems(Update, (move_avatar, listen));
         app
     });
@@ -386,7 +391,18 @@ fn state_streams_ride_beside_the_rollback_session_over_webrtc() {
             .sync
             .send_event(None, &format!("hello from {me}"))
             .unwrap();
+        app.world_mut()
+            .spawn((Replicated::new(), Banner(format!("banner of {me}"))));
     }
+    let banners = |app: &mut App| {
+        let mut q = app.world_mut().query::<(&Replicated, &Banner)>();
+        let mut seen: Vec<(Option<rtcplay::transport::PeerId>, String)> = q
+            .iter(app.world())
+            .map(|(r, b)| (r.owner(), b.0.clone()))
+            .collect();
+        seen.sort();
+        seen
+    };
     let other = |app: &App| {
         let peers = app.world().resource::<ConnectedPeers>();
         *peers.peers.iter().find(|p| Some(**p) != peers.me).unwrap()
@@ -408,6 +424,27 @@ fn state_streams_ride_beside_the_rollback_session_over_webrtc() {
             }) && apps.iter().map(confirmed).min().unwrap() > 300
         },
     );
+    // Each app holds its own banner and a mirror of the other's.
+    run_until(&mut apps, Duration::from_secs(30), "banners", |apps| {
+        apps.iter().all(|a| {
+            a.world()
+                .resource::<bevy_rtcplay::ReplicationStats>()
+                .spawned
+                == 1
+        })
+    });
+    for app in apps.iter_mut() {
+        let (me, o) = (
+            app.world().resource::<ConnectedPeers>().me.unwrap(),
+            other(app),
+        );
+        let mut expected = vec![
+            (None, format!("banner of {me}")),
+            (Some(o), format!("banner of {o}")),
+        ];
+        expected.sort();
+        assert_eq!(banners(app), expected);
+    }
     for app in &apps {
         let o = other(app);
         assert_eq!(

@@ -131,6 +131,16 @@ impl StateSync {
         )
     }
 
+    /// [`set_sample`](Self::set_sample) with the value as bytes.
+    pub fn set_sample_bytes(
+        &mut self,
+        key: StreamKey,
+        tick: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), StateSyncError> {
+        self.put(key, bytes, Some(tick))
+    }
+
     /// A new version of `key` if `bytes` changed, or always (a sample) at `sample`'s tick.
     fn put(
         &mut self,
@@ -233,6 +243,20 @@ impl StateSync {
     /// `peer`'s latest value at `key`, as bytes.
     pub fn get_bytes(&self, peer: PeerId, key: StreamKey) -> Option<&[u8]> {
         self.remote.get(&peer)?.get(&key)?.0.latest()
+    }
+
+    /// `peer`'s latest value at `key` as bytes, with the tick of `peer`'s it
+    /// was set for.
+    pub fn get_bytes_with_tick(&self, peer: PeerId, key: StreamKey) -> Option<(&[u8], u64)> {
+        let versions = &self.remote.get(&peer)?.get(&key)?.0;
+        Some((versions.latest()?, versions.tick))
+    }
+
+    /// The tick of `peer`'s its latest value at `key` was set for (cheap: to
+    /// tell whether a value is new before decoding it).
+    pub fn tick_of(&self, peer: PeerId, key: StreamKey) -> Option<u64> {
+        let versions = &self.remote.get(&peer)?.get(&key)?.0;
+        versions.latest().map(|_| versions.tick)
     }
 
     /// How `peer`'s ticks map to ours, once one of its datagrams arrived.
