@@ -111,6 +111,11 @@ pub mod prelude {
     pub use rtcplay::session::{InputStatus, SessionEvent};
 }
 
+/// Runs the example in `docs/replication.md` as a doc test (compiled).
+#[cfg(all(doctest, feature = "native"))]
+#[doc = include_str!("../../docs/replication.md")]
+struct ReplicationGuide;
+
 /// Runs the examples in `docs/replays.md` as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/replays.md")]
