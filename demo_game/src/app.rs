@@ -55,6 +55,8 @@ pub struct DemoSettings {
     pub rejoin: bool,
     /// Playing a recorded match (no local player, no network).
     pub replay: bool,
+    /// State sync instead of rollback (`--netcode state`).
+    pub state_sync: bool,
 }
 
 /// How the match went, once it is over (read by `main` after the app returns).
@@ -234,6 +236,17 @@ pub fn configure(app: &mut App, settings: DemoSettings) -> OutcomeSink {
         RtcPlayPlugin::<ArenaInput>::default(),
         RtcPlayConnectPlugin::<ArenaInput>::default(),
     ));
+    crate::lobby::add_lobby(app);
+    if settings.state_sync {
+        // No rollback session: the plugin is there for the window's sake.
+        crate::state_mode::configure(app, players);
+        app.insert_resource(settings)
+            .init_resource::<Outcome>()
+            .init_resource::<LiveStats>()
+            .insert_resource(sink.clone())
+            .add_systems(Last, publish_outcome);
+        return sink;
+    }
     add_game(app, players);
     if let Some(n) = settings.frames {
         app.world_mut().resource_mut::<FrameChecksums>().target = Some(n);

@@ -145,6 +145,25 @@ pub struct Cli {
     /// Give up if the room is not complete after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     pub wait_timeout: u64,
+
+    /// How the players' games are kept together: `rollback` (inputs are
+    /// exchanged, every machine simulates everything and rolls back when a
+    /// late input differs from its guess) or `state` (each player simulates
+    /// its own avatar and shots and sends their state; the others show it
+    /// interpolated, and a shot's owner decides what it hits). Try both under
+    /// the same --netem preset to feel the difference.
+    #[arg(long, value_enum, default_value_t = Netcode::Rollback,
+          conflicts_with_all = ["synctest", "spectate", "rejoin", "start_with", "replay", "record"])]
+    pub netcode: Netcode,
+}
+
+/// The two netcode models.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Netcode {
+    /// Rollback: inputs travel, every peer simulates the whole match.
+    Rollback,
+    /// State sync: each peer owns and sends its own things.
+    State,
 }
 
 fn parse_timeout(s: &str) -> Result<f64, String> {

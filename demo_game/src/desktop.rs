@@ -14,7 +14,7 @@ use clap::Parser;
 use rtcplay::signaling::WebFiles;
 
 use crate::app::{self, DemoSettings, MeetOptions, Outcome, EXIT_CONNECT};
-use crate::cli::Cli;
+use crate::cli::{Cli, Netcode};
 use crate::server::EmbeddedServer;
 use crate::{headless, rejoin, replays, window, QUIET_WEBRTC};
 
@@ -124,7 +124,15 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         netem: cli.netem,
         start_with: cli.start_with,
     };
-    let connect = |seed: u64| meet.request(seed);
+    let state_sync = cli.netcode == Netcode::State;
+    let connect = |seed: u64| {
+        let request = meet.request(seed);
+        if state_sync {
+            crate::state_mode::request(request)
+        } else {
+            request
+        }
+    };
     let settings = DemoSettings {
         players: cli.players,
         // Headless has no keyboard: the local player is a bot.
@@ -138,6 +146,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         wait_timeout: Duration::from_secs(cli.wait_timeout),
         rejoin: cli.rejoin,
         replay: false,
+        state_sync: cli.netcode == Netcode::State,
     };
 
     // Local match: the other players are bots in this process, connected over
@@ -206,8 +215,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             candidates,
         ));
     }
-    // Every match is recorded: into --record FILE, or kept as the last match.
-    let recording = (!cli.synctest).then(|| {
+    // Every rollback match is recorded: into --record FILE, or kept as the
+    // last match (state sync has no replays).
+    let recording = (!cli.synctest && !state_sync).then(|| {
         let explicit = cli.record.is_some();
         let path = cli
             .record
@@ -273,6 +283,7 @@ fn run_replay(cli: &Cli, path: &Path, headless: bool) -> Result<ExitCode, String
         wait_timeout: Duration::from_secs(cli.wait_timeout),
         rejoin: false,
         replay: true,
+        state_sync: false,
     };
     let mut app = if headless {
         init_logging();

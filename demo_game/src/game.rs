@@ -183,32 +183,36 @@ pub fn move_players(
     let frozen = arena.intermission > 0 || arena.winner.is_some();
     for (mut p, mut pos, mut vel) in &mut players {
         let (input, _) = inputs.get(usize::from(p.handle));
-        let input = if frozen || p.stunned > 0 { 0 } else { input };
-        let dx = axis(input, LEFT, RIGHT);
-        let dy = axis(input, DOWN, UP);
-        if dx != 0 || dy != 0 {
-            p.facing = (dx as i8, dy as i8);
-        }
-        p.fire_cooldown = p.fire_cooldown.saturating_sub(1);
-        p.dash_cooldown = p.dash_cooldown.saturating_sub(1);
-        p.stunned = p.stunned.saturating_sub(1);
-        if input & DASH != 0 && p.dash_cooldown == 0 {
-            p.dashing = DASH_FRAMES;
-            p.dash_cooldown = DASH_COOLDOWN;
-        }
-        if p.dashing > 0 {
-            p.dashing -= 1;
-            vel.x = i32::from(p.facing.0) * DASH_SPEED;
-            vel.y = i32::from(p.facing.1) * DASH_SPEED;
-        } else {
-            vel.x =
-                ((vel.x + dx * ACCEL) * FRICTION_NUM / FRICTION_DEN).clamp(-MAX_SPEED, MAX_SPEED);
-            vel.y =
-                ((vel.y + dy * ACCEL) * FRICTION_NUM / FRICTION_DEN).clamp(-MAX_SPEED, MAX_SPEED);
-        }
-        pos.x = (pos.x + vel.x).clamp(-HALF_W + PLAYER_R, HALF_W - PLAYER_R);
-        pos.y = (pos.y + vel.y).clamp(-HALF_H + PLAYER_R, HALF_H - PLAYER_R);
+        step_player(&mut p, &mut pos, &mut vel, if frozen { 0 } else { input });
     }
+}
+
+/// One frame of one avatar's movement, dash and facing under `input` (both
+/// netcode modes move avatars with it).
+pub fn step_player(p: &mut Player, pos: &mut Pos, vel: &mut Vel, input: ArenaInput) {
+    let input = if p.stunned > 0 { 0 } else { input };
+    let dx = axis(input, LEFT, RIGHT);
+    let dy = axis(input, DOWN, UP);
+    if dx != 0 || dy != 0 {
+        p.facing = (dx as i8, dy as i8);
+    }
+    p.fire_cooldown = p.fire_cooldown.saturating_sub(1);
+    p.dash_cooldown = p.dash_cooldown.saturating_sub(1);
+    p.stunned = p.stunned.saturating_sub(1);
+    if input & DASH != 0 && p.dash_cooldown == 0 {
+        p.dashing = DASH_FRAMES;
+        p.dash_cooldown = DASH_COOLDOWN;
+    }
+    if p.dashing > 0 {
+        p.dashing -= 1;
+        vel.x = i32::from(p.facing.0) * DASH_SPEED;
+        vel.y = i32::from(p.facing.1) * DASH_SPEED;
+    } else {
+        vel.x = ((vel.x + dx * ACCEL) * FRICTION_NUM / FRICTION_DEN).clamp(-MAX_SPEED, MAX_SPEED);
+        vel.y = ((vel.y + dy * ACCEL) * FRICTION_NUM / FRICTION_DEN).clamp(-MAX_SPEED, MAX_SPEED);
+    }
+    pos.x = (pos.x + vel.x).clamp(-HALF_W + PLAYER_R, HALF_W - PLAYER_R);
+    pos.y = (pos.y + vel.y).clamp(-HALF_H + PLAYER_R, HALF_H - PLAYER_R);
 }
 
 /// Fire projectiles (spawned in handle order, so rollback ids match on every peer).
@@ -225,34 +229,53 @@ pub fn fire(
     sorted.sort_by_key(|(p, _)| p.handle);
     for (mut p, pos) in sorted {
         let (input, _) = inputs.get(usize::from(p.handle));
-        if input & FIRE == 0 || p.fire_cooldown > 0 || p.stunned > 0 {
-            continue;
+        if let Some(shot) = fire_shot(&mut p, pos, input) {
+            commands.spawn((shot, Rollback::new()));
         }
-        p.fire_cooldown = FIRE_COOLDOWN;
-        let (fx, fy) = (i32::from(p.facing.0), i32::from(p.facing.1));
-        // Diagonal shots are as fast as straight ones (181/256 ≈ 1/√2).
-        let speed = if fx != 0 && fy != 0 {
-            SHOT_SPEED * 181 / 256
-        } else {
-            SHOT_SPEED
-        };
-        commands.spawn((
-            Shot {
-                owner: p.handle,
-                ttl: SHOT_TTL,
-            },
-            Pos {
-                x: pos.x + fx * (PLAYER_R + SHOT_R + ONE),
-                y: pos.y + fy * (PLAYER_R + SHOT_R + ONE),
-            },
-            Vel {
-                x: fx * speed,
-                y: fy * speed,
-            },
-            Rollback::new(),
-        ));
     }
 }
+
+/// The shot `p` fires under `input`, if it can fire now (both netcode modes).
+pub fn fire_shot(p: &mut Player, pos: &Pos, input: ArenaInput) -> Option<(Shot, Pos, Vel)> {
+    if input & FIRE == 0 || p.fire_cooldown > 0 || p.stunned > 0 {
+        return None;
+    }
+    p.fire_cooldown = FIRE_COOLDOWN;
+    let (fx, fy) = (i32::from(p.facing.0), i32::from(p.facing.1));
+    // Diagonal shots are as fast as straight ones (181/256 ≈ 1/√2).
+    let speed = if fx != 0 && fy != 0 {
+        SHOT_SPEED * 181 / 256
+    } else {
+        SHOT_SPEED
+    };
+    Some((
+        Shot {
+            owner: p.handle,
+            ttl: SHOT_TTL,
+        },
+        Pos {
+            x: pos.x + fx * (PLAYER_R + SHOT_R + ONE),
+            y: pos.y + fy * (PLAYER_R + SHOT_R + ONE),
+        },
+        Vel {
+            x: fx * speed,
+            y: fy * speed,
+        },
+    ))
+}
+
+/// Where a shot reaches a player: true if `shot_at` touches `player_at`.
+pub fn shot_hits(shot_at: &Pos, player_at: &Pos) -> bool {
+    let reach = i64::from(PLAYER_R + SHOT_R);
+    let (dx, dy) = (
+        i64::from(player_at.x - shot_at.x),
+        i64::from(player_at.y - shot_at.y),
+    );
+    dx * dx + dy * dy <= reach * reach
+}
+
+/// Frames a hit player is stunned.
+pub const STUN: u8 = STUN_FRAMES;
 
 /// Move projectiles, land hits, score, knock back.
 pub fn move_shots(
@@ -270,11 +293,9 @@ pub fn move_shots(
         pos.y += vel.y;
         shot.ttl = shot.ttl.saturating_sub(1);
         let out = pos.x.abs() > HALF_W || pos.y.abs() > HALF_H;
-        let reach = i64::from(PLAYER_R + SHOT_R);
         let mut hit = None;
         for (mut p, ppos, mut pvel) in &mut players {
-            let (dx, dy) = (i64::from(ppos.x - pos.x), i64::from(ppos.y - pos.y));
-            if p.handle != shot.owner && p.stunned == 0 && dx * dx + dy * dy <= reach * reach {
+            if p.handle != shot.owner && p.stunned == 0 && shot_hits(&pos, ppos) {
                 p.stunned = STUN_FRAMES;
                 p.dashing = 0;
                 pvel.x = vel.x;

@@ -8,6 +8,8 @@ mod app;
 mod bot;
 mod game;
 mod headless;
+mod lobby;
+mod state_mode;
 mod window;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -113,6 +113,7 @@ pub fn main() {
         wait_timeout: Duration::from_secs(600),
         rejoin: false,
         replay: false,
+        state_sync: false,
     };
     let mut app = if page.headless {
         headless::headless_app()

@@ -30,6 +30,82 @@ fn rollbacks(outputs: &[Vec<String>]) -> Vec<u64> {
 fn two_processes_agree_on_the_final_state() {
     let outputs = play(2, 600, None);
     assert!(outputs[0].iter().any(|l| l.contains("match running")));
+    // The lobby line rides beside the rollback session: the other player's
+    // ready flag and greeting arrive.
+    for (out, other) in [(&outputs[0], "P2"), (&outputs[1], "P1")] {
+        assert!(
+            out.iter().any(|l| l == &format!("lobby: {other} is ready")),
+            "{out:?}"
+        );
+        assert!(
+            out.iter()
+                .any(|l| l == &format!("chat {other}: gl hf (bot)")),
+            "{out:?}"
+        );
+    }
+}
+
+/// `--netcode state`: three processes each own their avatar and shots, under
+/// `average` conditions; once everyone stands still, every process shows the
+/// same positions and hit counts (the state converged), and nothing was
+/// dropped as a write by a non-owner.
+#[test]
+fn three_processes_in_state_sync_mode_end_with_the_same_state() {
+    let common = [
+        "--headless",
+        "--bot",
+        "--players",
+        "3",
+        "--frames",
+        "600",
+        "--room",
+        "state-3",
+        "--netcode",
+        "state",
+        "--netem",
+        "average",
+    ];
+    let (host, url) = common::host(&common);
+    let mut demos = vec![host];
+    for _ in 1..3 {
+        let mut args = vec!["--signal", url.as_str()];
+        args.extend_from_slice(&common);
+        demos.push(Demo::start(&args));
+    }
+    let results: Vec<_> = demos
+        .into_iter()
+        .map(|d| d.finish(Duration::from_secs(120)))
+        .collect();
+    let mut finals = Vec::new();
+    for (status, stdout, stderr) in &results {
+        assert!(
+            status.success(),
+            "exit {status}; stdout:\n{}\nstderr:\n{stderr}",
+            stdout.join("\n")
+        );
+        let fin: Vec<&String> = stdout.iter().filter(|l| l.starts_with("final: ")).collect();
+        assert_eq!(fin.len(), 1, "{stdout:?}");
+        finals.push(fin[0].clone());
+        assert!(
+            stdout
+                .iter()
+                .any(|l| l.contains("dropped: 0 not owner, 0 malformed")),
+            "{stdout:?}"
+        );
+        assert_eq!(
+            stdout.iter().filter(|l| l.starts_with("chat P")).count(),
+            2,
+            "{stdout:?}"
+        );
+        assert_eq!(
+            stdout.iter().filter(|l| l.starts_with("lobby: P")).count(),
+            2,
+            "{stdout:?}"
+        );
+    }
+    assert!(finals.iter().all(|f| *f == finals[0]), "{finals:?}");
+    // Somebody moved and somebody scored.
+    assert!(!finals[0].ends_with("hits 0-0-0"), "{}", finals[0]);
 }
 
 #[test]

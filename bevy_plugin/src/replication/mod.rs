@@ -269,8 +269,8 @@ impl ReplicationApp for App {
     {
         let fns = SmoothingFns {
             settings: smoothing,
-            blend: C::interpolate,
-            distance: C::distance,
+            blend: <C as Interpolate>::interpolate,
+            distance: <C as Interpolate>::distance,
         };
         register::<C>(self, encode_serde::<C>, decode_serde::<C>, Some(fns))
     }
@@ -278,8 +278,8 @@ impl ReplicationApp for App {
     fn replicate_transform(&mut self, smoothing: Smoothing) -> &mut Self {
         let fns = SmoothingFns {
             settings: smoothing,
-            blend: Transform::interpolate,
-            distance: Transform::distance,
+            blend: <Transform as Interpolate>::interpolate,
+            distance: <Transform as Interpolate>::distance,
         };
         register::<Transform>(
             self,

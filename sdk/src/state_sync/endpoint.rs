@@ -589,7 +589,10 @@ impl StateSync {
     }
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+/// A value or event's bytes (`StateEvent::Event`) as `T` (bincode 2,
+/// standard configuration, the whole of `bytes`, at most 64 KiB decoded);
+/// `None` if they are not one.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
     let config = bincode::config::standard().with_limit::<{ 64 * 1024 }>();
     match bincode::serde::decode_from_slice::<T, _>(bytes, config) {
         Ok((value, used)) if used == bytes.len() => Some(value),

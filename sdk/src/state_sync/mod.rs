@@ -26,7 +26,7 @@ mod wire;
 
 use std::marker::PhantomData;
 
-pub use endpoint::StateSync;
+pub use endpoint::{decode as decode_event, StateSync};
 pub use link::PeerClock;
 pub use reckoning::DeadReckoning;
 pub use snapshots::Snapshots;
@@ -126,7 +126,8 @@ pub enum StateEvent {
         /// Where.
         key: StreamKey,
     },
-    /// A reliable event from `peer`, in the order it sent them.
+    /// A reliable event from `peer`, in the order it sent them (read it with
+    /// [`decode_event`]).
     Event {
         /// The sender.
         peer: PeerId,
