@@ -17,9 +17,11 @@ use rtcplay::state_sync::StateEvent;
 
 use crate::app::{print_line, DemoSettings, KeyboardInput, Outcome, EXIT_CONNECT, EXIT_MATCH};
 use crate::bot::{bot_input, View};
+use bevy_rtcplay::RollbackApp;
+
 use crate::game::{
-    fire_shot, shot_hits, spawn_point, step_player, Arena, Player, Pos, Shot, Vel, HALF_H, HALF_W,
-    STUN,
+    fire_shot, shot_hits, spawn_point, step_player, Arena, HitEvent, Player, Pos, Shot, Vel,
+    HALF_H, HALF_W, STUN,
 };
 use crate::lobby::{self, LobbyMessage};
 
@@ -67,11 +69,52 @@ pub fn configure(app: &mut App, players: u8) {
     })
     .insert_resource(Time::<Fixed>::from_hz(STEPS_PER_SECOND))
     .init_resource::<StateMatch>()
+    // The window's hit effects read it (they stay quiet in this mode).
+    .add_rollback_message::<HitEvent>()
     .replicate_interpolated::<Pos>(Smoothing::default())
     .replicate::<Player>()
     .replicate::<Shot>()
     .add_systems(FixedUpdate, step_owned)
-    .add_systems(Update, (take_hits, follow_state_match).chain());
+    .add_systems(
+        Update,
+        (take_hits, follow_state_match, update_state_stats).chain(),
+    );
+}
+
+/// Once a second: per peer, how much its values are buffered beyond the
+/// latency (measured jitter + 2 ticks) and the jitter; what we send.
+fn update_state_stats(
+    peers: Res<ConnectedPeers>,
+    streams: Option<Res<StateStreams>>,
+    mut live: ResMut<crate::app::LiveStats>,
+    mut last: Local<Option<(Instant, u64)>>,
+) {
+    let Some(streams) = streams else { return };
+    let sent = streams.sync.stats().bytes_sent;
+    if last.is_some_and(|(at, _)| at.elapsed() < Duration::from_secs(1)) {
+        return;
+    }
+    let rate = last.map_or(0.0, |(at, bytes)| {
+        sent.saturating_sub(bytes) as f64 / at.elapsed().as_secs_f64() / 1000.0
+    });
+    *last = Some((Instant::now(), sent));
+    let tick_ms = 1000.0 / f64::from(streams.rate);
+    let mut lines = vec![format!("state sync: sending {rate:.1} kB/s")];
+    for (handle, peer) in peers.peers.iter().enumerate() {
+        if Some(*peer) == peers.me {
+            continue;
+        }
+        if let Some(clock) = streams.sync.clock(*peer) {
+            // The delay's part beyond the latency: what interpolation buffers.
+            lines.push(format!(
+                "P{}: buffered {:.0} ms beyond latency (jitter {:.0} ms)",
+                handle + 1,
+                (clock.delay - clock.offset as f64) * tick_ms,
+                clock.jitter as f64 * tick_ms
+            ));
+        }
+    }
+    live.lines = lines;
 }
 
 /// The connect request of a state-only match.

@@ -313,6 +313,8 @@ fn update_hud(
     frame: Res<RollbackFrame>,
     session: Option<Res<RtcPlaySession<ArenaInput>>>,
     peers: Option<Res<ConnectedPeers>>,
+    settings: Option<Res<crate::app::DemoSettings>>,
+    lobby: Option<Res<crate::lobby::LobbyLog>>,
     mut texts: ParamSet<(
         Query<&mut Text, With<StatusText>>,
         Query<&mut Text, With<StatsText>>,
@@ -323,7 +325,8 @@ fn update_hud(
         RtcPlaySession::P2P { session, .. } => session.is_running(),
         RtcPlaySession::Spectator { session, .. } => session.is_running(),
         RtcPlaySession::SyncTest(_) | RtcPlaySession::Replay(_) => true,
-    });
+    }) || (settings.as_deref().is_some_and(|s| s.state_sync)
+        && *status == ConnectStatus::Running);
     let replay = match session.as_deref() {
         Some(RtcPlaySession::Replay(r)) => Some(r),
         _ => None,
@@ -404,7 +407,18 @@ fn update_hud(
         }
     }
     if let Ok(mut t) = texts.p1().single_mut() {
-        let joined = live.lines.join("\n");
+        // Stats, then the lobby's last lines (chat, ready flags).
+        let recent = lobby
+            .as_deref()
+            .map(|l| &l.lines[l.lines.len().saturating_sub(3)..])
+            .unwrap_or_default();
+        let joined = live
+            .lines
+            .iter()
+            .chain(recent)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n");
         if t.0 != joined {
             t.0 = joined;
         }
@@ -443,6 +457,8 @@ fn take_screenshot(
     time: Res<Time<Real>>,
     options: Res<WindowOptions>,
     frame: Res<RollbackFrame>,
+    status: Res<ConnectStatus>,
+    settings: Option<Res<crate::app::DemoSettings>>,
     mut state: ResMut<ScreenshotState>,
     window: Query<(), With<PrimaryWindow>>,
     mut exit: MessageWriter<AppExit>,
@@ -450,7 +466,9 @@ fn take_screenshot(
     let Some(path) = &options.screenshot else {
         return;
     };
-    if frame.frame > 0 {
+    let state_sync_running =
+        settings.is_some_and(|s| s.state_sync) && *status == ConnectStatus::Running;
+    if frame.frame > 0 || state_sync_running {
         state.running_for += time.delta();
     }
     if !state.requested && state.running_for > Duration::from_secs(2) && !window.is_empty() {

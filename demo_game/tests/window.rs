@@ -136,6 +136,14 @@ fn windowed_match_renders_a_non_blank_screenshot() {
     assert_windowed_screenshot("shot", &["--bot", "--room", "window-smoke"]);
 }
 
+#[test]
+fn windowed_state_sync_match_renders_a_non_blank_screenshot() {
+    assert_windowed_screenshot(
+        "state",
+        &["--bot", "--room", "window-state", "--netcode", "state"],
+    );
+}
+
 /// Two headless bot players; a windowed spectator joins their match once it runs,
 /// draws it, saves a screenshot and leaves; the players play on to the end, in sync.
 #[test]
