@@ -452,6 +452,7 @@ struct ScreenshotState {
 
 /// `--screenshot`: once the match has run for two seconds, save the window and
 /// exit a little later (the capture completes asynchronously).
+#[allow(clippy::too_many_arguments)]
 fn take_screenshot(
     mut commands: Commands,
     time: Res<Time<Real>>,
