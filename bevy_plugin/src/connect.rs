@@ -288,6 +288,27 @@ pub struct PeerLeft {
 }
 
 impl ConnectedPeers {
+    /// Just connected as `me` (handle `local_handle`) with `peers`.
+    pub(crate) fn connected(
+        me: PeerId,
+        local_handle: PlayerHandle,
+        peers: Vec<PeerId>,
+        rejoin_token: Option<String>,
+    ) -> Self {
+        ConnectedPeers {
+            me: Some(me),
+            local_handle,
+            peers,
+            spectating: false,
+            spectators: Vec::new(),
+            transport: HashMap::new(),
+            departed: Vec::new(),
+            reconnecting: Vec::new(),
+            rejoin_token,
+            rejoining: false,
+        }
+    }
+
     /// The connection type to `peer`: `host`, `srflx`, `prflx`, `relay` or `?`.
     pub fn connection_type(&self, peer: PeerId) -> &'static str {
         match self.transport.get(&peer).and_then(|s| s.candidate_type) {
@@ -424,6 +445,22 @@ struct SocketTransport {
 }
 
 impl SocketTransport {
+    /// The connected `socket` (conditioned as `request` asks) towards `peers`.
+    fn new(
+        socket: Socket,
+        request: &RtcPlayConnect,
+        link: Arc<LinkShared>,
+        peers: Vec<PeerId>,
+    ) -> Self {
+        let conditions = request.netem.unwrap_or_else(LinkConditions::perfect);
+        SocketTransport {
+            socket: ConditionedTransport::new(socket, conditions, request.netem_seed),
+            link,
+            peers,
+            last_stats: Duration::ZERO,
+        }
+    }
+
     fn now(&self) -> Duration {
         Duration::from_nanos(self.link.now_nanos.load(Ordering::Relaxed))
     }
@@ -669,7 +706,6 @@ pub(crate) fn start_session<I: Input + Send + Sync + 'static>(
     if (request.rejoin_token.is_some() || in_progress) && !request.spectate {
         builder = builder.rejoining(rtcplay::session::new_incarnation());
     }
-    let conditions = request.netem.unwrap_or_else(LinkConditions::perfect);
     if request.state_only {
         if players.is_empty() {
             players = socket.connected_peers();
@@ -677,25 +713,10 @@ pub(crate) fn start_session<I: Input + Send + Sync + 'static>(
         }
         players.sort();
         players.dedup();
-        let transport = SocketTransport {
-            socket: ConditionedTransport::new(socket, conditions, request.netem_seed),
-            link,
-            peers: players.iter().copied().filter(|p| *p != me).collect(),
-            last_stats: Duration::ZERO,
-        };
+        let others = players.iter().copied().filter(|p| *p != me).collect();
+        let transport = SocketTransport::new(socket, request, link, others);
         let local_handle = players.iter().position(|p| *p == me).unwrap_or(0);
-        let peers = ConnectedPeers {
-            me: Some(me),
-            local_handle,
-            peers: players,
-            spectating: false,
-            spectators: Vec::new(),
-            transport: HashMap::new(),
-            departed: Vec::new(),
-            reconnecting: Vec::new(),
-            rejoin_token: None,
-            rejoining: false,
-        };
+        let peers = ConnectedPeers::connected(me, local_handle, players, None);
         return Ok(Started::StateOnly(
             Box::new(StateOnlyLink(transport)),
             peers,
@@ -706,23 +727,10 @@ pub(crate) fn start_session<I: Input + Send + Sync + 'static>(
         let session = builder
             .start_spectator_session(host)
             .map_err(|e| e.to_string())?;
-        let transport = SocketTransport {
-            socket: ConditionedTransport::new(socket, conditions, request.netem_seed),
-            link,
-            peers: vec![host],
-            last_stats: Duration::ZERO,
-        };
+        let transport = SocketTransport::new(socket, request, link, vec![host]);
         let peers = ConnectedPeers {
-            me: Some(me),
-            local_handle: 0,
-            peers: players,
             spectating: true,
-            spectators: Vec::new(),
-            transport: HashMap::new(),
-            departed: Vec::new(),
-            reconnecting: Vec::new(),
-            rejoin_token: None,
-            rejoining: false,
+            ..ConnectedPeers::connected(me, 0, players, None)
         };
         return Ok(Started::Session(
             Box::new(RtcPlaySession::spectator(session, transport)),
@@ -754,25 +762,10 @@ pub(crate) fn start_session<I: Input + Send + Sync + 'static>(
         builder = builder.add_player(kind, handle);
     }
     let session = builder.start_p2p_session().map_err(|e| e.to_string())?;
-    let transport = SocketTransport {
-        socket: ConditionedTransport::new(socket, conditions, request.netem_seed),
-        link,
-        peers: players.iter().copied().filter(|p| *p != me).collect(),
-        last_stats: Duration::ZERO,
-    };
+    let others = players.iter().copied().filter(|p| *p != me).collect();
+    let transport = SocketTransport::new(socket, request, link, others);
     let players: Vec<PeerId> = seats.iter().flatten().copied().collect();
-    let peers = ConnectedPeers {
-        me: Some(me),
-        local_handle,
-        peers: players,
-        spectating: false,
-        spectators: Vec::new(),
-        transport: HashMap::new(),
-        departed: Vec::new(),
-        reconnecting: Vec::new(),
-        rejoin_token,
-        rejoining: false,
-    };
+    let peers = ConnectedPeers::connected(me, local_handle, players, rejoin_token);
     Ok(Started::Session(
         Box::new(RtcPlaySession::p2p(session, transport)),
         peers,

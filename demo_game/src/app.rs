@@ -669,6 +669,15 @@ fn code_nz(code: u8) -> std::num::NonZero<u8> {
     std::num::NonZero::new(code).unwrap_or(std::num::NonZero::<u8>::MIN)
 }
 
+/// Print `line` (with the endpoint's label) when this endpoint reports: the
+/// main endpoint, or every endpoint of a `--frames` run (their end lines are
+/// compared).
+pub fn report(settings: &DemoSettings, line: &str) {
+    if settings.verbose || settings.frames.is_some() {
+        print_line(&format!("{}{line}", prefix(settings)));
+    }
+}
+
 fn prefix(settings: &DemoSettings) -> String {
     if settings.label.is_empty() {
         String::new()

@@ -7,7 +7,7 @@ use bevy_rtcplay::{ConnectStatus, ConnectedPeers, StateStreamEvent, StateStreams
 use rtcplay::state_sync::{StateEvent, StateSyncConfig, Stream};
 use serde::{Deserialize, Serialize};
 
-use crate::app::{print_line, DemoSettings};
+use crate::app::{report, DemoSettings};
 
 /// Each player's lobby state, keyed by its peer id.
 pub const LOBBY: Stream<Ready> = Stream::new(1);
@@ -148,16 +148,7 @@ fn listen(
         events.clear();
         return;
     };
-    let say = |line: &str| {
-        if settings.verbose || settings.frames.is_some() {
-            let prefix = if settings.label.is_empty() {
-                String::new()
-            } else {
-                format!("[{}] ", settings.label)
-            };
-            print_line(&format!("{prefix}{line}"));
-        }
-    };
+    let say = |line: &str| report(&settings, line);
     for StateStreamEvent(event) in events.read() {
         match event {
             StateEvent::Event { bytes, .. } => {

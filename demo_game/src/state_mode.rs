@@ -15,7 +15,7 @@ use bevy_rtcplay::{
 };
 use rtcplay::state_sync::StateEvent;
 
-use crate::app::{print_line, DemoSettings, KeyboardInput, Outcome, EXIT_CONNECT, EXIT_MATCH};
+use crate::app::{report, DemoSettings, KeyboardInput, Outcome, EXIT_CONNECT, EXIT_MATCH};
 use crate::bot::{bot_input, View};
 use bevy_rtcplay::RollbackApp;
 
@@ -264,16 +264,7 @@ fn follow_state_match(
     mut outcome: ResMut<Outcome>,
     mut exit: MessageWriter<AppExit>,
 ) {
-    let say = |line: &str| {
-        if settings.verbose || settings.frames.is_some() {
-            let prefix = if settings.label.is_empty() {
-                String::new()
-            } else {
-                format!("[{}] ", settings.label)
-            };
-            print_line(&format!("{prefix}{line}"));
-        }
-    };
+    let say = |line: &str| report(&settings, line);
     if status.is_changed() {
         match &*status {
             ConnectStatus::Running => say(&format!(
