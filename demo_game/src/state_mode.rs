@@ -194,7 +194,10 @@ fn step_owned(
             .map(|(p, _)| p.handle);
         if let Some(victim) = victim {
             // Ours to decide: everyone counts it, the victim's owner is knocked back.
-            arena.hits[usize::from(shot.owner)] += 1;
+            if let Some(hits) = arena.hits.get_mut(usize::from(shot.owner)) {
+                // No rounds in this mode: a long match must not overflow.
+                *hits = hits.saturating_add(1);
+            }
             let hit = LobbyMessage::Hit {
                 shooter: shot.owner,
                 victim,

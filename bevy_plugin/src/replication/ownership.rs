@@ -290,7 +290,7 @@ fn resolve(
                 if departed.contains(&q) {
                     // It left before taking it: ours again, under a new generation.
                     r.holder = Holder::Me;
-                    r.generation += 1;
+                    r.generation = r.generation.saturating_add(1);
                     return;
                 }
                 match sync.get(q, PRESENCE, id) {
@@ -318,7 +318,7 @@ fn resolve(
                     Some(next) if next == me => {
                         tracked.previous = Some(owner);
                         r.holder = Holder::Me;
-                        r.generation += 1;
+                        r.generation = r.generation.saturating_add(1);
                         tracked.pending = None;
                         stats.taken_over += 1;
                         return;
