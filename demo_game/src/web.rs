@@ -6,7 +6,8 @@
 //! URL; default: the server that served the page), `room` (default
 //! `rtcplay-demo`), `players` (2-4, default 2), `bot` (the AI plays this player),
 //! `headless` (no drawing; implies `bot`), `frames=N` (play N frames, print the
-//! checksum, stop), `netem=PRESET`, `input_delay=F`, `spectate`.
+//! checksum, stop), `netem=PRESET`, `input_delay=F`, `spectate`,
+//! `netcode=state` (state sync instead of rollback, as `--netcode state`).
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -24,6 +25,7 @@ struct PageSettings {
     bot: bool,
     headless: bool,
     frames: Option<u32>,
+    state_sync: bool,
 }
 
 /// The signaling URL of the server that served this page (`None` for a page
@@ -69,6 +71,14 @@ fn read_settings() -> Result<PageSettings, String> {
         None => None,
     };
     let headless = flag("headless");
+    let state_sync = match params.get("netcode").as_deref() {
+        None | Some("rollback") => false,
+        Some("state") => true,
+        Some(other) => return Err(format!("netcode={other}: expected rollback or state")),
+    };
+    if state_sync && flag("spectate") {
+        return Err("netcode=state has no spectators".into());
+    }
     Ok(PageSettings {
         meet: MeetOptions {
             url,
@@ -85,6 +95,7 @@ fn read_settings() -> Result<PageSettings, String> {
         bot: flag("bot") || headless,
         headless,
         frames: number("frames", 1..=u32::MAX)?,
+        state_sync,
     })
 }
 
@@ -113,7 +124,7 @@ pub fn main() {
         wait_timeout: Duration::from_secs(600),
         rejoin: false,
         replay: false,
-        state_sync: false,
+        state_sync: page.state_sync,
     };
     let mut app = if page.headless {
         headless::headless_app()
@@ -127,7 +138,11 @@ pub fn main() {
     let _ = app::configure(&mut app, settings);
     // Each tab conditions its link with its own seed.
     let seed = tab_seed();
-    app::start_session(&mut app, Some(page.meet.request(seed)), players);
+    let mut request = page.meet.request(seed);
+    if page.state_sync {
+        request = crate::state_mode::request(request);
+    }
+    app::start_session(&mut app, Some(request), players);
     app.run();
 }
 

@@ -122,3 +122,59 @@ fn two_tabs_agree_on_the_final_state() {
     let (sum_a, sum_b) = (tab_checksum(&a), tab_checksum(&b));
     assert_eq!(sum_a, sum_b, "{}{}", a.console(), b.console());
 }
+
+/// `netcode=state` in the browser: a headless tab and a native demo, each
+/// owning its avatar and shots, end with the same `final:` line (positions
+/// and hits) once everyone stood still.
+#[test]
+fn a_browser_tab_and_a_native_demo_converge_in_state_sync_mode() {
+    let web = demo_web_dir();
+    let frames = FRAMES.to_string();
+    let mut demo = Demo::start(&[
+        "--host",
+        "127.0.0.1:0",
+        "--web-dir",
+        web.to_str().unwrap(),
+        "--players",
+        "2",
+        "--frames",
+        &frames,
+        "--netcode",
+        "state",
+    ]);
+    let line = demo.wait_line("signaling server listening on ws://", PATIENCE);
+    let addr = line.rsplit("ws://").next().unwrap().trim().to_string();
+    let tab = BrowserPage::open_url(&format!(
+        "http://{addr}/?headless&frames={FRAMES}&players=2&netcode=state"
+    ));
+    let (status, stdout, stderr) = demo.finish(PATIENCE);
+    assert!(
+        status.success(),
+        "native demo failed: {status}\n{stderr}\n{}",
+        tab.console()
+    );
+    let native = stdout
+        .iter()
+        .find(|l| l.starts_with("final: "))
+        .unwrap_or_else(|| panic!("no final line:\n{}\n{}", stdout.join("\n"), tab.console()))
+        .clone();
+    let deadline = Instant::now() + PATIENCE;
+    let from_tab = loop {
+        if let Some(line) = tab.console_lines("final: ").pop() {
+            let at = line.find("final: ").unwrap();
+            break line[at..].trim_end_matches('"').to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no final line from the tab\n{}",
+            tab.console()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(from_tab, native, "{}", tab.console());
+    assert!(
+        tab.console().contains("chat P1: gl hf"),
+        "{}",
+        tab.console()
+    );
+}
