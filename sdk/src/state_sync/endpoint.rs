@@ -88,8 +88,7 @@ impl StateSync {
         key: u64,
         value: &T,
     ) -> Result<(), StateSyncError> {
-        let bytes = bincode::serde::encode_to_vec(value, bincode::config::standard())
-            .map_err(|e| StateSyncError::Encode(e.to_string()))?;
+        let bytes = encode(value)?;
         self.set_bytes(
             StreamKey {
                 stream: stream.id,
@@ -119,8 +118,7 @@ impl StateSync {
         tick: u64,
         value: &T,
     ) -> Result<(), StateSyncError> {
-        let bytes = bincode::serde::encode_to_vec(value, bincode::config::standard())
-            .map_err(|e| StateSyncError::Encode(e.to_string()))?;
+        let bytes = encode(value)?;
         self.put(
             StreamKey {
                 stream: stream.id,
@@ -312,8 +310,7 @@ impl StateSync {
         peer: Option<PeerId>,
         event: &T,
     ) -> Result<(), StateSyncError> {
-        let bytes = bincode::serde::encode_to_vec(event, bincode::config::standard())
-            .map_err(|e| StateSyncError::Encode(e.to_string()))?;
+        let bytes = encode(event)?;
         if bytes.len() > self.config.max_value_size {
             return Err(StateSyncError::TooLarge {
                 size: bytes.len(),
@@ -587,6 +584,12 @@ impl StateSync {
             !delivered
         });
     }
+}
+
+/// `value` as bincode 2 (standard configuration).
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StateSyncError> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .map_err(|e| StateSyncError::Encode(e.to_string()))
 }
 
 /// A value or event's bytes (`StateEvent::Event`) as `T` (bincode 2,
