@@ -8,12 +8,14 @@
 //!   a room with native peers;
 //! - [`turn`]: a real coturn on 127.0.0.1;
 //! - [`proxy`]: a TCP proxy a test can cut (a client's network dropping);
+//! - [`cluster`]: a real NATS server and `rtcplay-signal` cluster nodes;
 //! - [`sim`]: the test game (a small deterministic arena) that the session tests,
 //!   the NAT lab and `rtcplay-lab-peer` play.
 
 #![allow(clippy::unwrap_used)]
 
 pub mod chromium;
+pub mod cluster;
 pub mod events;
 pub mod process;
 pub mod proxy;

@@ -31,6 +31,9 @@ pub enum SignalingError {
     /// The connection to the server is closed.
     #[error("signaling connection closed")]
     Closed,
+    /// A cluster setting is wrong, or this build cannot run a cluster node.
+    #[error("cluster: {0}")]
+    Cluster(String),
     /// The outgoing queue is full (the connection is stalled).
     #[error("signaling send queue is full")]
     QueueFull,

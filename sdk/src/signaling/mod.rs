@@ -46,6 +46,8 @@
 //! ```
 
 mod client_protocol;
+#[cfg(feature = "native")]
+pub mod cluster;
 mod error;
 pub mod protocol;
 
@@ -63,6 +65,8 @@ mod turn_credentials;
 #[cfg(feature = "native")]
 pub use client::{ClientConfig, SignalingClient};
 pub use client_protocol::{ClientProtocol, ClientStep, ClientTick, ClientTimers};
+#[cfg(feature = "native")]
+pub use cluster::{ClusterConfig, ClusterStats};
 pub use error::SignalingError;
 pub use protocol::{
     ClientMessage, ErrorCode, IceServer, PeerId, ServerMessage, SignalData, Welcome,

@@ -286,6 +286,13 @@ pub enum ErrorCode {
     /// A `join` with a rejoin token was refused: the seat's player is still
     /// connected (a seat can only be taken back once its connection is gone).
     SeatTaken,
+    /// The server cannot take this `join` now: it is one node of a cluster and
+    /// cannot reach the others (its broker is down), or could not find the node
+    /// that holds the room. Try again, or another node.
+    Unavailable,
+    /// The node of a cluster that held the client's room went away: the client
+    /// is in no room any more (WebRTC connections already up are unaffected).
+    RoomLost,
     /// A code from a newer server this client does not know.
     #[serde(other)]
     Unknown,
@@ -315,6 +322,8 @@ impl ErrorCode {
             ErrorCode::ProtocolViolation => "protocol_violation",
             ErrorCode::RejoinRefused => "rejoin_refused",
             ErrorCode::SeatTaken => "seat_taken",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::RoomLost => "room_lost",
             ErrorCode::Unknown => "unknown",
         }
     }

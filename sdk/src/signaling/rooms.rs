@@ -156,8 +156,8 @@ pub(crate) fn secrets_match(expected: &str, given: &str) -> bool {
 /// match starts with).
 type RoomKey = (String, u8, Option<String>, u8);
 
-/// What a `join` asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a `join` asks for (also sent between the nodes of a cluster).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct JoinRequest {
     pub version: u32,
     pub name: String,
@@ -177,7 +177,8 @@ pub(crate) struct JoinRequest {
     pub fresh_token: Option<String>,
     /// Drop-in room: start the match with this many players.
     pub start_with: Option<u8>,
-    /// When the server received the join.
+    /// When the server received the join (on another node: when this one did).
+    #[serde(skip, default = "Instant::now")]
     pub received_at: Instant,
 }
 
@@ -226,6 +227,8 @@ pub(crate) struct Rooms {
     /// Connections to check for life (a rejoin asked for their seat): the
     /// driver takes them with [`Rooms::take_probes`].
     probes: Vec<ConnId>,
+    /// Rooms per room name (a cluster node gives up names without rooms).
+    names: HashMap<String, usize>,
 }
 
 impl Rooms {
@@ -249,6 +252,7 @@ impl Rooms {
             seat_grace: Duration::ZERO,
             rejoin_tokens: HashMap::new(),
             probes: Vec::new(),
+            names: HashMap::new(),
         }
     }
 
@@ -302,8 +306,18 @@ impl Rooms {
         Ok(())
     }
 
-    fn check_join(&self, conn: ConnId, req: &JoinRequest) -> Result<(), Refusal> {
-        self.check_joiner(conn, req)?;
+    /// The join's own fields: sizes, name, secrets (a cluster node checks these
+    /// before asking where the room lives).
+    pub(crate) fn check_request(&self, req: &JoinRequest) -> Result<(), Refusal> {
+        if req.version != PROTOCOL_VERSION {
+            return Err((
+                ErrorCode::VersionMismatch,
+                format!(
+                    "server speaks protocol version {PROTOCOL_VERSION}, not {}",
+                    req.version
+                ),
+            ));
+        }
         if !(MIN_PLAYERS..=self.max_players).contains(&req.players) {
             return Err((
                 ErrorCode::BadPlayers,
@@ -339,6 +353,23 @@ impl Rooms {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Whether `conn` is a member of a room here.
+    pub(crate) fn is_member(&self, conn: ConnId) -> bool {
+        self.membership.contains_key(&conn)
+    }
+
+    /// Whether any room of this name exists here.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn has_rooms_named(&self, name: &str) -> bool {
+        self.names.contains_key(name)
+    }
+
+    fn check_join(&self, conn: ConnId, req: &JoinRequest) -> Result<(), Refusal> {
+        self.check_joiner(conn, req)?;
+        self.check_request(req)?;
         if self.exclusive && !req.spectator {
             let name = &req.name;
             // One match per name; a running drop-in match of this key still
@@ -424,6 +455,7 @@ impl Rooms {
         );
         self.open.insert(key.clone(), id);
         self.open_names.entry(key.0.clone()).or_insert((key.1, 0)).1 += 1;
+        *self.names.entry(key.0.clone()).or_default() += 1;
         Ok(id)
     }
 
@@ -695,8 +727,15 @@ impl Rooms {
             }
         }
         if room.members.is_empty() && room.spectators.is_empty() {
+            let name = room.key.0.clone();
             self.rooms.remove(&room_id);
             self.freed += 1;
+            if let Some(count) = self.names.get_mut(&name) {
+                *count -= 1;
+                if *count == 0 {
+                    self.names.remove(&name);
+                }
+            }
         }
         Ok(())
     }

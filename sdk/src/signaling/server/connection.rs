@@ -400,7 +400,6 @@ impl Connection {
         };
         let shared = Arc::clone(&self.guard.shared);
         let id = self.guard.id;
-        let mut out = Vec::new();
         let result: Result<(), Refusal> = match msg {
             ClientMessage::Ping => {
                 self.mine
@@ -458,13 +457,7 @@ impl Connection {
                 if !state.conns.contains_key(&id) {
                     return Flow::Continue; // being closed as too slow
                 }
-                let res = state.rooms.join(id, request, &mut out);
-                state.deliver(id, std::mem::take(&mut out), &mut self.mine, &shared);
-                for holder in state.rooms.take_probes() {
-                    if let Some(queue) = state.conns.get_mut(&holder) {
-                        queue.request_probe();
-                    }
-                }
+                let res = state.join(id, request, &mut self.mine, &shared);
                 if res.is_err() {
                     // A refused join changes nothing: it costs only the message rate.
                     self.joins.refund();
@@ -483,18 +476,10 @@ impl Connection {
                         ),
                     ))
                 } else {
-                    let mut state = shared.lock();
-                    let res = state.rooms.relay(id, to, data, &mut out);
-                    state.deliver(id, std::mem::take(&mut out), &mut self.mine, &shared);
-                    res
+                    shared.lock().relay(id, to, data, &mut self.mine, &shared)
                 }
             }
-            ClientMessage::Leave => {
-                let mut state = shared.lock();
-                let res = state.rooms.leave(id, &mut out);
-                state.deliver(id, std::mem::take(&mut out), &mut self.mine, &shared);
-                res
-            }
+            ClientMessage::Leave => shared.lock().leave(id, &mut self.mine, &shared),
         };
         match result {
             Ok(()) => Flow::Continue,

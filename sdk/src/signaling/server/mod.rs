@@ -16,6 +16,9 @@
 //! - connections are limited in total (never above what the open-file limit
 //!   allows) and per IPv4 address or IPv6 prefix (`ip_group.rs`).
 
+#[cfg(feature = "cluster")]
+mod broker;
+mod cluster_ops;
 mod connection;
 mod ip_group;
 mod metered_stream;
@@ -33,6 +36,8 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use super::cluster::table::ClusterTable;
+use super::cluster::{ClusterConfig, ClusterStats};
 use super::protocol::{ErrorCode, IceServer, ServerMessage, MAX_PLAYERS};
 use super::rooms::{ConnId, Outbox, Rooms};
 use super::turn_credentials::TurnConfig;
@@ -133,6 +138,11 @@ pub struct ServerConfig {
     /// these (`/` is `/index.html`) or a 404, and its connection closes. `None`:
     /// such requests fail the WebSocket handshake.
     pub web_files: Option<Arc<WebFiles>>,
+    /// Share rooms with other servers (nodes) through a NATS server: clients
+    /// may connect to any node and still meet (see `docs/cluster.md`). Every
+    /// node of a cluster must run with the same room settings. Needs the
+    /// `cluster` feature. `None`: a lone server.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Bytes a `signal` frame must stay below `max_frame_size`: the relayed form
@@ -171,12 +181,13 @@ impl Default for ServerConfig {
             require_spectator_secret: false,
             seat_grace: std::time::Duration::from_secs(60),
             web_files: None,
+            cluster: None,
         }
     }
 }
 
 /// A snapshot of what the server holds and has done.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ServerStats {
     /// Open connections (accepted TCP connections, handshaken or not).
     pub connections: usize,
@@ -204,6 +215,10 @@ pub struct ServerStats {
     pub probes_failed: u64,
     /// Bytes of unfinished messages held by all connections now.
     pub unfinished_bytes: usize,
+    /// Signals relayed since start (to clients of this server).
+    pub signals_relayed: u64,
+    /// The cluster, when this server is one node of one.
+    pub cluster: Option<ClusterStats>,
 }
 
 /// A running signaling server. Runs on the tokio runtime it was bound in; stops
@@ -228,6 +243,8 @@ struct Shared {
     state: Mutex<State>,
     /// Notified whenever a connection ends (graceful shutdown waits on it).
     conn_closed: Notify,
+    /// Wakes the cluster's broker task: messages or questions for the broker.
+    broker_wake: Notify,
 }
 
 #[derive(Debug)]
@@ -242,6 +259,12 @@ struct State {
     too_slow: u64,
     signals_dropped: u64,
     probes_failed: u64,
+    signals_relayed: u64,
+    /// The cluster's tables (`None`: a lone server).
+    cluster: Option<ClusterTable>,
+    /// Remote members that got frames during the current operation (their
+    /// membership may have ended).
+    touched: Vec<ConnId>,
 }
 
 impl SignalingServer {
@@ -278,6 +301,10 @@ impl SignalingServer {
         rooms.set_max_spectators(config.max_spectators_per_room);
         rooms.set_require_spectator_secret(config.require_spectator_secret);
         rooms.set_seat_grace(config.seat_grace);
+        let cluster = match &config.cluster {
+            Some(cluster) => Some(cluster_ops::cluster_table(cluster)?),
+            None => None,
+        };
         let state = State {
             rooms,
             conns: HashMap::new(),
@@ -287,6 +314,9 @@ impl SignalingServer {
             too_slow: 0,
             signals_dropped: 0,
             probes_failed: 0,
+            signals_relayed: 0,
+            cluster,
+            touched: Vec::new(),
         };
         let shared = Arc::new(Shared {
             unfinished: Arc::new(UnfinishedBudget::new(config.max_unfinished_bytes)),
@@ -296,8 +326,13 @@ impl SignalingServer {
             queue_limits,
             state: Mutex::new(state),
             conn_closed: Notify::new(),
+            broker_wake: Notify::new(),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
+        #[cfg(feature = "cluster")]
+        if let Some(cluster) = shared.config.cluster.clone() {
+            broker::start(Arc::clone(&shared), cluster, shutdown_rx.clone()).await?;
+        }
         tokio::spawn(accept_loop(listener, Arc::clone(&shared), shutdown_rx));
         Ok(SignalingServer {
             local_addr,
@@ -333,6 +368,11 @@ impl SignalingServer {
             signals_dropped: state.signals_dropped,
             probes_failed: state.probes_failed,
             unfinished_bytes: self.shared.unfinished.held(),
+            signals_relayed: state.signals_relayed,
+            cluster: state
+                .cluster
+                .as_ref()
+                .map(|cluster| cluster.stats(Instant::now())),
         }
     }
 
@@ -373,7 +413,8 @@ impl Shared {
 
 impl State {
     /// Deliver `out` on behalf of connection `me`: frames for `me` go to `mine`
-    /// (written by the caller), the others into their connection's queue.
+    /// (written by the caller), the others into their connection's queue (or,
+    /// for members on other nodes of a cluster, to the broker).
     ///
     /// A signal (only ever sent by `me`) to a full queue is dropped and `me` gets
     /// `peer_busy`; the recipient is disconnected only when its queue has been full
@@ -399,45 +440,76 @@ impl State {
                 ));
                 continue;
             }
-            let Some(queue) = self.conns.get_mut(&to) else {
+            if !self.conns.contains_key(&to) {
+                self.deliver_remote(me, to, text, relay);
                 continue;
-            };
-            let limits = shared.queue_limits;
-            let pushed = if relay {
-                queue.push_relay(text, limits, now)
-            } else {
-                queue.push_control(text, limits, now)
-            };
-            let stuck = queue.stuck_for(now) >= shared.config.write_timeout;
-            match pushed {
-                Ok(()) => continue,
-                Err(Refused::Full) => {
-                    self.signals_dropped += 1;
-                    mine.push(error_frame(
-                        ErrorCode::PeerBusy,
-                        "the recipient has too many messages queued; signal dropped",
-                    ));
-                    if !stuck {
-                        continue;
+            }
+            match self.queue_frame(to, text, relay, now, shared) {
+                Queued::Yes => {}
+                Queued::Busy => mine.push(peer_busy_frame()),
+                Queued::Lost { busy } => {
+                    if busy {
+                        mine.push(peer_busy_frame());
                     }
+                    let mut more = Vec::new();
+                    let _ = self
+                        .rooms
+                        .disconnect(to, std::time::Instant::now(), &mut more);
+                    work.extend(more);
                 }
-                Err(Refused::Overflow) => {}
             }
-            if let Some(queue) = self.conns.remove(&to) {
-                queue.wake();
-            }
-            self.too_slow += 1;
-            let mut more = Vec::new();
-            let _ = self
-                .rooms
-                .disconnect(to, std::time::Instant::now(), &mut more);
-            work.extend(more);
         }
+    }
+
+    /// Put a frame into connection `to`'s queue (which exists). A signal to a
+    /// full queue is refused (`Busy`); a queue stuck for the write timeout or
+    /// over its reserve is taken away, which closes its connection (`Lost`: the
+    /// caller takes it out of its room).
+    fn queue_frame(
+        &mut self,
+        to: ConnId,
+        text: Utf8Bytes,
+        relay: bool,
+        now: Instant,
+        shared: &Shared,
+    ) -> Queued {
+        let Some(queue) = self.conns.get_mut(&to) else {
+            return Queued::Yes;
+        };
+        let limits = shared.queue_limits;
+        let pushed = if relay {
+            queue.push_relay(text, limits, now)
+        } else {
+            queue.push_control(text, limits, now)
+        };
+        let stuck = queue.stuck_for(now) >= shared.config.write_timeout;
+        let busy = match pushed {
+            Ok(()) => {
+                if relay {
+                    self.signals_relayed += 1;
+                }
+                return Queued::Yes;
+            }
+            Err(Refused::Full) => {
+                self.signals_dropped += 1;
+                if !stuck {
+                    return Queued::Busy;
+                }
+                true
+            }
+            Err(Refused::Overflow) => false,
+        };
+        if let Some(queue) = self.conns.remove(&to) {
+            queue.wake();
+        }
+        self.too_slow += 1;
+        Queued::Lost { busy }
     }
 
     /// Forget a closed connection: leave its room, release its IP slot.
     fn remove(&mut self, id: ConnId, ip: IpGroup, shared: &Shared) {
         self.conns.remove(&id);
+        self.client_gone(id, shared);
         let mut out = Vec::new();
         if self
             .rooms
@@ -453,6 +525,27 @@ impl State {
             }
         }
     }
+}
+
+/// What became of a frame for a connection's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Queued {
+    Yes,
+    /// A signal to a full queue: dropped, its sender gets `peer_busy`.
+    Busy,
+    /// The connection did not read for too long and is being closed (`busy`:
+    /// the frame was a signal whose sender gets `peer_busy`).
+    Lost {
+        busy: bool,
+    },
+}
+
+/// The `peer_busy` error for a signal's sender.
+fn peer_busy_frame() -> Utf8Bytes {
+    error_frame(
+        ErrorCode::PeerBusy,
+        "the recipient has too many messages queued; signal dropped",
+    )
 }
 
 /// One `error` frame.

@@ -9,6 +9,12 @@
 //! when stderr is a terminal). SIGTERM or SIGINT (Ctrl-C) shut it down
 //! gracefully: every client gets a WebSocket close with code 1001, then the
 //! process exits 0.
+//!
+//! Several servers share rooms through a NATS server with `--cluster
+//! nats://HOST:4222` (`docs/cluster.md`); `--stats-addr` serves the figures as
+//! JSON over HTTP.
+
+mod stats_http;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,7 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use rtcplay::signaling::{IceServer, ServerConfig, SignalingServer, TurnConfig, WebFiles};
+use rtcplay::signaling::{
+    ClusterConfig, IceServer, ServerConfig, SignalingServer, TurnConfig, WebFiles,
+};
 
 /// How long a graceful shutdown waits for clients to take their close frames.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -115,6 +123,35 @@ struct Args {
     /// TURN credential.
     #[arg(long)]
     turn_credential: Option<String>,
+    /// Share rooms with other rtcplay-signal servers through this NATS server
+    /// (JetStream on: `nats-server -js`), e.g. `nats://10.0.0.5:4222`. Clients
+    /// may then connect to any of the servers. Every server of a cluster must
+    /// run with the same room settings.
+    #[arg(
+        long,
+        value_name = "NATS_URL",
+        env = "RTCPLAY_CLUSTER",
+        hide_env_values = true
+    )]
+    cluster: Option<String>,
+    /// Name of the cluster's subjects and claims bucket (several clusters can
+    /// share one NATS server).
+    #[arg(long, default_value = "rtcplay")]
+    cluster_prefix: String,
+    /// Milliseconds after which a silent cluster node counts as dead (its
+    /// members leave their rooms; its rooms' clients get `room_lost`).
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(500..))]
+    node_timeout_ms: u64,
+    /// Milliseconds between a cluster node's heartbeats.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..))]
+    heartbeat_ms: u64,
+    /// Serve the server's figures as JSON on this address (`GET /stats`), e.g.
+    /// `127.0.0.1:9536`. Keep it private: it is meant for monitoring.
+    #[arg(long, value_name = "ADDR")]
+    stats_addr: Option<String>,
+    /// Seconds between the figures in the log (only when they changed).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    stats_log_secs: u64,
     /// Log filter (tracing-subscriber EnvFilter syntax), e.g. `info` or `debug`.
     #[arg(long, default_value = "info")]
     log: String,
@@ -154,18 +191,40 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let code = runtime.block_on(serve(&args.bind, config));
+    let code = runtime.block_on(serve(&args, config));
     std::process::exit(code);
 }
 
 /// Run the server until SIGTERM or SIGINT; returns the exit code.
-async fn serve(bind: &str, config: ServerConfig) -> i32 {
+async fn serve(args: &Args, config: ServerConfig) -> i32 {
+    let bind = &args.bind;
     let server = match SignalingServer::bind(bind, config).await {
-        Ok(server) => server,
+        Ok(server) => Arc::new(server),
         Err(e) => {
             eprintln!("rtcplay-signal: cannot listen on {bind}: {e}");
             return 1;
         }
+    };
+    let latest = stats_http::Latest::default();
+    let sampler = tokio::spawn(stats_http::sample(Arc::clone(&server), Arc::clone(&latest)));
+    let endpoint = match &args.stats_addr {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                if let Ok(local) = listener.local_addr() {
+                    tracing::info!("stats on http://{local}/stats");
+                }
+                Some(tokio::spawn(stats_http::serve(
+                    listener,
+                    Arc::clone(&server),
+                    Arc::clone(&latest),
+                )))
+            }
+            Err(e) => {
+                eprintln!("rtcplay-signal: cannot listen on --stats-addr {addr}: {e}");
+                return 1;
+            }
+        },
+        None => None,
     };
     // The first line on stdout is the URL, so scripts can bind port 0.
     println!("{}", server.url());
@@ -186,17 +245,29 @@ async fn serve(bind: &str, config: ServerConfig) -> i32 {
     let name = loop {
         tokio::select! {
             name = &mut signal => break name,
-            () = tokio::time::sleep(Duration::from_secs(60)) => {
+            () = tokio::time::sleep(Duration::from_secs(args.stats_log_secs)) => {
                 let stats = server.stats();
                 if stats != last {
-                    tracing::info!(?stats, "signaling server");
+                    let relays_per_sec = stats.signals_relayed.saturating_sub(last.signals_relayed)
+                        / args.stats_log_secs;
+                    tracing::info!(?stats, relays_per_sec, "signaling server");
                     last = stats;
                 }
             }
         }
     };
+    sampler.abort();
+    let _ = sampler.await;
+    if let Some(endpoint) = endpoint {
+        endpoint.abort();
+        let _ = endpoint.await;
+    }
     let open = server.stats().connections;
     tracing::info!("{name}: closing {open} connections (code 1001) and shutting down");
+    let Ok(server) = Arc::try_unwrap(server) else {
+        tracing::warn!("stats endpoint still holds the server; exiting without waiting");
+        return 0;
+    };
     let left = server.shutdown_gracefully(SHUTDOWN_GRACE).await;
     if left > 0 {
         tracing::warn!("{left} connections still open after {SHUTDOWN_GRACE:?}; exiting anyway");
@@ -306,7 +377,20 @@ fn server_config(args: &Args) -> Result<ServerConfig, String> {
         }
         None => None,
     };
+    let cluster = args.cluster.as_ref().map(|url| ClusterConfig {
+        prefix: args.cluster_prefix.clone(),
+        node_timeout: Duration::from_millis(args.node_timeout_ms),
+        heartbeat: Duration::from_millis(args.heartbeat_ms),
+        ..ClusterConfig::new(url.clone())
+    });
+    if cluster
+        .as_ref()
+        .is_some_and(|c| c.heartbeat >= c.node_timeout)
+    {
+        return Err("--heartbeat-ms must be shorter than --node-timeout-ms".into());
+    }
     Ok(ServerConfig {
+        cluster,
         web_files,
         max_frame_size: args.max_frame_size,
         rate_limit_burst: args.rate_burst,

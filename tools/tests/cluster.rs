@@ -1,0 +1,273 @@
+//! Several `rtcplay-signal` nodes sharing rooms through a real `nats-server`
+//! (JetStream on), all on 127.0.0.1: clients on different nodes meet, connect
+//! over real WebRTC, fill rooms exactly once under racing joins, and the
+//! cluster survives a node killed and the broker restarted.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rtcplay::signaling::{ErrorCode, ServerMessage, SignalData, SignalingClient, SignalingError};
+use rtcplay::transport::native::Socket;
+use rtcplay::transport::{PeerId, SocketConfig, SocketEvent, Target};
+use rtcplay_testkit::cluster::{wait_for_cluster, Nats, SignalNode};
+use rtcplay_testkit::events::expect_event;
+
+const BIN: &str = env!("CARGO_BIN_EXE_rtcplay-signal");
+/// Generous bound for what takes milliseconds on loopback.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn socket_config(url: &str, room: &str, players: u8) -> SocketConfig {
+    let mut config = SocketConfig::new(url, room, players);
+    config.bind_ip = std::net::Ipv4Addr::LOCALHOST.into();
+    config
+}
+
+/// Every socket connects to every other, and each sends one reliable message
+/// to each other that arrives intact.
+fn connect_and_exchange(sockets: &mut [Socket]) {
+    for socket in sockets.iter_mut() {
+        expect_event(socket, PATIENCE, "AllConnected", |e| {
+            *e == SocketEvent::AllConnected
+        });
+    }
+    let ids: Vec<PeerId> = sockets.iter_mut().map(|s| s.id().unwrap()).collect();
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        for &to in ids.iter().filter(|&&p| p != ids[i]) {
+            let text = format!("from {} to {}", ids[i].0, to.0);
+            socket.send_reliable(to, text.as_bytes()).unwrap();
+        }
+    }
+    for (i, socket) in sockets.iter_mut().enumerate() {
+        let mut heard = Vec::new();
+        let deadline = Instant::now() + PATIENCE;
+        while heard.len() < ids.len() - 1 {
+            assert!(Instant::now() < deadline, "socket {i} heard only {heard:?}");
+            for message in socket.wait_message(Duration::from_millis(50)).into_iter() {
+                let expected = format!("from {} to {}", message.from.0, ids[i].0);
+                assert_eq!(message.data, expected.into_bytes());
+                heard.push(message.from);
+            }
+        }
+    }
+}
+
+#[test]
+fn clients_on_different_nodes_meet_and_connect_over_webrtc() {
+    let nats = Nats::start();
+    let nodes: Vec<SignalNode> = (0..3)
+        .map(|_| SignalNode::start(BIN, &nats.url(), &[]))
+        .collect();
+    wait_for_cluster(&nodes.iter().collect::<Vec<_>>());
+
+    // Two players, one per node.
+    let mut duel: Vec<Socket> = (0..2)
+        .map(|i| Socket::new(socket_config(&nodes[i].url, "duel", 2)).unwrap())
+        .collect();
+    connect_and_exchange(&mut duel);
+
+    // Four players spread over three nodes.
+    let mut four: Vec<Socket> = [0, 1, 2, 1]
+        .iter()
+        .map(|&n| Socket::new(socket_config(&nodes[n].url, "four", 4)).unwrap())
+        .collect();
+    connect_and_exchange(&mut four);
+
+    // The rooms live on one node each; the others routed their clients there.
+    let homed: u64 = nodes
+        .iter()
+        .map(|n| n.cluster_stat("homed_names").as_u64().unwrap())
+        .sum();
+    assert_eq!(homed, 2, "each room name has one home");
+    let routed: u64 = nodes
+        .iter()
+        .map(|n| n.cluster_stat("routed_clients").as_u64().unwrap())
+        .sum();
+    let remote: u64 = nodes
+        .iter()
+        .map(|n| n.cluster_stat("remote_members").as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        routed, remote,
+        "every routed client is a remote member at its home"
+    );
+    assert!(
+        routed >= 3,
+        "at least one duelist and two of four are elsewhere: {routed}"
+    );
+    // The unreliable channel too, now that everyone is connected.
+    four[0].send_unreliable(Target::All, b"all of you").unwrap();
+}
+
+/// One client: joins, reads until `room_full`, then tells its partner a
+/// nonce and returns (its nonce, the nonce its partner told it).
+async fn duel_client(url: String, nonce: u64) -> Result<(u64, u64), String> {
+    let (mut client, welcome) = SignalingClient::join(&url, "rush", 2, None)
+        .await
+        .map_err(|e| format!("join: {e}"))?;
+    let mut partner = None;
+    let mut told = None;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let event = tokio::time::timeout_at(deadline, client.next_event())
+            .await
+            .map_err(|_| format!("client {nonce}: stuck (partner {partner:?})"))?;
+        match event {
+            Some(ServerMessage::RoomFull { peers }) => {
+                if partner.is_some() {
+                    return Err(format!("client {nonce}: a second room_full"));
+                }
+                if peers.len() != 2 || !peers.contains(&welcome.peer_id) {
+                    return Err(format!("client {nonce}: room_full {peers:?}"));
+                }
+                let other = *peers.iter().find(|p| **p != welcome.peer_id).unwrap();
+                partner = Some(other);
+                client
+                    .signal(
+                        other,
+                        SignalData::Offer {
+                            sdp: nonce.to_string(),
+                        },
+                    )
+                    .map_err(|e| format!("signal: {e}"))?;
+            }
+            Some(ServerMessage::Signal {
+                data: SignalData::Offer { sdp },
+                ..
+            }) => told = Some(sdp.parse::<u64>().map_err(|e| e.to_string())?),
+            Some(ServerMessage::PeerJoined { .. }) => {}
+            Some(other) => return Err(format!("client {nonce}: unexpected {other:?}")),
+            None => return Err(format!("client {nonce}: connection closed")),
+        }
+        if let (Some(_), Some(told)) = (partner, told) {
+            // Stay connected until everyone is done (a departure would tell
+            // the partner `peer_left`).
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            return Ok((nonce, told));
+        }
+    }
+}
+
+#[test]
+fn a_thousand_racing_joins_over_three_nodes_fill_500_rooms_exactly_once() {
+    let nats = Nats::start();
+    let nodes: Vec<SignalNode> = (0..3)
+        .map(|_| SignalNode::start(BIN, &nats.url(), &[]))
+        .collect();
+    wait_for_cluster(&nodes.iter().collect::<Vec<_>>());
+    let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
+    let results = runtime().block_on(async {
+        let tasks: Vec<_> = (0..1000u64)
+            .map(|i| tokio::spawn(duel_client(urls[i as usize % 3].clone(), i)))
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.unwrap());
+        }
+        results
+    });
+    // Who told whom: a perfect matching (each client's partner names it back).
+    let told: HashMap<u64, u64> = results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+        .map(|(me, partner)| (me, partner))
+        .collect();
+    assert_eq!(told.len(), 1000);
+    for (&me, &partner) in &told {
+        assert_ne!(me, partner);
+        assert_eq!(
+            told[&partner], me,
+            "{me} heard {partner}, who heard {}",
+            told[&partner]
+        );
+    }
+    let created: u64 = nodes
+        .iter()
+        .map(|n| n.stats()["rooms_created"].as_u64().unwrap())
+        .sum();
+    assert_eq!(created, 500, "500 rooms, each filled once");
+}
+
+/// Join `room` (2 players) on `url`; the welcome or the refusal.
+async fn try_join(url: &str, room: &str) -> Result<(SignalingClient, PeerId), SignalingError> {
+    SignalingClient::join(url, room, 2, None)
+        .await
+        .map(|(client, welcome)| (client, welcome.peer_id))
+}
+
+async fn expect_room_full(client: &mut SignalingClient) {
+    loop {
+        let event = tokio::time::timeout(PATIENCE, client.next_event())
+            .await
+            .expect("room_full in time");
+        match event {
+            Some(ServerMessage::RoomFull { peers }) => {
+                assert_eq!(peers.len(), 2);
+                return;
+            }
+            Some(ServerMessage::PeerJoined { .. }) => {}
+            other => panic!("expected room_full, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn nodes_keep_their_own_rooms_while_nats_is_down_and_recover_when_it_is_back() {
+    let mut nats = Nats::start();
+    let a = SignalNode::start(BIN, &nats.url(), &[]);
+    let b = SignalNode::start(BIN, &nats.url(), &[]);
+    wait_for_cluster(&[&a, &b]);
+    let rt = runtime();
+    // A room homed on `a`, its first player waiting.
+    let (mut first, first_id) = rt.block_on(try_join(&a.url, "local")).unwrap();
+
+    nats.kill();
+    for node in [&a, &b] {
+        node.wait_until("the node notices the broker is gone", PATIENCE, |s| {
+            s["cluster"]["broker_connected"] == false
+        });
+    }
+    // `a` still serves the room whose members are all on it.
+    let (mut second, second_id) = rt.block_on(try_join(&a.url, "local")).unwrap();
+    rt.block_on(async {
+        expect_room_full(&mut first).await;
+        expect_room_full(&mut second).await;
+    });
+    // A new room name cannot be claimed without the broker: a clear refusal.
+    match rt.block_on(try_join(&b.url, "elsewhere")) {
+        Err(SignalingError::Refused { code, .. }) => assert_eq!(code, ErrorCode::Unavailable),
+        other => panic!("expected unavailable, got {:?}", other.map(|_| ())),
+    }
+
+    // The broker comes back (empty: it kept nothing): no node restarts.
+    nats.restart();
+    wait_for_cluster(&[&a, &b]);
+    assert!(a.cluster_stat("broker_disconnects").as_u64().unwrap() >= 1);
+    rt.block_on(async {
+        let (mut on_a, _) = try_join(&a.url, "after").await.unwrap();
+        let (mut on_b, _) = try_join(&b.url, "after").await.unwrap();
+        expect_room_full(&mut on_a).await;
+        expect_room_full(&mut on_b).await;
+        // The room of before the outage still relays.
+        assert_ne!(first_id, second_id);
+        first
+            .signal(second_id, SignalData::EndOfCandidates)
+            .unwrap();
+        let relayed = tokio::time::timeout(PATIENCE, second.next_event())
+            .await
+            .unwrap();
+        assert!(
+            matches!(relayed, Some(ServerMessage::Signal { .. })),
+            "{relayed:?}"
+        );
+    });
+}
