@@ -466,6 +466,7 @@ async fn version_mismatch_is_refused() {
         no_spectators: false,
         rejoin_token: None,
         start_with: None,
+        resume: false,
     })
     .await;
     raw.expect_error(ErrorCode::VersionMismatch).await;

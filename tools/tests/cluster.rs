@@ -179,7 +179,6 @@ fn a_thousand_racing_joins_over_three_nodes_fill_500_rooms_exactly_once() {
     let told: HashMap<u64, u64> = results
         .into_iter()
         .map(|r| r.unwrap_or_else(|e| panic!("{e}")))
-        .map(|(me, partner)| (me, partner))
         .collect();
     assert_eq!(told.len(), 1000);
     for (&me, &partner) in &told {
@@ -270,4 +269,154 @@ fn nodes_keep_their_own_rooms_while_nats_is_down_and_recover_when_it_is_back() {
             "{relayed:?}"
         );
     });
+}
+
+/// Two players on nodes `homes[0]` and `homes[1]`, each told the other node
+/// too, connected and playing.
+fn connected_pair(first: &SignalNode, second: &SignalNode, room: &str) -> Vec<Socket> {
+    let socket = |main: &SignalNode, other: &SignalNode| {
+        let mut config = socket_config(&main.url, room, 2);
+        config.fallback_signaling_urls = vec![other.url.clone()];
+        Socket::new(config).unwrap()
+    };
+    // The first one's node becomes the room's home.
+    let mut sockets = vec![socket(first, second)];
+    expect_event(&mut sockets[0], PATIENCE, "WaitingForPlayers", |e| {
+        matches!(e, SocketEvent::WaitingForPlayers { .. })
+    });
+    sockets.push(socket(second, first));
+    connect_and_exchange(&mut sockets);
+    sockets
+}
+
+/// Keep both playing (a reliable message each way per round) until `until`
+/// holds for the events seen; fails on a disconnection or reconnection.
+fn keep_playing(
+    sockets: &mut [Socket],
+    what: &str,
+    mut until: impl FnMut(usize, &SocketEvent) -> bool,
+) {
+    let ids: Vec<PeerId> = sockets.iter_mut().map(|s| s.id().unwrap()).collect();
+    let deadline = Instant::now() + PATIENCE;
+    let mut done = false;
+    let mut round = 0u32;
+    while !done {
+        assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
+        round += 1;
+        for (i, socket) in sockets.iter_mut().enumerate() {
+            let to = ids[1 - i];
+            socket.send_reliable(to, &round.to_be_bytes()).unwrap();
+        }
+        for (i, socket) in sockets.iter_mut().enumerate() {
+            let mut got = 0;
+            let round_deadline = Instant::now() + PATIENCE;
+            while got == 0 {
+                assert!(
+                    Instant::now() < round_deadline,
+                    "{what}: socket {i} stopped hearing"
+                );
+                got += socket
+                    .wait_message(Duration::from_millis(20))
+                    .into_iter()
+                    .count();
+                socket.receive();
+            }
+            while let Some(event) = socket.wait_event(Duration::ZERO) {
+                assert!(
+                    !matches!(
+                        event,
+                        SocketEvent::PeerDisconnected { .. } | SocketEvent::PeerReconnecting(_)
+                    ),
+                    "{what}: the match was disturbed: {event:?}"
+                );
+                if until(i, &event) {
+                    done = true;
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_killed_node_takes_only_its_connections_and_its_clients_resume_through_another() {
+    let nats = Nats::start();
+    let home = SignalNode::start(BIN, &nats.url(), &[]);
+    let mut edge = SignalNode::start(BIN, &nats.url(), &[]);
+    wait_for_cluster(&[&home, &edge]);
+    let mut sockets = connected_pair(&home, &edge, "kill-edge");
+    assert_eq!(home.cluster_stat("remote_members"), 1);
+
+    // The second player's node dies: its signaling connection goes, the match
+    // does not; it takes its seat back through the room's node.
+    edge.kill();
+    keep_playing(
+        &mut sockets,
+        "the second player resumes signaling",
+        |i, event| {
+            assert_ne!(
+                *event,
+                SocketEvent::SignalingLost,
+                "socket {i} gave signaling up"
+            );
+            i == 1 && *event == SocketEvent::SignalingResumed
+        },
+    );
+    let stats = home.stats();
+    assert_eq!(
+        stats["peers"], 2,
+        "both players are members on the room's node"
+    );
+    assert_eq!(stats["cluster"]["remote_members"], 0);
+    assert_eq!(stats["cluster"]["nodes"], 1);
+}
+
+#[test]
+fn when_a_rooms_node_dies_its_matches_play_on_and_its_filling_rooms_fail_clearly() {
+    let nats = Nats::start();
+    let mut home = SignalNode::start(BIN, &nats.url(), &[]);
+    let edge = SignalNode::start(BIN, &nats.url(), &[]);
+    wait_for_cluster(&[&home, &edge]);
+    let mut sockets = connected_pair(&home, &edge, "kill-home");
+    // A room of three still filling, homed on `home`, one player on each node.
+    let rt = runtime();
+    let (_creator, _) = rt
+        .block_on(SignalingClient::join(&home.url, "filling", 3, None))
+        .unwrap();
+    let (mut waiter, _) = rt
+        .block_on(SignalingClient::join(&edge.url, "filling", 3, None))
+        .unwrap();
+
+    home.kill();
+    // The waiting player is told its room is gone.
+    rt.block_on(async {
+        loop {
+            match tokio::time::timeout(PATIENCE, waiter.next_event())
+                .await
+                .unwrap()
+            {
+                Some(ServerMessage::Error { code, .. }) => {
+                    assert_eq!(code, ErrorCode::RoomLost);
+                    break;
+                }
+                Some(ServerMessage::PeerJoined { .. } | ServerMessage::PeerLeft { .. }) => {}
+                other => panic!("expected room_lost, got {other:?}"),
+            }
+        }
+    });
+    // The match formed through the dead node plays on; neither player can take
+    // its seat back (the room died with its node), so both give signaling up.
+    let mut lost = [false, false];
+    keep_playing(
+        &mut sockets,
+        "both players give signaling up",
+        |i, event| {
+            if *event == SocketEvent::SignalingLost {
+                lost[i] = true;
+            }
+            lost == [true, true]
+        },
+    );
+    // The second player, the waiting one (and the first player's resume
+    // attempt if it went to the dead node before it was found dead).
+    assert!(edge.cluster_stat("rooms_lost").as_u64().unwrap() >= 2);
 }

@@ -57,6 +57,9 @@ pub struct ClientConfig {
     /// Drop-in room: the match starts with this many players; later joiners
     /// take the free seats while it runs (see [`ClientMessage::Join`]).
     pub start_with: Option<u8>,
+    /// With `rejoin_token`: only our signaling connection is replaced; our
+    /// WebRTC connections stay (see [`ClientMessage::Join`]).
+    pub resume: bool,
 }
 
 impl ClientConfig {
@@ -85,6 +88,7 @@ impl Default for ClientConfig {
             no_spectators: false,
             rejoin_token: None,
             start_with: None,
+            resume: false,
         }
     }
 }
@@ -135,6 +139,7 @@ impl SignalingClient {
             no_spectators: config.no_spectators,
             rejoin_token: config.rejoin_token.clone(),
             start_with: config.start_with,
+            resume: config.resume,
         };
         let (ws, welcome, protocol) =
             tokio::time::timeout(config.join_timeout, connect_and_join(url, join, &config))

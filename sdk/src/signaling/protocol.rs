@@ -78,6 +78,12 @@ pub enum ClientMessage {
         /// (absent: `players`, a room that starts full).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         start_with: Option<u8>,
+        /// With `rejoin_token`: the player's process and WebRTC connections are
+        /// alive; only its signaling connection was lost (its server went away)
+        /// and is replaced. The others hear `peer_resumed` instead of
+        /// `peer_rejoined` and keep their connections to it.
+        #[serde(default, skip_serializing_if = "is_false")]
+        resume: bool,
     },
     /// Relay `data` to the member `to` of the sender's room.
     Signal {
@@ -115,6 +121,13 @@ pub enum ServerMessage {
     /// A player whose connection had closed mid-match took its seat back with its
     /// rejoin token: same peer id, a new process. Connect to it again.
     PeerRejoined {
+        /// The player that is back.
+        peer_id: PeerId,
+    },
+    /// A player whose signaling connection had closed mid-match is back on
+    /// signaling (a `join` with its rejoin token and `resume`): same process,
+    /// its WebRTC connections untouched. Keep them; it can be signaled again.
+    PeerResumed {
         /// The player that is back.
         peer_id: PeerId,
     },
@@ -362,6 +375,7 @@ const SERVER_TYPES: &[&str] = &[
     "peer_joined",
     "peer_left",
     "peer_rejoined",
+    "peer_resumed",
     "room_full",
     "seats",
     "dropped_in",
@@ -385,6 +399,7 @@ impl ClientMessage {
             no_spectators: false,
             rejoin_token: None,
             start_with: None,
+            resume: false,
         }
     }
 
@@ -514,6 +529,7 @@ mod tests {
             no_spectators: false,
             rejoin_token: None,
             start_with: None,
+            resume: false,
         };
         let json = msg.to_json();
         assert_eq!(

@@ -173,6 +173,10 @@ pub(crate) struct JoinRequest {
     pub turn: Option<IceServer>,
     /// Take a held seat back with this token instead of joining anew.
     pub rejoin_token: Option<String>,
+    /// With `rejoin_token`: the player's connections are alive; only its
+    /// signaling connection is new (the others hear `peer_resumed`).
+    #[serde(default)]
+    pub resume: bool,
     /// A fresh random token, the server's, for this player's seat.
     pub fresh_token: Option<String>,
     /// Drop-in room: start the match with this many players.
@@ -798,6 +802,7 @@ mod tests {
             no_spectators: false,
             turn: None,
             rejoin_token: None,
+            resume: false,
             fresh_token: None,
             start_with: None,
             received_at: Instant::now(),

@@ -44,6 +44,16 @@ impl IceServerConfig {
 pub struct SocketConfig {
     /// WebSocket URL of the signaling server, e.g. `ws://127.0.0.1:3536`.
     pub signaling_url: String,
+    /// Other nodes of the same signaling cluster (`rtcplay-signal --cluster`),
+    /// tried in order when `signaling_url` cannot be reached or is
+    /// `unavailable`. When the signaling connection is lost mid-match (its node
+    /// went away), the socket takes its seat back through the next of these
+    /// URLs (all of them, `signaling_url` too, for up to `disconnect_timeout`)
+    /// without touching its WebRTC connections, and says
+    /// [`SignalingResumed`](super::SocketEvent::SignalingResumed); only if that
+    /// fails does it say `SignalingLost`. Empty (the default): one server, and
+    /// a lost signaling connection is `SignalingLost` at once. Native sockets only.
+    pub fallback_signaling_urls: Vec<String>,
     /// Room name. The server groups the next `players` joiners of this name into a match.
     pub room: String,
     /// Room size including this peer, 2..=8.
@@ -121,6 +131,7 @@ impl SocketConfig {
     pub fn new(signaling_url: impl Into<String>, room: impl Into<String>, players: u8) -> Self {
         Self {
             signaling_url: signaling_url.into(),
+            fallback_signaling_urls: Vec::new(),
             room: room.into(),
             players,
             token: None,

@@ -96,6 +96,13 @@ pub enum SocketEvent {
     /// (`SocketConfig::rejoin_token`, then a rejoining session); the Bevy
     /// plugin does this by itself.
     SignalingLost,
+    /// The signaling connection closed during the match (its server, a node
+    /// of a cluster, went away) and the socket took its seat back through
+    /// another node of [`SocketConfig::fallback_signaling_urls`]: nothing
+    /// changed for the match, and stalled links can be restarted again.
+    ///
+    /// [`SocketConfig::fallback_signaling_urls`]: super::SocketConfig::fallback_signaling_urls
+    SignalingResumed,
     /// Something failed; see the error. The socket keeps serving the other peers.
     Error(TransportError),
 }

@@ -16,7 +16,10 @@
 //! - a connected link that stalls is restarted, not given up (see [`recovery`]);
 //! - the game hears `WaitingForPlayers`, `RoomFull`, `PeerConnected`,
 //!   `SpectatorConnected`, `AllConnected` (once), `PeerReconnecting`,
-//!   `PeerReconnected`, `PeerDisconnected` and errors.
+//!   `PeerReconnected`, `PeerDisconnected`, `SignalingLost`,
+//!   `SignalingResumed` and errors;
+//! - a member whose signaling connection moved to another node of a cluster
+//!   (`peer_resumed`) keeps its connections.
 //!
 //! A driver feeds in what the signaling server says and what its connection
 //! attempts report, with the time, and carries out the [`MeshAction`]s: start or
@@ -529,6 +532,10 @@ impl MeshPlan {
             ServerMessage::Signal { from, data } => self.signal(now, from, data, out),
             ServerMessage::PeerLeft { peer_id } => self.peer_left(peer_id, out),
             ServerMessage::PeerRejoined { peer_id } => self.peer_rejoined(now, peer_id, out),
+            ServerMessage::PeerResumed { peer_id } => {
+                // Same process, same connections: it can be signaled again.
+                self.left_signaling.remove(&peer_id);
+            }
             ServerMessage::PeerJoined { peer_id, spectator } => {
                 self.peer_joined(now, peer_id, spectator, out);
             }
@@ -545,6 +552,14 @@ impl MeshPlan {
             }
             _ => {}
         }
+    }
+
+    /// Our signaling connection was replaced by one to another node of the
+    /// server's cluster (a `join` with `resume`): our seat and connections are
+    /// the same, and stalled links can be restarted again.
+    pub fn signaling_resumed(&mut self, out: &mut Vec<MeshAction>) {
+        self.signaling_up = true;
+        out.push(MeshAction::Event(SocketEvent::SignalingResumed));
     }
 
     /// The signaling server is gone. Connections already up keep working; the ones

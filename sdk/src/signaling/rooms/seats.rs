@@ -13,6 +13,10 @@
 //!   That connection is then checked for life (the driver pings it): one that
 //!   does not answer is closed as lost, so a player whose network changed (its
 //!   old connection is dead but not yet timed out) gets its seat on a retry;
+//! - a `join` with the token and `resume` is the same, but the others hear
+//!   `peer_resumed`: the player's process and WebRTC connections live on, only
+//!   its signaling connection is new (its server, a node of a cluster, went
+//!   away);
 //! - a player who leaves on purpose (`leave`), leaves before the room is full, or
 //!   whose room has no player left gives its seat and token up.
 
@@ -110,7 +114,12 @@ impl Rooms {
         out.push((conn, room.seats_message(true)));
         for &(_, member) in room.everyone() {
             if member != conn {
-                out.push((member, ServerMessage::PeerRejoined { peer_id: peer }));
+                let back = if req.resume {
+                    ServerMessage::PeerResumed { peer_id: peer }
+                } else {
+                    ServerMessage::PeerRejoined { peer_id: peer }
+                };
+                out.push((member, back));
             }
         }
         self.membership.insert(conn, (room_id, peer));

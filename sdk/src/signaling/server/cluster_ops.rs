@@ -291,7 +291,7 @@ impl State {
                 join.received_at = StdInstant::now();
                 let mut mine = Vec::new();
                 let res = self.join_here(id, join, &mut mine, shared);
-                self.to_member_frames(id, mine);
+                self.send_member_frames(id, mine);
                 if let Err((code, message)) = res {
                     if !self.rooms.is_member(id) {
                         if let Some(cluster) = &mut self.cluster {
@@ -423,7 +423,7 @@ impl State {
     }
 
     /// The frames a rooms operation had for remote member `id` itself.
-    fn to_member_frames(&mut self, id: ConnId, frames: Vec<Utf8Bytes>) {
+    fn send_member_frames(&mut self, id: ConnId, frames: Vec<Utf8Bytes>) {
         let Some(cluster) = &mut self.cluster else {
             return;
         };

@@ -417,6 +417,7 @@ impl Connection {
                 no_spectators,
                 rejoin_token,
                 start_with,
+                resume,
             } => {
                 if let Some(expected) = &shared.config.room_token {
                     if !token.is_some_and(|given| secrets_match(expected, &given)) {
@@ -449,6 +450,7 @@ impl Connection {
                     fresh_token: (rejoin_token.is_none() && !spectator)
                         .then(new_rejoin_token)
                         .flatten(),
+                    resume: resume && rejoin_token.is_some(),
                     rejoin_token,
                     start_with,
                     received_at: now.into_std(),

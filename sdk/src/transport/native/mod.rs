@@ -3,6 +3,7 @@
 
 mod boost;
 mod channels;
+mod failover;
 mod handler;
 mod link;
 pub(crate) mod peer;

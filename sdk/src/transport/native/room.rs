@@ -3,16 +3,19 @@
 //! relays their offers/answers/candidates, and reports to the game thread.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use tokio::sync::{mpsc, oneshot};
 
+use super::failover;
 use super::link::Inbox;
 use super::peer::{spawn_peer, PeerEvent, PeerHandle, PeerParams, PeerSignal};
 use super::socket::Control;
-use crate::signaling::{ClientConfig, ServerMessage, SignalData, SignalingClient};
+use crate::signaling::{ErrorCode, ServerMessage, SignalData, SignalingClient};
 use crate::transport::mesh_plan::{MeshAction, MeshPlan, MeshSettings};
 use crate::transport::{IceServerConfig, PeerId, SocketConfig, SocketEvent, TransportError};
 
@@ -176,6 +179,26 @@ impl MeshRoom {
         self.carry_out(client, out);
     }
 
+    /// Our signaling connection is gone: resume it through another node when
+    /// we can (a future to poll), else tell the plan at once.
+    fn signaling_gone(
+        &mut self,
+        config: &Arc<SocketConfig>,
+        token: Option<String>,
+        lost: usize,
+    ) -> Option<Pin<Box<dyn Future<Output = Resumed> + Send>>> {
+        if let Some(token) = token {
+            let config = Arc::clone(config);
+            return Some(Box::pin(async move {
+                failover::resume(&config, token, lost, config.disconnect_timeout).await
+            }));
+        }
+        let mut out = Vec::new();
+        self.plan.signaling_closed(&mut out);
+        self.carry_out(None, out);
+        None
+    }
+
     /// Close every connection concurrently, each saying goodbye.
     async fn close_all(&mut self) {
         let closing: Vec<_> = self
@@ -190,26 +213,12 @@ impl MeshRoom {
 /// Run a room until the socket shuts it down.
 pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver<()>) {
     let config = params.config.clone();
-    let join = SignalingClient::join_with_config(
-        &config.signaling_url,
-        &config.room,
-        config.players,
-        config.token.clone(),
-        ClientConfig {
-            room_secret: config.room_secret.clone(),
-            spectator: config.spectator,
-            spectator_secret: config.spectator_secret.clone(),
-            no_spectators: config.no_spectators,
-            rejoin_token: config.rejoin_token.clone(),
-            start_with: config.start_with,
-            ..ClientConfig::default()
-        },
-    );
+    let join = failover::join_first(&config);
     let joined = tokio::select! {
         _ = &mut shutdown => return,
         joined = tokio::time::timeout(config.handshake_timeout, join) => joined,
     };
-    let (client, welcome) = match joined {
+    let (client, welcome, mut url_index) = match joined {
         Ok(Ok(joined)) => joined,
         Ok(Err(error)) => {
             let _ = params
@@ -252,20 +261,45 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
     };
     let mut client = Some(client);
     room.carry_out(client.as_ref(), out);
+    // With several signaling URLs (a cluster), a lost signaling connection is
+    // replaced through another node before the game hears of it.
+    let resumable = welcome
+        .rejoin_token
+        .clone()
+        .filter(|_| !config.fallback_signaling_urls.is_empty());
+    let mut resuming: Option<Pin<Box<dyn Future<Output = Resumed> + Send>>> = None;
 
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
             message = next_message(&mut client) => match message {
+                Some(ServerMessage::Error { code: ErrorCode::RoomLost, message }) => {
+                    // The node that held our room went away: as lost as a
+                    // closed connection.
+                    tracing::warn!("signaling: room lost: {message}");
+                    client = None;
+                    resuming = room.signaling_gone(&config, resumable.clone(), url_index);
+                }
                 Some(message) => room.on_server_message(client.as_ref(), message),
                 None => {
                     // The server is gone. Connections already up keep working.
                     client = None;
-                    let mut out = Vec::new();
-                    room.plan.signaling_closed(&mut out);
-                    room.carry_out(None, out);
+                    resuming = room.signaling_gone(&config, resumable.clone(), url_index);
                 }
             },
+            resumed = poll_resume(&mut resuming) => {
+                resuming = None;
+                let mut out = Vec::new();
+                match resumed {
+                    Some((new_client, index)) => {
+                        client = Some(new_client);
+                        url_index = index;
+                        room.plan.signaling_resumed(&mut out);
+                    }
+                    None => room.plan.signaling_closed(&mut out),
+                }
+                room.carry_out(client.as_ref(), out);
+            }
             _ = tokio::time::sleep_until(room.next_wakeup()) => room.on_timer(client.as_ref()),
             Some((peer, attempt, event)) = events_rx.recv() => {
                 // Events of a replaced attempt (its connection is closing) are stale.
@@ -277,6 +311,20 @@ pub(crate) async fn run_room(params: RoomParams, mut shutdown: oneshot::Receiver
     }
     room.close_all().await;
     drop(client);
+}
+
+/// A resumed signaling connection and the index of its URL; `None`: no node
+/// took us back.
+type Resumed = Option<(SignalingClient, usize)>;
+
+/// The resume under way, or pending forever when there is none.
+async fn poll_resume(
+    resuming: &mut Option<Pin<Box<dyn Future<Output = Resumed> + Send>>>,
+) -> Resumed {
+    match resuming {
+        Some(resuming) => resuming.await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next server message, or pending forever once signaling is gone.

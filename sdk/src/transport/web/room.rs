@@ -167,6 +167,7 @@ impl WebRoom {
                     no_spectators: config.no_spectators,
                     rejoin_token: config.rejoin_token.clone(),
                     start_with: config.start_with,
+                    resume: false,
                 };
                 let (client, text) = ClientProtocol::new(&join, SIGNALING_TIMERS, now);
                 self.client = Some(client);
