@@ -20,6 +20,7 @@ pub fn free_port() -> u16 {
 pub struct Nats {
     child: Option<Child>,
     port: u16,
+    monitor_port: u16,
     dir: PathBuf,
 }
 
@@ -31,6 +32,7 @@ impl Nats {
         let mut nats = Nats {
             child: None,
             port,
+            monitor_port: free_port(),
             dir,
         };
         nats.restart();
@@ -40,6 +42,16 @@ impl Nats {
     /// `nats://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Its process id (while running).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Its monitoring figures (`/varz`: messages and bytes in and out, CPU).
+    pub fn varz(&self) -> Option<serde_json::Value> {
+        http_json(self.monitor_port, "/varz")
     }
 
     /// Kill it (SIGKILL: no goodbye to its clients).
@@ -56,14 +68,8 @@ impl Nats {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
         let child = Command::new("nats-server")
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-m", &self.monitor_port.to_string(), "-sd"])
             .arg(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -99,13 +105,30 @@ impl SignalNode {
     /// heartbeats and a short node timeout, no per-IP limit to speak of), with
     /// `extra` arguments.
     pub fn start(bin: &str, nats_url: &str, extra: &[&str]) -> SignalNode {
+        let cluster = [
+            "--cluster",
+            nats_url,
+            "--heartbeat-ms",
+            "200",
+            "--node-timeout-ms",
+            "1500",
+        ];
+        Self::spawn(bin, &[&cluster[..], extra].concat())
+    }
+
+    /// Start the binary `bin` as a lone server (no cluster), with the same
+    /// stats endpoint and limits as [`SignalNode::start`].
+    pub fn start_lone(bin: &str, extra: &[&str]) -> SignalNode {
+        Self::spawn(bin, extra)
+    }
+
+    fn spawn(bin: &str, args: &[&str]) -> SignalNode {
         let stats_port = free_port();
         let mut child = Command::new(bin)
-            .args(["--bind", "127.0.0.1:0", "--cluster", nats_url])
-            .args(["--heartbeat-ms", "200", "--node-timeout-ms", "1500"])
+            .args(["--bind", "127.0.0.1:0"])
             .args(["--max-connections-per-ip", "100000", "--log", "warn"])
             .args(["--stats-addr", &format!("127.0.0.1:{stats_port}")])
-            .args(extra)
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -123,16 +146,14 @@ impl SignalNode {
         }
     }
 
+    /// Its process id (while running).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Its `/stats` (JSON), `None` while it does not answer.
     pub fn try_stats(&self) -> Option<serde_json::Value> {
-        let mut tcp = TcpStream::connect(("127.0.0.1", self.stats_port)).ok()?;
-        tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        tcp.write_all(b"GET /stats HTTP/1.1\r\nHost: x\r\n\r\n")
-            .ok()?;
-        let mut response = String::new();
-        tcp.read_to_string(&mut response).ok()?;
-        let body = response.split("\r\n\r\n").nth(1)?;
-        serde_json::from_str(body).ok()
+        http_json(self.stats_port, "/stats")
     }
 
     /// Its `/stats`.
@@ -179,6 +200,19 @@ impl Drop for SignalNode {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// GET `path` on 127.0.0.1:`port`; the JSON body.
+fn http_json(port: u16, path: &str) -> Option<serde_json::Value> {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    // HTTP/1.0: the answer comes whole, never chunked.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    tcp.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).ok()?;
+    let body = response.split("\r\n\r\n").nth(1)?;
+    serde_json::from_str(body).ok()
 }
 
 /// Wait until every node is connected to the broker and hears all the others.

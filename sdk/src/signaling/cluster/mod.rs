@@ -90,9 +90,10 @@ pub struct ClusterStats {
     pub remote_members: usize,
     /// This node's clients in rooms that live on other nodes.
     pub routed_clients: usize,
-    /// Broker messages (batches) sent and received, and their bytes.
+    /// Messages (batches) sent to other nodes (heartbeats and claims not
+    /// counted).
     pub messages_out: u64,
-    /// Broker messages received.
+    /// Messages received from other nodes.
     pub messages_in: u64,
     /// Bytes of broker messages sent.
     pub bytes_out: u64,

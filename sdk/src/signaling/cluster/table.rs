@@ -65,6 +65,17 @@ pub(crate) struct WaitingJoin {
     pub tries: u8,
 }
 
+/// A join another node forwarded, held until this node knows whether it holds
+/// the name.
+#[derive(Debug)]
+pub(crate) struct RemoteJoin {
+    pub node: NodeId,
+    pub conn: ConnId,
+    pub seq: u32,
+    pub join: JoinRequest,
+    pub tries: u8,
+}
+
 /// The cluster part of a node's state.
 #[derive(Debug)]
 pub(crate) struct ClusterTable {
@@ -78,6 +89,9 @@ pub(crate) struct ClusterTable {
     next_seq: u32,
     waiting: HashMap<String, Vec<WaitingJoin>>,
     waiting_conns: HashSet<ConnId>,
+    /// Joins other nodes sent for a name this node is finding the home of
+    /// (they may have found our claim before we did).
+    remote_waiting: HashMap<String, Vec<RemoteJoin>>,
     to_resolve: Vec<String>,
     /// Home: remote members by the id they have in the rooms here.
     members: HashMap<ConnId, RemoteMember>,
@@ -103,6 +117,7 @@ impl ClusterTable {
             next_seq: 0,
             waiting: HashMap::new(),
             waiting_conns: HashSet::new(),
+            remote_waiting: HashMap::new(),
             to_resolve: Vec::new(),
             members: HashMap::new(),
             member_ids: HashMap::new(),
@@ -148,6 +163,24 @@ impl ClusterTable {
             self.to_resolve.push(name);
         }
         list.push(WaitingJoin { conn, join, tries });
+    }
+
+    /// Whether this node is asking the bucket for `name`'s home right now.
+    pub(crate) fn is_resolving(&self, name: &str) -> bool {
+        self.waiting.contains_key(name)
+    }
+
+    /// Hold another node's join for `name` until our own lookup is answered.
+    pub(crate) fn hold_remote_join(&mut self, join: RemoteJoin) {
+        self.remote_waiting
+            .entry(join.join.name.clone())
+            .or_default()
+            .push(join);
+    }
+
+    /// Other nodes' joins held for `name`.
+    pub(crate) fn take_remote_waiting(&mut self, name: &str) -> Vec<RemoteJoin> {
+        self.remote_waiting.remove(name).unwrap_or_default()
     }
 
     /// Names whose home the driver must find.

@@ -295,7 +295,6 @@ impl Driver {
         let Some(cluster) = &mut state.cluster else {
             return;
         };
-        cluster.counters_mut().messages_out += u64::from(connected);
         let rooms = &state.rooms;
         cluster.idle_names(now, |name| rooms.has_rooms_named(name));
         let dead = cluster.take_dead(now);

@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::{error_frame, Queued, Shared, State};
 use crate::datagram::PeerId;
-use crate::signaling::cluster::table::{ClusterTable, Home, MAX_HOME_TRIES};
+use crate::signaling::cluster::table::{ClusterTable, Home, RemoteJoin, MAX_HOME_TRIES};
 use crate::signaling::cluster::wire::{NodeId, NodeMessage};
 use crate::signaling::cluster::ClusterConfig;
 use crate::signaling::protocol::{ErrorCode, SignalData};
@@ -40,6 +40,16 @@ pub(super) fn cluster_table(config: &ClusterConfig) -> Result<ClusterTable, Sign
         config.node_timeout,
         config.release_after,
     ))
+}
+
+/// The answer to a join sent to a node that does not hold the name.
+fn not_home(remote: RemoteJoin) -> NodeMessage {
+    NodeMessage::NotHome {
+        conn: remote.conn,
+        seq: remote.seq,
+        join: remote.join,
+        tries: remote.tries,
+    }
 }
 
 /// What the broker found out about a room name's home.
@@ -274,39 +284,21 @@ impl State {
                 join,
                 tries,
             } => {
-                if cluster.home_of(&join.name) != Home::Here {
-                    cluster.send(
-                        from,
-                        NodeMessage::NotHome {
-                            conn,
-                            seq,
-                            join,
-                            tries,
-                        },
-                    );
-                    return;
-                }
-                let id = cluster.member_id(from, conn, seq, &mut self.next_conn);
-                let mut join = join;
-                join.received_at = StdInstant::now();
-                let mut mine = Vec::new();
-                let res = self.join_here(id, join, &mut mine, shared);
-                self.send_member_frames(id, mine);
-                if let Err((code, message)) = res {
-                    if !self.rooms.is_member(id) {
-                        if let Some(cluster) = &mut self.cluster {
-                            cluster.drop_member(id);
-                            cluster.send(
-                                from,
-                                NodeMessage::Refused {
-                                    conn,
-                                    seq,
-                                    code,
-                                    message,
-                                },
-                            );
-                        }
-                    }
+                let remote = RemoteJoin {
+                    node: from,
+                    conn,
+                    seq,
+                    join,
+                    tries,
+                };
+                if cluster.home_of(&remote.join.name) == Home::Here {
+                    self.remote_join_here(remote, shared);
+                } else if cluster.is_resolving(&remote.join.name) {
+                    // The sender found our claim in the bucket before our own
+                    // lookup came back: wait for it.
+                    cluster.hold_remote_join(remote);
+                } else {
+                    cluster.send(from, not_home(remote));
                 }
             }
             NodeMessage::Signal {
@@ -422,6 +414,41 @@ impl State {
         }
     }
 
+    /// Another node's client joins a room here.
+    fn remote_join_here(&mut self, remote: RemoteJoin, shared: &Shared) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        let RemoteJoin {
+            node,
+            conn,
+            seq,
+            mut join,
+            ..
+        } = remote;
+        let id = cluster.member_id(node, conn, seq, &mut self.next_conn);
+        join.received_at = StdInstant::now();
+        let mut mine = Vec::new();
+        let res = self.join_here(id, join, &mut mine, shared);
+        self.send_member_frames(id, mine);
+        if let Err((code, message)) = res {
+            if !self.rooms.is_member(id) {
+                if let Some(cluster) = &mut self.cluster {
+                    cluster.drop_member(id);
+                    cluster.send(
+                        node,
+                        NodeMessage::Refused {
+                            conn,
+                            seq,
+                            code,
+                            message,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
     /// The frames a rooms operation had for remote member `id` itself.
     fn send_member_frames(&mut self, id: ConnId, frames: Vec<Utf8Bytes>) {
         let Some(cluster) = &mut self.cluster else {
@@ -488,6 +515,7 @@ impl State {
             return;
         };
         let waiting = cluster.take_waiting(name);
+        let remote_waiting = cluster.take_remote_waiting(name);
         match &found {
             Found::Here { revision, takeover } => cluster.claimed(name, *revision, *takeover),
             Found::Node(_) => {}
@@ -522,6 +550,13 @@ impl State {
                     );
                     let _ = self.queue_frame(wait.conn, frame, false, now, shared);
                 }
+            }
+        }
+        for remote in remote_waiting {
+            if matches!(found, Found::Here { .. }) {
+                self.remote_join_here(remote, shared);
+            } else if let Some(cluster) = &mut self.cluster {
+                cluster.send(remote.node, not_home(remote));
             }
         }
         self.settle_members();
