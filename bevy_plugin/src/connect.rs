@@ -41,6 +41,11 @@ use rtcplay::state_sync::is_state_datagram;
 pub struct RtcPlayConnect {
     /// Signaling server URL, e.g. `ws://127.0.0.1:3536`.
     pub signal_url: String,
+    /// Other nodes of the same signaling cluster (docs/cluster.md): tried when
+    /// `signal_url` cannot be reached, and used to resume our seat (keeping
+    /// every connection) when our signaling node goes away mid-match. Native
+    /// only.
+    pub fallback_signal_urls: Vec<String>,
     /// Room name.
     pub room: String,
     /// Players in the match, including this one (2..=8).
@@ -91,6 +96,7 @@ impl RtcPlayConnect {
     pub fn new(signal_url: impl Into<String>, room: impl Into<String>, players: usize) -> Self {
         RtcPlayConnect {
             signal_url: signal_url.into(),
+            fallback_signal_urls: Vec::new(),
             room: room.into(),
             players,
             ice_servers: Vec::new(),
@@ -166,6 +172,13 @@ impl RtcPlayConnect {
         self
     }
 
+    /// Other nodes of the signaling cluster (see
+    /// [`fallback_signal_urls`](Self::fallback_signal_urls)).
+    pub fn with_fallback_signal_urls(mut self, urls: impl IntoIterator<Item = String>) -> Self {
+        self.fallback_signal_urls = urls.into_iter().collect();
+        self
+    }
+
     /// Put a link conditioner on this peer's traffic.
     pub fn with_netem(mut self, conditions: LinkConditions, seed: u64) -> Self {
         self.netem = Some(conditions);
@@ -179,6 +192,7 @@ impl RtcPlayConnect {
             self.room.clone(),
             u8::try_from(self.players).unwrap_or(u8::MAX),
         );
+        config.fallback_signaling_urls = self.fallback_signal_urls.clone();
         config.ice_servers = self.ice_servers.clone();
         config.bind_ip = self.bind_ip;
         config.spectator = self.spectate;

@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use rtcplay::signaling::{ErrorCode, ServerMessage, SignalData, SignalingClient, SignalingError};
+use rtcplay::signaling::{
+    ClientConfig, ErrorCode, ServerMessage, SignalData, SignalingClient, SignalingError,
+};
 use rtcplay::transport::native::Socket;
 use rtcplay::transport::{PeerId, SocketConfig, SocketEvent, Target};
 use rtcplay_testkit::cluster::{wait_for_cluster, Nats, SignalNode};
@@ -419,4 +421,147 @@ fn when_a_rooms_node_dies_its_matches_play_on_and_its_filling_rooms_fail_clearly
     // The second player, the waiting one (and the first player's resume
     // attempt if it went to the dead node before it was found dead).
     assert!(edge.cluster_stat("rooms_lost").as_u64().unwrap() >= 2);
+}
+
+/// Events of `client` until one matches `want` (others skipped).
+async fn until(
+    client: &mut SignalingClient,
+    what: &str,
+    want: impl Fn(&ServerMessage) -> bool,
+) -> ServerMessage {
+    loop {
+        let event = tokio::time::timeout(PATIENCE, client.next_event())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} within {PATIENCE:?}"))
+            .unwrap_or_else(|| panic!("closed while waiting for {what}"));
+        if want(&event) {
+            return event;
+        }
+        assert!(
+            !matches!(event, ServerMessage::Error { .. }),
+            "error while waiting for {what}: {event:?}"
+        );
+    }
+}
+
+#[test]
+fn private_rooms_spectators_rejoin_and_turn_credentials_work_across_nodes() {
+    let nats = Nats::start();
+    let turn = [
+        "--turn-url",
+        "turn:127.0.0.1:3478",
+        "--turn-secret",
+        "cluster-secret",
+    ];
+    let nodes: Vec<SignalNode> = (0..3)
+        .map(|_| SignalNode::start(BIN, &nats.url(), &turn))
+        .collect();
+    wait_for_cluster(&nodes.iter().collect::<Vec<_>>());
+    let url = |i: usize| nodes[i].url.clone();
+    let with = |secret: &str| ClientConfig {
+        room_secret: Some(secret.into()),
+        ..ClientConfig::default()
+    };
+    runtime().block_on(async {
+        // Private rooms: only joiners with the same secret meet, whatever node.
+        let (mut x1, w1) = SignalingClient::join_with_config(&url(0), "priv", 2, None, with("s1"))
+            .await
+            .unwrap();
+        let (mut x2, _) = SignalingClient::join_with_config(&url(1), "priv", 2, None, with("s2"))
+            .await
+            .unwrap();
+        let (mut x3, w3) = SignalingClient::join_with_config(&url(2), "priv", 2, None, with("s1"))
+            .await
+            .unwrap();
+        let (mut x4, _) = SignalingClient::join_with_config(&url(0), "priv", 2, None, with("s2"))
+            .await
+            .unwrap();
+        for (client, name) in [
+            (&mut x1, "x1"),
+            (&mut x3, "x3"),
+            (&mut x2, "x2"),
+            (&mut x4, "x4"),
+        ] {
+            until(client, &format!("{name}'s room_full"), |e| {
+                matches!(e, ServerMessage::RoomFull { .. })
+            })
+            .await;
+        }
+        // TURN credentials are made by the client's own node, with the shared secret.
+        for welcome in [&w1, &w3] {
+            let turn = welcome
+                .ice_servers
+                .iter()
+                .find(|s| s.urls.iter().any(|u| u.starts_with("turn:")))
+                .expect("a TURN server in the welcome");
+            assert!(turn.username.is_some() && turn.credential.is_some());
+        }
+
+        // A spectator on a third node joins the running private match.
+        let spectate = ClientConfig {
+            spectator: true,
+            ..with("s1")
+        };
+        let (mut watcher, ws) =
+            SignalingClient::join_with_config(&url(1), "priv", 2, None, spectate)
+                .await
+                .unwrap();
+        assert!(ws.spectator);
+        until(&mut watcher, "the spectator's room_full", |e| {
+            matches!(e, ServerMessage::RoomFull { .. })
+        })
+        .await;
+        for player in [&mut x1, &mut x3] {
+            until(player, "peer_joined of the spectator", |e| {
+                matches!(
+                    e,
+                    ServerMessage::PeerJoined {
+                        spectator: true,
+                        ..
+                    }
+                )
+            })
+            .await;
+        }
+
+        // A player drops and takes its seat back through another node.
+        let token = w3.rejoin_token.clone().expect("players get rejoin tokens");
+        drop(x3);
+        until(&mut x1, "peer_left", |e| {
+            *e == ServerMessage::PeerLeft {
+                peer_id: w3.peer_id,
+            }
+        })
+        .await;
+        let rejoin = ClientConfig {
+            rejoin_token: Some(token),
+            ..ClientConfig::default()
+        };
+        let (mut back, wb) = SignalingClient::join_with_config(&url(1), "priv", 2, None, rejoin)
+            .await
+            .unwrap();
+        assert_eq!(wb.peer_id, w3.peer_id, "the same seat");
+        until(&mut x1, "peer_rejoined", |e| {
+            *e == ServerMessage::PeerRejoined {
+                peer_id: w3.peer_id,
+            }
+        })
+        .await;
+        // And signals flow both ways between the nodes again.
+        x1.signal(wb.peer_id, SignalData::EndOfCandidates).unwrap();
+        until(
+            &mut back,
+            "the relayed signal",
+            |e| matches!(e, ServerMessage::Signal { from, .. } if *from == w1.peer_id),
+        )
+        .await;
+        back.signal(w1.peer_id, SignalData::EndOfCandidates)
+            .unwrap();
+        until(
+            &mut x1,
+            "the relayed signal",
+            |e| matches!(e, ServerMessage::Signal { from, .. } if *from == wb.peer_id),
+        )
+        .await;
+    });
 }

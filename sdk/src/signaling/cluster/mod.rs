@@ -112,3 +112,8 @@ pub struct ClusterStats {
     /// Messages for other nodes dropped because the broker could not take them.
     pub dropped_out: u64,
 }
+
+/// Compiles the example in `docs/cluster.md` as a doc test.
+#[cfg(all(doctest, feature = "cluster"))]
+#[doc = include_str!("../../../../docs/cluster.md")]
+struct ClusterGuide;

@@ -462,3 +462,126 @@ impl ClusterTable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signaling::protocol::PROTOCOL_VERSION;
+
+    const TIMEOUT: Duration = Duration::from_secs(5);
+    const S: Duration = Duration::from_secs(1);
+
+    fn table() -> ClusterTable {
+        ClusterTable::new(1, TIMEOUT, Duration::from_secs(30))
+    }
+
+    fn join(name: &str) -> JoinRequest {
+        JoinRequest {
+            version: PROTOCOL_VERSION,
+            name: name.into(),
+            players: 2,
+            secret: None,
+            spectator: false,
+            spectator_secret: None,
+            no_spectators: false,
+            turn: None,
+            rejoin_token: None,
+            resume: false,
+            fresh_token: None,
+            start_with: None,
+            received_at: std::time::Instant::now(),
+        }
+    }
+
+    #[test]
+    fn nodes_are_judged_dead_only_while_the_broker_has_been_up_long_enough() {
+        let mut t = table();
+        let t0 = Instant::now();
+        // Never connected: nobody can be judged.
+        assert!(t.alive(7, t0 + 60 * S));
+        assert!(t.take_dead(t0 + 60 * S).is_empty());
+        t.broker_up(t0);
+        t.heard(7, t0 + 2 * S);
+        t.route_join(10, 8, join("r"), 0); // a node never heard from
+                                           // Too soon after connecting to tell.
+        assert!(t.alive(8, t0 + 4 * S));
+        assert!(t.take_dead(t0 + 4 * S).is_empty());
+        // Node 7 was heard 4 s ago: alive; node 8 never: dead.
+        assert!(t.alive(7, t0 + 6 * S));
+        assert!(!t.alive(8, t0 + 6 * S));
+        assert_eq!(t.take_dead(t0 + 6 * S), vec![8]);
+        assert_eq!(t.unroute_node(8), vec![10]);
+        assert_eq!(t.home_of("r"), Home::Unknown);
+        // Node 7 silent for the timeout: dead, once.
+        assert_eq!(t.take_dead(t0 + 7 * S), vec![7]);
+        assert!(t.take_dead(t0 + 8 * S).is_empty());
+        // The broker went away: no judgement until it is back long enough.
+        t.heard(9, t0 + 8 * S);
+        t.broker_down();
+        assert!(t.take_dead(t0 + 20 * S).is_empty());
+        t.broker_up(t0 + 20 * S);
+        assert!(t.take_dead(t0 + 22 * S).is_empty());
+        assert_eq!(t.take_dead(t0 + 25 * S), vec![9]);
+        assert_eq!(t.stats(t0 + 25 * S).broker_disconnects, 1);
+    }
+
+    #[test]
+    fn routes_end_only_for_their_own_membership() {
+        let mut t = table();
+        t.route_join(5, 2, join("a"), 0);
+        let first = t.route(5).expect("routed");
+        assert_eq!(t.home_of("a"), Home::Node(2));
+        assert!(t.is_busy(5));
+        // The client left and joined again: the old membership's release
+        // must not end the new one.
+        assert!(t.unroute(5, first.seq));
+        t.route_join(5, 2, join("b"), 0);
+        assert!(!t.unroute(5, first.seq));
+        assert!(t.route(5).is_some());
+        let sent = t.take_outbound();
+        assert_eq!(sent[&2].len(), 2, "two joins for node 2");
+    }
+
+    #[test]
+    fn one_lookup_per_name_and_closed_clients_are_skipped() {
+        let mut t = table();
+        t.wait_for_home(1, join("x"), 0);
+        t.wait_for_home(2, join("x"), 0);
+        t.wait_for_home(3, join("y"), 0);
+        assert_eq!(t.take_to_resolve(), vec!["x".to_owned(), "y".to_owned()]);
+        assert!(t.is_resolving("x"));
+        t.forget_client(2);
+        let waiting: Vec<ConnId> = t.take_waiting("x").iter().map(|w| w.conn).collect();
+        assert_eq!(waiting, vec![1]);
+        assert!(!t.is_resolving("x"));
+        t.claimed("x", 4, false);
+        assert_eq!(t.home_of("x"), Home::Here);
+        assert_eq!(t.claims(), vec![("x".to_owned(), 4)]);
+    }
+
+    #[test]
+    fn the_outbound_queue_is_bounded() {
+        let mut t = table();
+        for conn in 0..=MAX_OUTBOUND as u64 {
+            t.send(2, NodeMessage::Leave { conn, seq: 0 });
+        }
+        assert_eq!(t.stats(Instant::now()).dropped_out, 1);
+        assert_eq!(t.take_outbound()[&2].len(), MAX_OUTBOUND);
+        assert!(!t.has_outbound());
+    }
+
+    #[test]
+    fn names_without_rooms_are_released_after_the_delay() {
+        let mut t = table();
+        let t0 = Instant::now();
+        t.claimed("busy", 1, false);
+        t.claimed("idle", 2, false);
+        t.idle_names(t0, |name| name == "busy");
+        t.idle_names(t0 + 29 * S, |name| name == "busy");
+        assert!(t.take_releases().is_empty());
+        t.idle_names(t0 + 30 * S, |name| name == "busy");
+        assert_eq!(t.take_releases(), vec![("idle".to_owned(), 2)]);
+        assert_eq!(t.home_of("idle"), Home::Unknown);
+        assert_eq!(t.home_of("busy"), Home::Here);
+    }
+}

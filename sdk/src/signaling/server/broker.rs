@@ -123,16 +123,19 @@ impl Bucket {
                     allow_direct: true,
                     ..Default::default()
                 };
-                self.js.get_or_create_stream(stream).await.map_err(|e| {
-                    format!(
-                        "claims bucket `{}`: {e} (is JetStream on: nats-server -js?)",
-                        self.name
-                    )
-                })?;
-                self.js
-                    .get_key_value(self.name.clone())
-                    .await
-                    .map_err(|e| format!("claims bucket `{}`: {e}", self.name))?
+                let created = self.js.get_or_create_stream(stream).await;
+                // Another node may have created it at the same moment (then
+                // ours fails as overlapping): open what is there.
+                match self.js.get_key_value(self.name.clone()).await {
+                    Ok(store) => store,
+                    Err(e) => {
+                        let why = created.err().map_or(e.to_string(), |c| c.to_string());
+                        return Err(format!(
+                            "claims bucket `{}`: {why} (is JetStream on: nats-server -js?)",
+                            self.name
+                        ));
+                    }
+                }
             }
         };
         *self.lock() = Some(store.clone());
