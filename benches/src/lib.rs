@@ -6,3 +6,4 @@ pub mod input_script;
 pub mod percentiles;
 pub mod session_mesh;
 pub mod session_traffic;
+pub mod signal_clients;

@@ -29,18 +29,15 @@ use std::time::Duration;
 
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
-use rtcplay::signaling::protocol::{ClientMessage, ServerMessage};
+use rtcplay::signaling::protocol::ClientMessage;
 use rtcplay_benches::percentiles::duration_percentile;
+use rtcplay_benches::signal_clients::{
+    connect, cpu_seconds, server_binary, until_room_full, BoxError, Ws,
+};
 use rtcplay_testkit::cluster::{wait_for_cluster, Nats, SignalNode};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Cluster load generator (see the module docs).
 #[derive(Debug, Parser)]
@@ -143,20 +140,7 @@ impl Setup {
 
 fn main() -> Result<(), BoxError> {
     let args = Args::parse();
-    let bin = match &args.server {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .ok_or("executable has no directory")?
-            .join("rtcplay-signal"),
-    };
-    if !bin.exists() {
-        return Err(format!(
-            "{} not found; build it first: cargo build --release -p rtcplay_tools --bin rtcplay-signal",
-            bin.display()
-        )
-        .into());
-    }
+    let bin = server_binary(args.server.as_ref())?;
     let bin = bin.to_string_lossy().into_owned();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -354,46 +338,9 @@ fn rss(node: &SignalNode) -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
-/// User + system CPU seconds of a process (clock ticks at the usual 100 Hz).
-fn cpu_seconds(pid: &str) -> Result<f64, BoxError> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let rest = stat.rsplit_once(')').ok_or("bad stat")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11).ok_or("bad stat")?.parse()?;
-    let stime: u64 = fields.get(12).ok_or("bad stat")?.parse()?;
-    Ok((utime + stime) as f64 / 100.0)
-}
-
-async fn connect(url: &str) -> Result<Ws, BoxError> {
-    let config = WebSocketConfig::default()
-        .read_buffer_size(1024)
-        .write_buffer_size(0);
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true).await?;
-    Ok(ws)
-}
-
 async fn join_and_wait(ws: &mut Ws, join: Message) -> Result<(), BoxError> {
     ws.send(join).await?;
     until_room_full(ws).await
-}
-
-/// Read until `room_full` (welcome, peer_joined and stale peer_left skipped).
-async fn until_room_full(ws: &mut Ws) -> Result<(), BoxError> {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(text))) => match ServerMessage::from_json(&text) {
-                Ok(ServerMessage::RoomFull { .. }) => return Ok(()),
-                Ok(ServerMessage::Error { code, message }) => {
-                    return Err(format!("server error {code}: {message}").into())
-                }
-                Ok(_) => {}
-                Err(e) => return Err(e.into()),
-            },
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err("server closed the connection".into()),
-        }
-    }
 }
 
 fn mib(bytes: u64) -> f64 {

@@ -41,17 +41,14 @@ use std::time::Duration;
 
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
-use rtcplay::signaling::protocol::{ClientMessage, ServerMessage};
+use rtcplay::signaling::protocol::ClientMessage;
 use rtcplay_benches::percentiles::duration_percentile;
-use tokio::net::TcpStream;
+use rtcplay_benches::signal_clients::{
+    connect, cpu_seconds, server_binary, until_room_full, BoxError, Ws,
+};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Signaling server load generator (see the module docs).
 #[derive(Debug, Parser)]
@@ -102,20 +99,7 @@ struct Args {
 
 fn main() -> Result<(), BoxError> {
     let args = Args::parse();
-    let server_path = match &args.server {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .ok_or("executable has no directory")?
-            .join("rtcplay-signal"),
-    };
-    if !server_path.exists() {
-        return Err(format!(
-            "{} not found; build it first: cargo build --release -p rtcplay_tools --bin rtcplay-signal",
-            server_path.display()
-        )
-        .into());
-    }
+    let server_path = server_binary(args.server.as_ref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -291,18 +275,6 @@ impl Server {
     }
 }
 
-/// User + system CPU time of a process (`"self"` for this one) in seconds,
-/// from /proc (clock ticks at the usual 100 Hz).
-fn cpu_seconds(pid: &str) -> Result<f64, BoxError> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which is in parentheses).
-    let rest = stat.rsplit_once(')').ok_or("bad stat")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11).ok_or("bad stat")?.parse()?;
-    let stime: u64 = fields.get(12).ok_or("bad stat")?.parse()?;
-    Ok((utime + stime) as f64 / 100.0)
-}
-
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -310,40 +282,8 @@ impl Drop for Server {
     }
 }
 
-fn client_config() -> WebSocketConfig {
-    WebSocketConfig::default()
-        .read_buffer_size(1024)
-        .write_buffer_size(0)
-}
-
-async fn connect(url: &str) -> Result<Ws, BoxError> {
-    let (ws, _) =
-        tokio_tungstenite::connect_async_with_config(url, Some(client_config()), true).await?;
-    Ok(ws)
-}
-
 fn join_msg(room: String) -> Message {
     Message::text(ClientMessage::join(room, 2).to_json())
-}
-
-/// Read until `room_full`; other messages (welcome, peer_joined, stale
-/// peer_left) are skipped.
-async fn until_room_full(ws: &mut Ws) -> Result<(), BoxError> {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(text))) => match ServerMessage::from_json(&text) {
-                Ok(ServerMessage::RoomFull { .. }) => return Ok(()),
-                Ok(ServerMessage::Error { code, message }) => {
-                    return Err(format!("server error {code}: {message}").into())
-                }
-                Ok(_) => {}
-                Err(e) => return Err(e.into()),
-            },
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err("server closed the connection".into()),
-        }
-    }
 }
 
 async fn idle_memory(server: &Server, checkpoints: &[usize]) -> Result<(), BoxError> {

@@ -142,6 +142,20 @@ impl SpectatorPolicy {
     }
 }
 
+/// Every join must speak our protocol version.
+fn check_version(req: &JoinRequest) -> Result<(), Refusal> {
+    if req.version == PROTOCOL_VERSION {
+        return Ok(());
+    }
+    Err((
+        ErrorCode::VersionMismatch,
+        format!(
+            "server speaks protocol version {PROTOCOL_VERSION}, not {}",
+            req.version
+        ),
+    ))
+}
+
 /// Compare secrets without an early exit on the first differing byte.
 pub(crate) fn secrets_match(expected: &str, given: &str) -> bool {
     let (a, b) = (expected.as_bytes(), given.as_bytes());
@@ -298,30 +312,13 @@ impl Rooms {
                 "already in a room; send leave first".into(),
             ));
         }
-        if req.version != PROTOCOL_VERSION {
-            return Err((
-                ErrorCode::VersionMismatch,
-                format!(
-                    "server speaks protocol version {PROTOCOL_VERSION}, not {}",
-                    req.version
-                ),
-            ));
-        }
-        Ok(())
+        check_version(req)
     }
 
     /// The join's own fields: sizes, name, secrets (a cluster node checks these
     /// before asking where the room lives).
     pub(crate) fn check_request(&self, req: &JoinRequest) -> Result<(), Refusal> {
-        if req.version != PROTOCOL_VERSION {
-            return Err((
-                ErrorCode::VersionMismatch,
-                format!(
-                    "server speaks protocol version {PROTOCOL_VERSION}, not {}",
-                    req.version
-                ),
-            ));
-        }
+        check_version(req)?;
         if !(MIN_PLAYERS..=self.max_players).contains(&req.players) {
             return Err((
                 ErrorCode::BadPlayers,
@@ -784,14 +781,14 @@ impl Rooms {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn rooms() -> Rooms {
         Rooms::new(4, 8, Vec::new())
     }
 
-    pub(super) fn request(version: u32, name: &str, players: u8) -> JoinRequest {
+    pub(crate) fn request(version: u32, name: &str, players: u8) -> JoinRequest {
         JoinRequest {
             version,
             name: name.into(),

@@ -467,6 +467,7 @@ impl ClusterTable {
 mod tests {
     use super::*;
     use crate::signaling::protocol::PROTOCOL_VERSION;
+    use crate::signaling::rooms::tests::request;
 
     const TIMEOUT: Duration = Duration::from_secs(5);
     const S: Duration = Duration::from_secs(1);
@@ -476,21 +477,7 @@ mod tests {
     }
 
     fn join(name: &str) -> JoinRequest {
-        JoinRequest {
-            version: PROTOCOL_VERSION,
-            name: name.into(),
-            players: 2,
-            secret: None,
-            spectator: false,
-            spectator_secret: None,
-            no_spectators: false,
-            turn: None,
-            rejoin_token: None,
-            resume: false,
-            fresh_token: None,
-            start_with: None,
-            received_at: std::time::Instant::now(),
-        }
+        request(PROTOCOL_VERSION, name, 2)
     }
 
     #[test]
