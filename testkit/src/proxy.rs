@@ -4,6 +4,8 @@
 //! that client's signaling connection away and nothing else.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -13,6 +15,7 @@ pub struct TcpProxy {
     /// Where clients connect.
     pub addr: SocketAddr,
     cuts: watch::Sender<u64>,
+    blocked: Arc<AtomicBool>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -29,8 +32,13 @@ impl TcpProxy {
             .expect("proxy binds");
         let addr = listener.local_addr().expect("proxy address");
         let (cuts, watching) = watch::channel(0u64);
+        let blocked = Arc::new(AtomicBool::new(false));
+        let refusing = Arc::clone(&blocked);
         runtime.spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
+                if refusing.load(Ordering::Relaxed) {
+                    continue; // dropped: closed at once
+                }
                 let mut cut = watching.clone();
                 cut.mark_unchanged();
                 tokio::spawn(async move {
@@ -47,6 +55,7 @@ impl TcpProxy {
         TcpProxy {
             addr,
             cuts,
+            blocked,
             _runtime: runtime,
         }
     }
@@ -59,5 +68,14 @@ impl TcpProxy {
     /// Close every connection through the proxy now.
     pub fn cut(&self) {
         self.cuts.send_modify(|cuts| *cuts += 1);
+    }
+
+    /// While blocked, every connection is cut and new ones are closed at once
+    /// (a network partition); unblocked, connections are proxied again.
+    pub fn set_blocked(&self, blocked: bool) {
+        self.blocked.store(blocked, Ordering::Relaxed);
+        if blocked {
+            self.cut();
+        }
     }
 }

@@ -15,6 +15,7 @@ use rtcplay::transport::native::Socket;
 use rtcplay::transport::{PeerId, SocketConfig, SocketEvent, Target};
 use rtcplay_testkit::cluster::{wait_for_cluster, Nats, SignalNode};
 use rtcplay_testkit::events::expect_event;
+use rtcplay_testkit::proxy::TcpProxy;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rtcplay-signal");
 /// Generous bound for what takes milliseconds on loopback.
@@ -564,4 +565,50 @@ fn private_rooms_spectators_rejoin_and_turn_credentials_work_across_nodes() {
         )
         .await;
     });
+}
+
+#[test]
+fn a_node_cut_off_from_nats_gives_up_a_name_taken_over_meanwhile() {
+    let nats = Nats::start();
+    // Node `a` reaches NATS through a proxy the test can block (a partition).
+    let proxy = TcpProxy::start(nats.addr());
+    let a = SignalNode::start(BIN, &format!("nats://{}", proxy.addr), &[]);
+    let b = SignalNode::start(BIN, &nats.url(), &[]);
+    wait_for_cluster(&[&a, &b]);
+    let rt = runtime();
+    // `a` holds the name; its first player waits.
+    let (mut waiting, _) = rt.block_on(try_join(&a.url, "split")).unwrap();
+
+    proxy.set_blocked(true);
+    a.wait_until("a notices the partition", PATIENCE, |s| {
+        s["cluster"]["broker_connected"] == false
+    });
+    b.wait_until("b finds a dead", PATIENCE, |s| s["cluster"]["nodes"] == 1);
+    // `b` takes the name over and runs its own room of it.
+    rt.block_on(async {
+        let (mut one, _) = try_join(&b.url, "split").await.unwrap();
+        let (mut two, _) = try_join(&b.url, "split").await.unwrap();
+        expect_room_full(&mut one).await;
+        expect_room_full(&mut two).await;
+    });
+    assert_eq!(b.cluster_stat("takeovers"), 1);
+
+    // The partition heals: `a` finds the name is `b`'s, and its room still
+    // filling (nobody can join it any more) tells its player so.
+    proxy.set_blocked(false);
+    rt.block_on(async {
+        let event = tokio::time::timeout(PATIENCE, waiting.next_event())
+            .await
+            .expect("room_lost in time");
+        match event {
+            Some(ServerMessage::Error { code, .. }) => assert_eq!(code, ErrorCode::RoomLost),
+            other => panic!("expected room_lost, got {other:?}"),
+        }
+        // And a join there now goes to `b`'s room of the name.
+        let (mut again, _) = try_join(&a.url, "split").await.unwrap();
+        let (mut partner, _) = try_join(&b.url, "split").await.unwrap();
+        expect_room_full(&mut again).await;
+        expect_room_full(&mut partner).await;
+    });
+    assert_eq!(a.cluster_stat("homed_names"), 0);
 }

@@ -362,6 +362,25 @@ impl Rooms {
         self.membership.contains_key(&conn)
     }
 
+    /// Take every member out of the rooms of `name` that are still filling
+    /// (another server holds the name now, so nobody can join them); their
+    /// connections. Running matches of the name are left alone.
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+    pub(crate) fn close_filling(&mut self, name: &str) -> Vec<ConnId> {
+        let conns: Vec<ConnId> = self
+            .rooms
+            .values()
+            .filter(|room| room.key.0 == name && !room.full)
+            .flat_map(|room| room.everyone().map(|&(_, conn)| conn))
+            .collect();
+        // Everyone told of a departure is leaving too: nothing to deliver.
+        let mut out = Vec::new();
+        for &conn in &conns {
+            let _ = self.leave_at(conn, None, &mut out);
+        }
+        conns
+    }
+
     /// Whether any room of this name exists here.
     #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub(crate) fn has_rooms_named(&self, name: &str) -> bool {

@@ -466,17 +466,19 @@ async fn verify_claims(
             }
         };
         let mut state = shared.lock();
-        let Some(cluster) = &mut state.cluster else {
-            return;
-        };
         match renewed {
-            Some(revision) => cluster.renewed(&name, revision),
+            Some(revision) => {
+                if let Some(cluster) = &mut state.cluster {
+                    cluster.renewed(&name, revision);
+                }
+            }
             None => {
                 tracing::warn!(
-                    "signaling cluster: room `{name}` is held by another node now; its rooms \
-                     here keep their members but take no new ones"
+                    "signaling cluster: room `{name}` is held by another node now; its \
+                     matches here keep their members, its rooms still filling are closed \
+                     (room_lost)"
                 );
-                cluster.lost_claim(&name);
+                state.on_claim_lost(&name, &shared);
             }
         }
     }

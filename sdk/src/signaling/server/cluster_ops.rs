@@ -562,6 +562,52 @@ impl State {
         self.settle_members();
     }
 
+    /// After the broker came back, another node holds `name` (it was taken
+    /// over while we were cut off): new joins go there; members of our rooms
+    /// of it still filling are told `room_lost` (nobody can join them any
+    /// more); running matches keep their members.
+    pub(super) fn on_claim_lost(&mut self, name: &str, shared: &Shared) {
+        let Some(cluster) = &mut self.cluster else {
+            return;
+        };
+        cluster.lost_claim(name);
+        let conns = self.rooms.close_filling(name);
+        let frame = error_frame(
+            ErrorCode::RoomLost,
+            "another server holds this room name now (this one was cut off from its cluster); \
+             join again",
+        );
+        let now = Instant::now();
+        for conn in conns {
+            if self.conns.contains_key(&conn) {
+                let _ = self.queue_frame(conn, frame.clone(), false, now, shared);
+            } else if let Some(cluster) = &mut self.cluster {
+                if let Some(member) = cluster.drop_member(conn) {
+                    cluster.send(
+                        member.node,
+                        NodeMessage::Deliver {
+                            conn: member.conn,
+                            seq: member.seq,
+                            frame: frame.as_str().to_owned(),
+                            relay_from: None,
+                        },
+                    );
+                    cluster.send(
+                        member.node,
+                        NodeMessage::Released {
+                            conn: member.conn,
+                            seq: member.seq,
+                        },
+                    );
+                }
+            }
+            if let Some(cluster) = &mut self.cluster {
+                cluster.counters_mut().rooms_lost += 1;
+            }
+        }
+        shared.broker_wake.notify_one();
+    }
+
     /// Nodes found dead: their members leave the rooms here (their seats held
     /// for a rejoin), and this node's clients in rooms that lived there are
     /// told `room_lost`.
