@@ -372,7 +372,8 @@ impl ClusterTable {
         dead.extend(self.members.values().map(|m| m.node).filter(unknown));
         for node in &dead {
             self.nodes.remove(node);
-            self.outbound_len -= self.outbound.remove(node).map_or(0, |q| q.len());
+            let dropped = self.outbound.remove(node).map_or(0, |q| q.len());
+            self.outbound_len = self.outbound_len.saturating_sub(dropped);
         }
         dead.into_iter().collect()
     }

@@ -389,7 +389,9 @@ impl State {
                     return;
                 }
                 cluster.forget_home(&join.name);
-                if tries + 1 >= MAX_HOME_TRIES {
+                // `tries` comes from another node: never trusted to be small.
+                let tries = tries.saturating_add(1);
+                if tries >= MAX_HOME_TRIES {
                     cluster.counters_mut().unavailable += 1;
                     let frame = error_frame(
                         ErrorCode::Unavailable,
@@ -397,7 +399,7 @@ impl State {
                     );
                     self.edge_frame(conn, frame, None, now, shared);
                 } else {
-                    cluster.wait_for_home(conn, join, tries + 1);
+                    cluster.wait_for_home(conn, join, tries);
                     shared.broker_wake.notify_one();
                 }
             }
