@@ -285,6 +285,24 @@ impl ClusterTable {
         self.outbound.entry(node).or_default().push(message);
     }
 
+    /// Queue a frame for remote member `member` (to its node).
+    pub(crate) fn deliver_to(
+        &mut self,
+        member: RemoteMember,
+        frame: &str,
+        relay_from: Option<(NodeId, ConnId)>,
+    ) {
+        self.send(
+            member.node,
+            NodeMessage::Deliver {
+                conn: member.conn,
+                seq: member.seq,
+                frame: frame.to_owned(),
+                relay_from,
+            },
+        );
+    }
+
     /// Whether messages wait for the broker.
     pub(crate) fn has_outbound(&self) -> bool {
         self.outbound_len > 0 || !self.to_resolve.is_empty() || !self.to_release.is_empty()

@@ -200,15 +200,7 @@ impl State {
             Some(sender) => (sender.node, sender.conn),
             None => (cluster.me(), me),
         });
-        cluster.send(
-            member.node,
-            NodeMessage::Deliver {
-                conn: member.conn,
-                seq: member.seq,
-                frame: text.as_str().to_owned(),
-                relay_from,
-            },
-        );
+        cluster.deliver_to(member, text.as_str(), relay_from);
         self.touched.push(to);
     }
 
@@ -460,15 +452,7 @@ impl State {
             return;
         };
         for frame in frames {
-            cluster.send(
-                member.node,
-                NodeMessage::Deliver {
-                    conn: member.conn,
-                    seq: member.seq,
-                    frame: frame.as_str().to_owned(),
-                    relay_from: None,
-                },
-            );
+            cluster.deliver_to(member, frame.as_str(), None);
         }
         self.touched.push(id);
     }
@@ -585,15 +569,7 @@ impl State {
                 let _ = self.queue_frame(conn, frame.clone(), false, now, shared);
             } else if let Some(cluster) = &mut self.cluster {
                 if let Some(member) = cluster.drop_member(conn) {
-                    cluster.send(
-                        member.node,
-                        NodeMessage::Deliver {
-                            conn: member.conn,
-                            seq: member.seq,
-                            frame: frame.as_str().to_owned(),
-                            relay_from: None,
-                        },
-                    );
+                    cluster.deliver_to(member, frame.as_str(), None);
                     cluster.send(
                         member.node,
                         NodeMessage::Released {
