@@ -231,6 +231,14 @@ fn nodes_keep_their_own_rooms_while_nats_is_down_and_recover_when_it_is_back() {
     let rt = runtime();
     // A room homed on `a`, its first player waiting.
     let (mut first, first_id) = rt.block_on(try_join(&a.url, "local")).unwrap();
+    // A room of three homed on `a` that `b` routed a player to (so `b` knows
+    // where the name lives).
+    let (_on_a, _) = rt
+        .block_on(SignalingClient::join(&a.url, "known", 3, None))
+        .unwrap();
+    let (_on_b, _) = rt
+        .block_on(SignalingClient::join(&b.url, "known", 3, None))
+        .unwrap();
 
     nats.kill();
     for node in [&a, &b] {
@@ -244,8 +252,14 @@ fn nodes_keep_their_own_rooms_while_nats_is_down_and_recover_when_it_is_back() {
         expect_room_full(&mut first).await;
         expect_room_full(&mut second).await;
     });
-    // A new room name cannot be claimed without the broker: a clear refusal.
+    // A new room name cannot be claimed without the broker, nor a room on
+    // another node reached: clear refusals, at once.
     match rt.block_on(try_join(&b.url, "elsewhere")) {
+        Err(SignalingError::Refused { code, .. }) => assert_eq!(code, ErrorCode::Unavailable),
+        other => panic!("expected unavailable, got {:?}", other.map(|_| ())),
+    }
+    let known = rt.block_on(SignalingClient::join(&b.url, "known", 3, None));
+    match known {
         Err(SignalingError::Refused { code, .. }) => assert_eq!(code, ErrorCode::Unavailable),
         other => panic!("expected unavailable, got {:?}", other.map(|_| ())),
     }

@@ -429,6 +429,11 @@ impl ClusterTable {
         self.counters.broker_connected = true;
     }
 
+    /// Whether the broker connection is up now.
+    pub(crate) fn broker_connected(&self) -> bool {
+        self.counters.broker_connected
+    }
+
     pub(crate) fn broker_down(&mut self) {
         if self.broker_up_since.take().is_some() {
             self.counters.broker_disconnects += 1;

@@ -1,6 +1,6 @@
 //! The messages between signaling nodes. One NATS message carries a batch (a
-//! JSON array) of these, all for the node the subject names; JSON keeps the
-//! traffic readable with `nats sub '<prefix>.>'`.
+//! JSON object: the sender and an array of these), all for the node the
+//! subject names; JSON keeps the traffic readable with `nats sub '<prefix>.>'`.
 //!
 //! A client connection is named by its edge node and its id there; `seq`
 //! numbers the connection's remote memberships (a new one per `join` sent to a

@@ -307,7 +307,13 @@ impl Driver {
     }
 
     /// Publish what the state queued; start the lookups and releases it asked for.
+    /// While the broker is unreachable nothing is taken: messages wait in the
+    /// state's bounded queue (a full NATS client buffer would stall this task).
     async fn flush(&self, found_tx: &mpsc::UnboundedSender<(String, Found)>) {
+        let connected = self.client.connection_state() == async_nats::connection::State::Connected;
+        if !connected {
+            return;
+        }
         let (batches, to_resolve, releases) = {
             let mut state = self.shared.lock();
             let Some(cluster) = &mut state.cluster else {
@@ -342,13 +348,7 @@ impl Driver {
             counters.bytes_out += bytes;
             counters.dropped_out += dropped;
         }
-        let connected = self.client.connection_state() == async_nats::connection::State::Connected;
         for name in to_resolve {
-            if !connected {
-                let why = "the broker (NATS) is unreachable".to_owned();
-                let _ = found_tx.send((name, Found::Unavailable(why)));
-                continue;
-            }
             let bucket = Arc::clone(&self.bucket);
             let shared = Arc::clone(&self.shared);
             let found_tx = found_tx.clone();

@@ -82,7 +82,18 @@ impl State {
                 ));
             }
             self.rooms.check_request(&req)?;
-            match cluster.home_of(&req.name) {
+            let home = cluster.home_of(&req.name);
+            if home != Home::Here && !cluster.broker_connected() {
+                // Without the broker only the names held here can be served.
+                cluster.counters_mut().unavailable += 1;
+                return Err((
+                    ErrorCode::Unavailable,
+                    "this server cannot reach the rest of its cluster now; try again or \
+                     another server"
+                        .into(),
+                ));
+            }
+            match home {
                 Home::Here => {}
                 Home::Node(node) => {
                     cluster.route_join(id, node, req, 0);
